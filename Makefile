@@ -1,0 +1,46 @@
+# The two commands a newcomer needs are `make demo` and `make test`; the rest are their parts.
+SHELL := /bin/bash
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: test setup lint unit integration testbed-binaries testbed-up testbed-down crd clean
+
+$(BIN)/model-rollout: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+setup: $(BIN)/model-rollout
+
+## test: everything CI runs, from nothing: install, lint, unit tests, build the test bed, integration tests
+test: setup lint
+	bash testbed/build-binaries.sh all
+	bash testbed/install-system-deps.sh
+	$(BIN)/pytest -m "unit or not integration" -q
+	$(BIN)/pytest -m integration -q
+
+lint: setup
+	$(BIN)/ruff check operator tests testbed bench examples
+	$(BIN)/ruff format --check operator tests testbed bench examples
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+unit: setup
+	$(BIN)/pytest -m "not integration" -q
+
+integration: setup
+	$(BIN)/pytest -m integration -q
+
+testbed-up: setup
+	$(BIN)/python -m testbed up
+
+testbed-down: setup
+	$(BIN)/python -m testbed down
+
+crd: setup
+	$(BIN)/model-rollout crd > crds/modelrollout.io_modeldeployments.yaml
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
