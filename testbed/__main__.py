@@ -1,0 +1,150 @@
+"""`python -m testbed up|down|status|env|logs`: the one entry point of the local test bed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from testbed import cluster, paths, procs, prometheus
+
+
+def _say(msg: str) -> None:
+    print(f"[testbed {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def _state_file(name: str) -> Path:
+    return paths.state_dir(name) / "testbed.json"
+
+
+def load_state(name: str) -> dict[str, str]:
+    try:
+        data: dict[str, str] = json.loads(_state_file(name).read_text())
+    except FileNotFoundError:
+        return {}
+    return data
+
+
+def env(name: str) -> dict[str, str]:
+    state = load_state(name)
+    return {
+        "KUBECONFIG": str(paths.kubeconfig(name)),
+        "PROMETHEUS_URL": state.get("prometheus_url", ""),
+        "MODEL_ROLLOUT_TESTBED_STATE": str(paths.state_dir(name)),
+        "PATH": f"{paths.BIN}:{paths.VENV_BIN}",
+    }
+
+
+def up(name: str, *, build: bool = True) -> None:
+    t0 = time.monotonic()
+    if build:
+        subprocess.run(
+            ["bash", str(paths.REPO / "testbed" / "build-binaries.sh"), "all"], check=True
+        )
+    state = paths.state_dir(name)
+    state.mkdir(parents=True, exist_ok=True)
+    cluster.create(name, say=_say)
+    saved = load_state(name)
+    if procs.pid_of(name="podrunner", state=state) is None:
+        _say("starting the pod runner")
+        procs.start(
+            name="podrunner",
+            state=state,
+            argv=[
+                sys.executable,
+                "-m",
+                "testbed.podrunner",
+                "--kubeconfig",
+                str(paths.kubeconfig(name)),
+                "--state-dir",
+                str(state / "podrunner"),
+                "--project-image",
+                "model-rollout",
+                "--entrypoint",
+                "model-rollout",
+                "--path-prepend",
+                str(paths.VENV_BIN),
+            ],
+            env={"PYTHONPATH": str(paths.REPO)},
+        )
+    if procs.pid_of(name="prometheus", state=state) is None:
+        port = procs.free_port()
+        _say(f"starting Prometheus on 127.0.0.1:{port}")
+        prometheus.start(cluster_name=name, state=state, port=port)
+        saved["prometheus_url"] = f"http://127.0.0.1:{port}"
+    saved["cluster"] = name
+    _state_file(name).write_text(json.dumps(saved, indent=2))
+    _say(f"test bed {name} is up in {time.monotonic() - t0:.0f}s")
+    print(f"export KUBECONFIG={paths.kubeconfig(name)}")
+    print(f"export PROMETHEUS_URL={saved['prometheus_url']}")
+
+
+def down(name: str) -> None:
+    state = paths.state_dir(name)
+    for proc in ("prometheus", "podrunner"):
+        if procs.stop(name=proc, state=state, grace=15):
+            _say(f"stopped {proc}")
+    cluster.delete(name)
+    _state_file(name).unlink(missing_ok=True)
+    _say(f"test bed {name} is down")
+
+
+def status(name: str) -> int:
+    state = paths.state_dir(name)
+    ok = cluster.running(name)
+    print(f"control plane: {'running' if ok else 'stopped'} ({paths.kubeconfig(name)})")
+    for proc in ("podrunner", "prometheus"):
+        pid = procs.pid_of(name=proc, state=state)
+        print(f"{proc}: {'running, pid ' + str(pid) if pid else 'stopped'}")
+    if ok:
+        print(cluster.kubectl("get", "nodes", "-o", "wide", cluster=name), end="")
+    return 0 if ok else 1
+
+
+def logs(name: str, pod: str | None) -> int:
+    root = paths.state_dir(name) / "podrunner" / "logs"
+    files = sorted(root.glob("*.log")) if root.exists() else []
+    if pod is None:
+        for f in files:
+            print(f)
+        for proc in ("podrunner", "prometheus"):
+            print(paths.state_dir(name) / f"{proc}.log")
+        return 0
+    picked = [f for f in files if pod in f.name]
+    for f in picked:
+        print(f"==> {f} <==")
+        print(f.read_text(), end="")
+    return 0 if picked else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m testbed", description=__doc__)
+    parser.add_argument("--name", default=paths.DEFAULT_CLUSTER, help="cluster name")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p_up = sub.add_parser("up", help="build (cached) and start the test bed")
+    p_up.add_argument("--no-build", action="store_true", help="use the cached binaries as they are")
+    sub.add_parser("down", help="stop every process of the test bed")
+    sub.add_parser("status", help="what is running")
+    sub.add_parser("env", help="print the environment to use the test bed")
+    p_logs = sub.add_parser("logs", help="list log files, or print those of a pod")
+    p_logs.add_argument("pod", nargs="?")
+    args = parser.parse_args(argv)
+    if args.cmd == "up":
+        up(args.name, build=not args.no_build)
+    elif args.cmd == "down":
+        down(args.name)
+    elif args.cmd == "status":
+        return status(args.name)
+    elif args.cmd == "env":
+        for k, v in env(args.name).items():
+            print(f"export {k}={v}" if k != "PATH" else f"export PATH={v}:$PATH")
+    elif args.cmd == "logs":
+        return logs(args.name, args.pod)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""The control plane: a kwokctl cluster run from locally built binaries, bound to 127.0.0.1.
+
+kwok manages the nodes only (testbed/node-stages.yaml); pods belong to the pod runner.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from testbed import paths
+
+NODE_COUNT = 2
+
+
+def _config(cluster: str) -> Path:
+    cfg = {
+        "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+        "kind": "KwokctlConfiguration",
+        "options": {
+            "runtime": "binary",
+            "bindAddress": "127.0.0.1",
+            "kubeVersion": _stamp("k8s"),
+            "kubeApiserverBinary": str(paths.binary("kube-apiserver")),
+            "kubeControllerManagerBinary": str(paths.binary("kube-controller-manager")),
+            "kubeSchedulerBinary": str(paths.binary("kube-scheduler")),
+            "kubectlBinary": str(paths.binary("kubectl")),
+            "etcdBinary": str(paths.binary("etcd")),
+            "kwokControllerBinary": str(paths.binary("kwok")),
+            "quietPull": True,
+        },
+    }
+    out = paths.state_dir(cluster) / "kwokctl.yaml"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stages = (paths.REPO / "testbed" / "node-stages.yaml").read_text()
+    out.write_text(yaml.safe_dump(cfg, sort_keys=False) + "---\n" + stages)
+    return out
+
+
+def _stamp(component: str) -> str:
+    return (paths.BIN / f".{component}.version").read_text().strip()
+
+
+def kwokctl(*args: str, cluster: str, check: bool = True, timeout: float = 300) -> str:
+    argv = [str(paths.binary("kwokctl")), "--name", cluster, *args]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    if check and done.returncode != 0:
+        raise RuntimeError(
+            f"`{' '.join(argv)}` failed ({done.returncode}):\n{done.stderr}{done.stdout}"
+        )
+    return done.stdout
+
+
+def kubectl(*args: str, cluster: str, check: bool = True, input: str | None = None) -> str:
+    argv = [str(paths.binary("kubectl")), "--kubeconfig", str(paths.kubeconfig(cluster)), *args]
+    done = subprocess.run(
+        argv, capture_output=True, text=True, input=input, timeout=120, check=False
+    )
+    if check and done.returncode != 0:
+        raise RuntimeError(f"`kubectl {' '.join(args)}` failed ({done.returncode}):\n{done.stderr}")
+    return done.stdout
+
+
+def running(cluster: str) -> bool:
+    if not paths.kubeconfig(cluster).exists():
+        return False
+    try:
+        kubectl("get", "--raw", "/readyz", cluster=cluster)
+    except (RuntimeError, subprocess.TimeoutExpired):
+        return False
+    return True
+
+
+def create(cluster: str, *, say: Any = print) -> None:
+    if running(cluster):
+        say(f"cluster {cluster} is already running")
+        return
+    if paths.kwok_dir(cluster).exists():
+        # A half-created or stopped cluster: start from a clean slate rather than guess its state.
+        kwokctl("delete", "cluster", "--kubeconfig", "", cluster=cluster, check=False)
+    say(
+        f"starting control plane {cluster} (etcd, kube-apiserver, controller-manager, scheduler, kwok)"
+    )
+    kwokctl(
+        "create",
+        "cluster",
+        "-c",
+        str(_config(cluster)),
+        "--kubeconfig",
+        "",
+        "--wait",
+        "120s",
+        cluster=cluster,
+        timeout=240,
+    )
+    _add_nodes(cluster)
+    _wait_nodes_ready(cluster, timeout=60)
+    _wait_default_service_account(cluster, timeout=60)
+
+
+def delete(cluster: str) -> None:
+    if paths.kwok_dir(cluster).exists():
+        kwokctl("delete", "cluster", "--kubeconfig", "", cluster=cluster, check=False)
+
+
+def _add_nodes(cluster: str) -> None:
+    for i in range(NODE_COUNT):
+        node = {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": f"node-{i}",
+                "labels": {
+                    "kubernetes.io/hostname": f"node-{i}",
+                    "kubernetes.io/os": "linux",
+                    "kubernetes.io/arch": "amd64",
+                    "type": "kwok",
+                },
+                "annotations": {"kwok.x-k8s.io/node": "fake"},
+            },
+        }
+        kubectl("apply", "-f", "-", cluster=cluster, input=json.dumps(node))
+
+
+def _wait_nodes_ready(cluster: str, *, timeout: float) -> None:
+    kubectl(
+        "wait",
+        "--for=condition=Ready",
+        "node",
+        "--all",
+        f"--timeout={int(timeout)}s",
+        cluster=cluster,
+    )
+
+
+def _wait_default_service_account(cluster: str, *, timeout: float) -> None:
+    # Pods are refused until the ServiceAccount controller has made `default`; wait for it once here.
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if kubectl(
+            "get",
+            "serviceaccount",
+            "default",
+            "-n",
+            "default",
+            "--ignore-not-found",
+            "-o",
+            "name",
+            cluster=cluster,
+        ):
+            return
+        time.sleep(0.5)
+    raise TimeoutError(
+        "the default ServiceAccount never appeared: is kube-controller-manager running?"
+    )
+
+
+def admin_credentials(cluster: str) -> dict[str, str]:
+    """Server address and the admin certificate files from the kubeconfig kwokctl wrote."""
+    cfg = yaml.safe_load(paths.kubeconfig(cluster).read_text())
+    base = paths.kubeconfig(cluster).parent
+    clus = cfg["clusters"][0]["cluster"]
+    user = cfg["users"][0]["user"]
+
+    def resolve(p: str) -> str:
+        return str((base / p).resolve()) if not Path(p).is_absolute() else p
+
+    return {
+        "server": clus["server"],
+        "ca": resolve(clus["certificate-authority"]),
+        "cert": resolve(user["client-certificate"]),
+        "key": resolve(user["client-key"]),
+    }

@@ -1,0 +1,46 @@
+"""Shared fixtures: the test bed, brought up once per session (or reused), and a namespace per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.testbed_client import Testbed
+
+
+@pytest.fixture(scope="session")
+def testbed() -> Iterator[Testbed]:
+    from testbed import __main__ as tb
+    from testbed import cluster, paths, procs
+
+    name = os.environ.get("MODEL_ROLLOUT_TESTBED", paths.DEFAULT_CLUSTER)
+    state = paths.state_dir(name)
+    already = (
+        cluster.running(name)
+        and procs.pid_of(name="podrunner", state=state) is not None
+        and procs.pid_of(name="prometheus", state=state) is not None
+    )
+    if not already:
+        tb.up(name, build=os.environ.get("MODEL_ROLLOUT_TESTBED_BUILD", "1") != "0")
+    bed = Testbed(
+        name=name,
+        kubeconfig=paths.kubeconfig(name),
+        prometheus_url=tb.load_state(name)["prometheus_url"],
+        state_dir=state,
+    )
+    yield bed
+    # A test bed this session started is stopped again, unless asked to keep it for the next run.
+    if not already and os.environ.get("MODEL_ROLLOUT_KEEP_TESTBED") != "1":
+        tb.down(name)
+
+
+@pytest.fixture
+def namespace(testbed: Testbed) -> Iterator[str]:
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    testbed.kubectl("create", "namespace", name)
+    testbed.kubectl("label", "namespace", name, "modelrollout.io/test=true")
+    yield name
+    testbed.kubectl("delete", "namespace", name, "--wait=false", check=False)
