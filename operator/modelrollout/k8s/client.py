@@ -1,0 +1,139 @@
+"""The thin client layer: applies, reads and deletes objects, and turns API errors into the project's own.
+
+Everything is written by server-side apply under one field manager, so the operator owns exactly the fields
+it sets and a person's `kubectl edit` of any other field survives. Called by the controller only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from kubernetes import dynamic
+from kubernetes.client import ApiClient
+from kubernetes.client import exceptions as k8s_exceptions
+from urllib3 import exceptions as urllib3_exceptions
+
+FIELD_MANAGER = "model-rollout"
+
+
+class KubeError(Exception):
+    """An API call failed; `status` is the HTTP status (0 when the server was not reached)."""
+
+    def __init__(self, message: str, *, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class NotFoundError(KubeError):
+    pass
+
+
+class ConflictError(KubeError):
+    pass
+
+
+class ForbiddenError(KubeError):
+    pass
+
+
+class InvalidError(KubeError):
+    pass
+
+
+class UnavailableError(KubeError):
+    """The API server could not be reached or answered 5xx/429: worth retrying later."""
+
+
+_BY_STATUS: dict[int, type[KubeError]] = {
+    404: NotFoundError,
+    409: ConflictError,
+    403: ForbiddenError,
+    422: InvalidError,
+}
+
+
+def _describe(manifest_or_ref: Mapping[str, Any]) -> str:
+    meta = manifest_or_ref.get("metadata", {})
+    ns = meta.get("namespace")
+    where = f"{ns}/" if ns else ""
+    return f"{manifest_or_ref.get('kind', '?')} {where}{meta.get('name', '?')}"
+
+
+@contextmanager
+def _translated(action: str, what: str) -> Iterator[None]:
+    try:
+        yield
+    except k8s_exceptions.ApiException as e:
+        status = int(e.status or 0)
+        kind = _BY_STATUS.get(
+            status, UnavailableError if status in {0, 429} or status >= 500 else KubeError
+        )
+        reason = _reason(e)
+        raise kind(f"{action} {what}: {status} {reason}", status=status) from e
+    except (urllib3_exceptions.HTTPError, OSError) as e:
+        raise UnavailableError(f"{action} {what}: API server unreachable ({e})") from e
+
+
+def _reason(e: k8s_exceptions.ApiException) -> str:
+    try:
+        body = json.loads(e.body or "{}")
+    except ValueError:
+        return str(e.reason)
+    return str(body.get("message") or e.reason)
+
+
+class Kube:
+    """A small facade over the dynamic client; one instance per operator, built at start-up."""
+
+    def __init__(self, api_client: ApiClient, *, field_manager: str = FIELD_MANAGER) -> None:
+        self._dyn = dynamic.DynamicClient(api_client)  # type: ignore[no-untyped-call]
+        self._field_manager = field_manager
+
+    def _resource(self, api_version: str, kind: str) -> Any:
+        with _translated("discover", f"{kind} ({api_version})"):
+            return self._dyn.resources.get(api_version=api_version, kind=kind)
+
+    def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        """Server-side apply of one object; returns the object as the server has it now."""
+        res = self._resource(manifest["apiVersion"], manifest["kind"])
+        meta = manifest["metadata"]
+        with _translated("apply", _describe(manifest)):
+            out = res.server_side_apply(
+                body=dict(manifest),
+                name=meta["name"],
+                namespace=meta.get("namespace"),
+                field_manager=self._field_manager,
+                force_conflicts=True,
+            )
+        return dict(out.to_dict())
+
+    def get(
+        self, *, api_version: str, kind: str, name: str, namespace: str | None
+    ) -> dict[str, Any] | None:
+        res = self._resource(api_version, kind)
+        try:
+            with _translated("read", f"{kind} {namespace}/{name}"):
+                return dict(res.get(name=name, namespace=namespace).to_dict())
+        except NotFoundError:
+            return None
+
+    def list(
+        self, *, api_version: str, kind: str, namespace: str | None, label_selector: str = ""
+    ) -> list[dict[str, Any]]:
+        res = self._resource(api_version, kind)
+        with _translated("list", f"{kind} in {namespace or 'all namespaces'}"):
+            out = res.get(namespace=namespace, label_selector=label_selector or None)
+        return [dict(item) for item in out.to_dict().get("items", [])]
+
+    def delete(self, *, api_version: str, kind: str, name: str, namespace: str | None) -> bool:
+        """Deletes one object (children go in the background); False when it was already gone."""
+        res = self._resource(api_version, kind)
+        try:
+            with _translated("delete", f"{kind} {namespace}/{name}"):
+                res.delete(name=name, namespace=namespace, body={"propagationPolicy": "Background"})
+        except NotFoundError:
+            return False
+        return True
