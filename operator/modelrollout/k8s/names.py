@@ -1,0 +1,49 @@
+"""Names and labels of the objects a ModelDeployment owns (the design's naming contract)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Literal
+
+Track = Literal["stable", "canary"]
+
+GROUP = "modelrollout.io"
+MANAGED_BY = "model-rollout"
+LABEL_NAME = "app.kubernetes.io/name"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+LABEL_TRACK = f"{GROUP}/track"
+LABEL_VERSION = f"{GROUP}/version"
+LABEL_ROLE = f"{GROUP}/role"
+
+
+def deployment(md: str, track: Track) -> str:
+    return f"{md}-{track}"
+
+
+def service(md: str, track: Track | None = None) -> str:
+    """The Service selecting every ready pod of both tracks, or one track's (for Gateway API)."""
+    return md if track is None else f"{md}-{track}"
+
+
+def validation_job(md: str, version: str, generation: int) -> str:
+    # One Job per (version, spec generation): a re-applied spec validates again, an unchanged one does not.
+    digest = hashlib.sha256(f"{version}/{generation}".encode()).hexdigest()[:8]
+    stem = re.sub(r"[^a-z0-9-]", "-", f"{md}-validate-{version}".lower())[:52].strip("-")
+    return f"{stem}-{digest}"
+
+
+def pod_labels(md: str, *, track: Track, version: str) -> dict[str, str]:
+    return {
+        LABEL_NAME: md,
+        LABEL_MANAGED_BY: MANAGED_BY,
+        LABEL_TRACK: track,
+        LABEL_VERSION: version,
+    }
+
+
+def selector(md: str, track: Track | None = None) -> dict[str, str]:
+    sel = {LABEL_NAME: md, LABEL_MANAGED_BY: MANAGED_BY}
+    if track is not None:
+        sel[LABEL_TRACK] = track
+    return sel
