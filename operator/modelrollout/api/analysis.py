@@ -1,0 +1,103 @@
+"""`spec.analysis`: the online checks run from Prometheus during analysis steps."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from modelrollout.api.base import Duration, Rule, SpecModel
+
+# Names the operator knows a query for; anything else needs `query`.
+BUILTIN_METRICS = ("accuracy", "latency_p99_ms", "error_rate")
+_BUILTIN_CEL = "[" + ", ".join(f"'{m}'" for m in BUILTIN_METRICS) + "]"
+
+
+class PrometheusSpec(SpecModel):
+    address: Annotated[str, Field(pattern=r"^https?://[^/\s]+(/\S*)?$", max_length=1024)]
+    """Base URL of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090."""
+
+
+class MetricComparison(SpecModel):
+    """Judge the canary against the stable version over the same interval (sequential test)."""
+
+    against: Literal["stable"] = "stable"
+    max_drop: Annotated[float, Field(ge=0.0)] | None = None
+    """Largest allowed drop (absolute) for higher-is-better metrics such as accuracy."""
+    max_increase: Annotated[float, Field(ge=0.0)] | None = None
+    """Largest allowed increase (absolute, metric units) for lower-is-better metrics."""
+    max_increase_ratio: Annotated[float, Field(ge=0.0)] | None = None
+    """Largest allowed relative increase, e.g. 0.1 for +10% latency."""
+    confidence: Annotated[float, Field(ge=0.5, le=0.999)] = 0.95
+
+    rules = (
+        Rule(
+            cel="[has(self.maxDrop), has(self.maxIncrease), has(self.maxIncreaseRatio)]"
+            ".filter(x, x).size() == 1",
+            message="set exactly one of maxDrop, maxIncrease or maxIncreaseRatio",
+            check=lambda c: [c.max_drop, c.max_increase, c.max_increase_ratio].count(None) == 2,
+        ),
+    )
+
+
+class MetricSpec(SpecModel):
+    """One check: a built-in metric or a PromQL query, with bounds and/or a comparison."""
+
+    name: Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_-]*$", max_length=63)]
+    """accuracy, latency_p99_ms and error_rate are built in; other names need a query."""
+    query: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+    """PromQL returning one number; `{{track}}`, `{{version}}`, `{{namespace}}` and `{{model}}` are filled in."""
+    min: float | None = None
+    max: float | None = None
+    interval: Duration | None = None
+    """Overrides spec.analysis.interval for this metric."""
+    compare: MetricComparison | None = None
+
+    rules = (
+        Rule(
+            cel="has(self.min) || has(self.max) || has(self.compare)",
+            message="a metric needs min, max or compare to be judged",
+            check=lambda m: m.min is not None or m.max is not None or m.compare is not None,
+        ),
+        Rule(
+            cel=f"self.name in {_BUILTIN_CEL} || has(self.query)",
+            message="only accuracy, latency_p99_ms and error_rate are built in: "
+            "give this metric a PromQL query",
+            check=lambda m: m.name in BUILTIN_METRICS or m.query is not None,
+            field_path=".query",
+        ),
+        Rule(
+            cel="!has(self.min) || !has(self.max) || self.min <= self.max",
+            message="min must not exceed max",
+            check=lambda m: m.min is None or m.max is None or m.min <= m.max,
+        ),
+    )
+
+
+class AnalysisSpec(SpecModel):
+    """Online checks; an analysis step passes after `count` rounds within the limits."""
+
+    prometheus: PrometheusSpec
+    interval: Duration = "30s"
+    count: Annotated[int, Field(ge=1, le=1000)] = 3
+    """Measurement rounds per analysis step (an analysis step may override it)."""
+    failure_limit: Annotated[int, Field(ge=0, le=1000)] = 0
+    """Failed measurements tolerated; one more fails the analysis."""
+    inconclusive_limit: Annotated[int, Field(ge=0, le=1000)] = 3
+    """Inconclusive measurements (e.g. no data yet) tolerated; one more pauses for a person."""
+    consecutive_error_limit: Annotated[int, Field(ge=0, le=1000)] = 4
+    """Errors in a row (Prometheus unreachable, bad query) tolerated; one more fails the analysis."""
+    metrics: list[MetricSpec] = Field(
+        min_length=1,
+        max_length=50,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+
+    @model_validator(mode="after")
+    def _unique_metric_names(self) -> AnalysisSpec:
+        # The CRD enforces this with a list-map keyed by name; Python users get the same rule.
+        names = [m.name for m in self.metrics]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"metrics: names must be unique, repeated: {', '.join(dupes)}")
+        return self

@@ -1,0 +1,101 @@
+"""Base classes and shared field types of the ModelDeployment API.
+
+Every section model derives from `SpecModel` or `StatusModel`; cross-field rules are declared once as
+`Rule`s, checked in Python and emitted as the CRD's `x-kubernetes-validations` (CEL).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A cross-field rule: `cel` is what the API server evaluates, `check` the same rule in Python."""
+
+    cel: str
+    message: str
+    check: Callable[[Any], bool]
+    field_path: str | None = None
+
+
+def _add_rules(schema: dict[str, Any], cls: type[Any]) -> None:
+    rules: tuple[Rule, ...] = cls.__dict__.get("rules", ())
+    if rules:
+        schema["x-kubernetes-validations"] = [
+            {"rule": r.cel, "message": r.message}
+            | ({"fieldPath": r.field_path} if r.field_path else {})
+            for r in rules
+        ]
+
+
+class SpecModel(BaseModel):
+    """A section of `spec`: camelCase on the wire, unknown fields rejected, immutable."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        use_attribute_docstrings=True,
+        json_schema_extra=_add_rules,
+    )
+    rules: ClassVar[tuple[Rule, ...]] = ()
+
+    @model_validator(mode="after")
+    def _check_rules(self) -> SpecModel:
+        for rule in type(self).__dict__.get("rules", ()):
+            if not rule.check(self):
+                where = f"{rule.field_path.lstrip('.')}: " if rule.field_path else ""
+                raise ValueError(where + rule.message)
+        return self
+
+
+class StatusModel(BaseModel):
+    """A section of `status`: written by the operator; unknown (older or newer) fields are ignored."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="ignore",
+        frozen=True,
+        use_attribute_docstrings=True,
+    )
+
+
+# Go's time.ParseDuration syntax, which Kubernetes and Argo users already write ("90s", "1h30m").
+DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$"
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|ms|s|m|h)")
+
+Duration = Annotated[str, Field(pattern=DURATION_PATTERN, max_length=32)]
+"""A Go-style duration string such as `30s`, `10m` or `1h30m`."""
+
+
+def parse_duration(text: str) -> timedelta:
+    """Turn a Go-style duration (`1h30m`, `45s`, `250ms`) into a timedelta."""
+    if not re.fullmatch(DURATION_PATTERN, text):
+        raise ValueError(
+            f"duration {text!r} is not a Go-style duration: write e.g. '30s', '10m' or '1h30m'"
+        )
+    return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(text)))
+
+
+# Kubernetes label values: the model name and version end up in pod labels.
+LABEL_VALUE_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+LabelValue = Annotated[str, Field(pattern=LABEL_VALUE_PATTERN, min_length=1, max_length=63)]
+
+# Where models and datasets can come from; pvc://<claim>/<path> reads a PersistentVolumeClaim.
+URI_PATTERN = (
+    r"^(file:///.+|https?://[^/\s]+(/\S*)?|s3://[a-z0-9][a-z0-9.-]*/\S+"
+    r"|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?/\S+)$"
+)
+Uri = Annotated[str, Field(pattern=URI_PATTERN, max_length=2048)]
+"""`file:///abs/path`, `http(s)://host/path`, `s3://bucket/key` or `pvc://<claim>/<path>`."""

@@ -1,0 +1,103 @@
+"""`spec.rollout` and `spec.rollback`: the canary steps, traffic routing and what to do on failure."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from modelrollout.api.base import Duration, Rule, SpecModel
+
+
+class PauseStep(SpecModel):
+    """Wait: for `duration`, or without one until a person promotes."""
+
+    duration: Duration | None = None
+
+
+class AnalysisStep(SpecModel):
+    """Run `spec.analysis` now; the step passes after `count` measurement rounds."""
+
+    count: Annotated[int, Field(ge=1, le=1000)] | None = None
+    """Measurement rounds; defaults to spec.analysis.count."""
+
+
+class Step(SpecModel):
+    """One step of the canary: exactly one of setWeight, pause and analysis."""
+
+    set_weight: Annotated[int, Field(ge=0, le=100)] | None = None
+    """Share of requests (percent) the new version should get."""
+    pause: PauseStep | None = None
+    analysis: AnalysisStep | None = None
+
+    rules = (
+        Rule(
+            cel="[has(self.setWeight), has(self.pause), has(self.analysis)]"
+            ".filter(x, x).size() == 1",
+            message="each step sets exactly one of setWeight, pause or analysis",
+            check=lambda s: [s.set_weight, s.pause, s.analysis].count(None) == 2,
+        ),
+    )
+
+
+class Empty(SpecModel):
+    """A choice that needs no settings."""
+
+
+class GatewayAPIRouting(SpecModel):
+    """Split traffic with exact weights on a Gateway API HTTPRoute the user owns."""
+
+    http_route: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=253)]
+    """Name of the HTTPRoute (same namespace); its rule's backendRefs are managed."""
+
+
+class TrafficRouting(SpecModel):
+    """How weight becomes traffic; at most one choice, replica ratio when none is set."""
+
+    replica_ratio: Empty | None = None
+    """Share of ready endpoints behind one Service (the default)."""
+    gateway_api: GatewayAPIRouting | None = Field(default=None, alias="gatewayAPI")
+    none: Empty | None = None
+    """No traffic split: the canary is promoted by replacing pods; weights only gate steps."""
+
+    rules = (
+        Rule(
+            cel="[has(self.replicaRatio), has(self.gatewayAPI), has(self.none)]"
+            ".filter(x, x).size() <= 1",
+            message="choose at most one traffic router: replicaRatio, gatewayAPI or none",
+            check=lambda t: [t.replica_ratio, t.gateway_api, t.none].count(None) >= 2,
+        ),
+    )
+
+    @property
+    def router(self) -> str:
+        """The chosen router's name: replicaRatio, gatewayAPI or none."""
+        if self.gateway_api is not None:
+            return "gatewayAPI"
+        if self.none is not None:
+            return "none"
+        return "replicaRatio"
+
+
+class RolloutSpec(SpecModel):
+    """The canary: steps run in order after validation passes; the end of the list promotes."""
+
+    steps: list[Step] = Field(default_factory=list, max_length=100)
+    traffic_routing: TrafficRouting = Field(default_factory=TrafficRouting)
+    progress_deadline: Duration = "10m"
+    """Longest wait for pods to become ready (or a step to make progress) before the rollout fails."""
+    paused: bool = False
+    """Hold the rollout where it is; traffic stays as it is until this is false again."""
+    dynamic_stable_scale: bool = True
+    """Above 50% canary weight, shrink the stable to match its share (false: keep it full)."""
+
+
+class RollbackSpec(SpecModel):
+    """What happens when a new version fails validation or analysis."""
+
+    automatic: bool = True
+    """Move all traffic back to the stable version at once; false pauses for a person instead."""
+    scale_down_failed: bool = True
+    """Remove the failed version's pods after scaleDownDelay (false keeps them, without traffic)."""
+    scale_down_delay: Duration = "30s"
+    """Grace for in-flight requests before the failed version's pods are removed."""

@@ -1,0 +1,68 @@
+"""`spec.serving`: how the model server pods run (image, replicas, resources, probes)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from modelrollout.api.base import Rule, SpecModel
+
+# A Kubernetes quantity: users write `cpu: 1` as well as `memory: 512Mi`.
+Quantity = int | Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|E|Ei)?$")]
+
+
+class ResourceRequirements(SpecModel):
+    """Container resources, as in a Pod spec."""
+
+    requests: dict[str, Quantity] | None = None
+    limits: dict[str, Quantity] | None = None
+
+
+class EnvVar(SpecModel):
+    """An environment variable for the model server container."""
+
+    name: Annotated[str, Field(pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$", max_length=256)]
+    value: str | None = None
+    value_from: dict[str, Any] | None = None
+    """As in a Pod spec (secretKeyRef, configMapKeyRef, fieldRef)."""
+
+    rules = (
+        Rule(
+            cel="!(has(self.value) && has(self.valueFrom))",
+            message="set value or valueFrom, not both",
+            check=lambda e: not (e.value is not None and e.value_from is not None),
+        ),
+    )
+
+
+class ProbeTuning(SpecModel):
+    """Timing of a probe; the probe itself (HTTP on the server's health path) is fixed."""
+
+    initial_delay_seconds: Annotated[int, Field(ge=0, le=3600)] | None = None
+    period_seconds: Annotated[int, Field(ge=1, le=3600)] | None = None
+    timeout_seconds: Annotated[int, Field(ge=1, le=3600)] | None = None
+    failure_threshold: Annotated[int, Field(ge=1, le=100)] | None = None
+    success_threshold: Annotated[int, Field(ge=1, le=100)] | None = None
+
+
+class ServingSpec(SpecModel):
+    """The model server pods, stable and canary alike."""
+
+    image: Annotated[str, Field(min_length=1, max_length=512)] | None = None
+    """Server image; defaults to the operator's own image, which contains the server."""
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
+    replicas: Annotated[int, Field(ge=1, le=1000)] = 1
+    """Pods of the stable version; the stable keeps them all until promotion (instant rollback)."""
+    workers: Annotated[int, Field(ge=1, le=64)] = 1
+    """Server processes per pod."""
+    port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    resources: ResourceRequirements | None = None
+    env: list[EnvVar] = Field(default_factory=list, max_length=100)
+    readiness_probe: ProbeTuning | None = None
+    liveness_probe: ProbeTuning | None = None
+    service_account_name: str | None = None
+    node_selector: dict[str, str] | None = None
+    pod_labels: dict[str, str] | None = None
+    """Extra labels on serving pods (the operator's own labels win on a clash)."""
+    pod_annotations: dict[str, str] | None = None
