@@ -20,6 +20,9 @@ def register(verb: str, *, module: str, function: str, help: str) -> None:  # no
 
 
 register("version", module="modelrollout.cli", function="_version", help="print the version")
+register(
+    "crd", module="modelrollout.api.crd", function="main", help="print the ModelDeployment CRD"
+)
 
 
 def _version(argv: Sequence[str]) -> int:
