@@ -1,0 +1,149 @@
+"""Wald's sequential probability ratio test for "is the canary worse than the stable?".
+
+compare.py and latency.py call it on cumulative counts at every analysis interval; bench/judge.py
+calls the same vectorised core on thousands of simulated streams.
+
+Why this test. Feedback arrives as a trickle, and the judge looks at the cumulative counts every
+interval. A fixed-horizon test checked that often rolls back good canaries far more often than its
+nominal level. A likelihood ratio between two simple hypotheses is a martingale under the null, so
+by Ville's inequality P(it ever reaches 1/alpha) <= alpha however often and whenever it is checked:
+the inference is always valid, and the check needs only the cumulative counts (no state).
+It is a mixture SPRT whose mixing distribution is a point mass at the margin: the design of a
+sequential non-inferiority trial. The two hypotheses are "no worse" (difference 0) and "worse by the
+margin" (difference -max_drop). Wald and Wolfowitz showed this test needs the fewest samples on
+average, under both, of all tests with the same two error rates: typically half a fixed-horizon
+test's. The cost: between the two (a drop smaller than the margin) either verdict may come, and a
+drop of about half the margin takes longest; the judge's inconclusive limit bounds that wait.
+The guarantees, with alpha = 1 - confidence:
+  - canary truly no worse (difference >= 0): P(ever Worse) <= alpha (a false rollback);
+  - canary truly worse by max_drop or more: P(ever NotWorse) <= alpha (a missed regression).
+Each track's rate is modelled as Gaussian with a plug-in variance (Agresti-Caffo: one success and
+one failure added per track, so all-correct windows do not claim zero variance); with the canary's
+share of traffic fixed during an analysis the score is a sum of independent increments. Both tracks
+are compared over the same period, so a data shift that moves both rates cancels out.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+
+class Verdict(enum.Enum):
+    """The comparison's outcome for one metric."""
+
+    WORSE = "Worse"  # roll back
+    NOT_WORSE = "NotWorse"  # within the margin; the analysis may end early
+    UNKNOWN = "Unknown"  # keep collecting
+
+    @property
+    def phase(self) -> str:
+        """The judge's measurement phase for this verdict."""
+        return _PHASES[self]
+
+    @property
+    def is_decided(self) -> bool:
+        return self is not Verdict.UNKNOWN
+
+
+_PHASES = {
+    Verdict.WORSE: "Failed",
+    Verdict.NOT_WORSE: "Successful",
+    Verdict.UNKNOWN: "Inconclusive",
+}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A verdict with the figures behind it; `statistic` is the log likelihood ratio."""
+
+    verdict: Verdict
+    canary_value: float  # the canary's rate (or latency quantile, seconds); nan without data
+    stable_value: float
+    estimate: float  # canary minus stable, in the metric's units
+    statistic: float  # log odds for "worse by the margin" over "no worse"; 0 before any decision
+    worse_at: float  # statistic >= worse_at: Worse
+    not_worse_at: float  # statistic <= not_worse_at: NotWorse
+    canary_samples: int
+    stable_samples: int
+    message: str
+
+
+def check_confidence(confidence: float) -> float:
+    """The error rate alpha = 1 - confidence, after checking the confidence is usable."""
+    usable = isinstance(confidence, int | float) and not isinstance(confidence, bool)
+    if not usable or not 0 < confidence < 1:
+        raise ValueError(
+            f"confidence must be a number between 0 and 1 (exclusive), got {confidence!r}; "
+            "use e.g. 0.95 (at most 5% false rollbacks) or 0.99"
+        )
+    return 1.0 - float(confidence)
+
+
+def log_likelihood_ratio(
+    *,
+    canary_successes: ArrayLike,
+    canary_trials: ArrayLike,
+    stable_successes: ArrayLike,
+    stable_trials: ArrayLike,
+    max_drop: float,
+    higher_is_better: bool = True,
+) -> NDArray[np.float64]:
+    """Log odds that the canary is worse by max_drop rather than no worse; elementwise.
+
+    A "drop" is a change in the bad direction: lower if higher_is_better, else higher. Trials must
+    be positive (callers return Unknown before any data).
+    """
+    xc = np.asarray(canary_successes, dtype=np.float64)
+    nc = np.asarray(canary_trials, dtype=np.float64)
+    xs = np.asarray(stable_successes, dtype=np.float64)
+    ns = np.asarray(stable_trials, dtype=np.float64)
+    ps = (xs + 1) / (ns + 2)
+    # The canary's variance is taken halfway between the two hypotheses rather than from its own
+    # counts: a plug-in canary variance shrinks exactly when a near-1 (or near-0) rate looks good,
+    # which inflates the evidence for NotWorse and with it the missed regressions.
+    pc = np.clip(
+        ps - max_drop / 2 if higher_is_better else ps + max_drop / 2, 0.5 / nc, 1 - 0.5 / nc
+    )
+    variance = pc * (1 - pc) / nc + ps * (1 - ps) / ns
+    change = xc / nc - xs / ns
+    gain = change if higher_is_better else -change  # > 0: the canary is better
+    # Gaussian log LR of mean -max_drop against mean 0 for an estimate with this variance.
+    return np.asarray(-max_drop * (gain + max_drop / 2) / variance, dtype=np.float64)
+
+
+def thresholds(alpha: float) -> tuple[float, float]:
+    """(worse_at, not_worse_at): Ville's bound for each of the two error rates."""
+    bound = math.log(1 / alpha)
+    return bound, -bound
+
+
+def decide(statistic: float, *, alpha: float) -> Verdict:
+    worse_at, not_worse_at = thresholds(alpha)
+    if statistic >= worse_at:
+        return Verdict.WORSE
+    if statistic <= not_worse_at:
+        return Verdict.NOT_WORSE
+    return Verdict.UNKNOWN
+
+
+def odds(statistic: float) -> str:
+    """exp(|statistic|) as 'N:1' for a message, without overflowing."""
+    value = math.exp(min(abs(statistic), 700.0))
+    return f"{value:.0f}:1" if value < 1e4 else f"{value:.1e}:1"
+
+
+def conclusion(verdict: Verdict, statistic: float, *, change: str, confidence: float) -> str:
+    """The verdict in words with the odds behind it; `change` names the margin ("a drop of 0.030")."""
+    needed = f"{confidence:.0%} confidence needs {odds(math.log(1 / (1 - confidence)))}"
+    side = "for" if statistic > 0 else "against"
+    evidence = f"the odds are {odds(statistic)} {side} {change} (versus none)"
+    if verdict is Verdict.WORSE:
+        return f"worse: {evidence}, and {needed}; roll back"
+    if verdict is Verdict.NOT_WORSE:
+        return f"not worse: {evidence}, and {needed}; the canary may proceed"
+    return f"not yet known: {evidence}, and {needed} either way; keep collecting"
