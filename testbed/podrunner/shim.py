@@ -1,0 +1,56 @@
+"""Runs inside a container's private mount namespace: bind-mounts its volumes, then execs its command.
+
+Started by the pod runner as `unshare --mount --propagation private -- python -I -S shim.py PLAN`;
+stdlib only, so it starts fast and does not depend on the container's environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+START_ERROR_EXIT = 128  # what the kubelet reports for a container that could not start
+
+
+def main(plan_path: str) -> int:
+    plan = json.loads(Path(plan_path).read_text())
+    try:
+        for mount in plan["mounts"]:
+            _bind(mount["source"], mount["target"], read_only=mount["readOnly"])
+        workdir = Path(plan["workingDir"] or "/")
+        workdir.mkdir(parents=True, exist_ok=True)
+        os.chdir(workdir)
+        argv = plan["argv"]
+        os.execvpe(argv[0], argv, os.environ)
+    except OSError as e:
+        message = f"failed to start container: {e}"
+        print(message, file=sys.stderr, flush=True)
+        Path(plan["startError"]).write_text(message)
+        return START_ERROR_EXIT
+
+
+def _bind(source: str, target: str, *, read_only: bool) -> None:
+    # The mount point is created on the shared filesystem if missing (an empty file or directory,
+    # e.g. /dev/termination-log); only the mount on top of it is private to this container.
+    dst = Path(target)
+    if Path(source).is_dir():
+        dst.mkdir(parents=True, exist_ok=True)
+    elif not dst.exists():
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.touch()
+    _mount("--bind", source, target)
+    if read_only:
+        _mount("-o", "remount,bind,ro", target)
+
+
+def _mount(*args: str) -> None:
+    done = subprocess.run(["mount", *args], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise OSError(f"mount {' '.join(args)}: {done.stderr.strip()}")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
