@@ -21,6 +21,12 @@ def register(verb: str, *, module: str, function: str, help: str) -> None:  # no
 
 register("version", module="modelrollout.cli", function="_version", help="print the version")
 register(
+    "validate",
+    module="modelrollout.validation.command",
+    function="main",
+    help="validate a model version offline",
+)
+register(
     "crd", module="modelrollout.api.crd", function="main", help="print the ModelDeployment CRD"
 )
 
