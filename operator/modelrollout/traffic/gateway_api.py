@@ -1,0 +1,125 @@
+"""Gateway API router: exact weights on the backendRefs of an HTTPRoute the user owns; replicas alone.
+
+The controller reads the HTTPRoute, passes it in as `current`, and writes back the returned copy
+with an update (not server-side apply: `spec.rules` is an atomic list, and the user owns the rest).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from modelrollout.traffic import router
+
+API_VERSION = "gateway.networking.k8s.io/v1"
+KIND = "HTTPRoute"
+
+
+class GatewayAPIRouter:
+    """Writes the canary's weight to an HTTPRoute; the canary runs at a fixed size while it has traffic."""
+
+    def __init__(self, *, http_route: str, canary_replicas: int | None = None) -> None:
+        if canary_replicas is not None and canary_replicas < 1:
+            raise router.RouterError(
+                f"gatewayAPI canary replicas must be at least 1, got {canary_replicas}; "
+                "leave it unset to run the canary at spec.serving.replicas"
+            )
+        self.http_route = http_route
+        self._canary_replicas = canary_replicas
+
+    @property
+    def name(self) -> str:
+        return "gatewayAPI"
+
+    def plan(
+        self, *, replicas: int, weight: int, stable_ready: int, canary_ready: int
+    ) -> router.TrafficPlan:
+        router.check_inputs(
+            replicas=replicas, weight=weight, stable_ready=stable_ready, canary_ready=canary_ready
+        )
+        canary = 0 if weight == 0 else (self._canary_replicas or replicas)
+        # Weight goes only to pods that can take it (kserve#5983): while canary pods start, the
+        # route carries the request scaled by the ready fraction, so each ready pod's load is as planned.
+        ready_fraction = 1.0 if canary == 0 else min(1.0, canary_ready / canary)
+        routed = int(weight * ready_fraction)
+        return router.TrafficPlan(
+            replicas=replicas,
+            weight=weight,
+            stable_replicas=replicas,
+            canary_replicas=canary,
+            canary_route_weight=routed,
+            actual_weight=float(routed),
+            held=routed != weight,
+        )
+
+    def is_settled(self, plan: router.TrafficPlan, observed: router.Readiness) -> bool:
+        return (
+            not plan.held
+            and observed.canary_route_weight == plan.canary_route_weight
+            and observed.canary_ready >= plan.canary_replicas
+        )
+
+    def objects_to_read(self, target: router.Target) -> list[router.ObjectRef]:
+        return [self._ref(target)]
+
+    def desired_objects(
+        self,
+        plan: router.TrafficPlan,
+        *,
+        target: router.Target,
+        current: Mapping[router.ObjectRef, Mapping[str, Any]],
+    ) -> list[dict[str, Any]]:
+        ref = self._ref(target)
+        route = current.get(ref)
+        if route is None:
+            raise router.RouterError(
+                f"HTTPRoute {ref.namespace}/{ref.name} was not found: create it with a rule whose "
+                f"backendRefs include Service {target.stable_service}, or remove "
+                "spec.rollout.trafficRouting.gatewayAPI"
+            )
+        canary_weight = plan.canary_route_weight or 0
+        updated = copy.deepcopy(dict(route))
+        rules = [r for r in updated.get("spec", {}).get("rules", []) if _routes_to(r, target)]
+        if not rules:
+            raise router.RouterError(
+                f"HTTPRoute {ref.namespace}/{ref.name} has no rule whose backendRefs include "
+                f"Service {target.stable_service}: add one, since the canary's weight is set "
+                "beside the stable's in each such rule"
+            )
+        for rule in rules:
+            refs = [b for b in rule["backendRefs"] if not _is_service(b, target.canary_service)]
+            for b in refs:
+                if _is_service(b, target.stable_service):
+                    b["weight"] = 100 - canary_weight
+            refs.append(
+                {"name": target.canary_service, "port": target.port, "weight": canary_weight}
+            )
+            rule["backendRefs"] = refs
+        return [updated]
+
+    def _ref(self, target: router.Target) -> router.ObjectRef:
+        return router.ObjectRef(API_VERSION, KIND, target.namespace, self.http_route)
+
+
+def canary_weight_of(route: Mapping[str, Any], target: router.Target) -> int | None:
+    """The canary weight the route carries now (for router.Readiness); None if absent or rules disagree."""
+    weights = set()
+    for rule in route.get("spec", {}).get("rules", []):
+        if _routes_to(rule, target):
+            found = [b for b in rule["backendRefs"] if _is_service(b, target.canary_service)]
+            # The Gateway API's default weight is 1 when a backendRef leaves it out.
+            weights.add(int(found[0].get("weight", 1)) if found else None)
+    return weights.pop() if len(weights) == 1 else None
+
+
+def _routes_to(rule: Mapping[str, Any], target: router.Target) -> bool:
+    return any(_is_service(b, target.stable_service) for b in rule.get("backendRefs") or [])
+
+
+def _is_service(backend: Mapping[str, Any], name: str) -> bool:
+    return (
+        backend.get("name") == name
+        and backend.get("kind", "Service") == "Service"
+        and backend.get("group", "") in {"", "core"}
+    )

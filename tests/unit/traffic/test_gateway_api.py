@@ -1,0 +1,155 @@
+"""The Gateway API router: exact weights on the user's HTTPRoute, only to ready canary pods."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from modelrollout import traffic
+
+pytestmark = pytest.mark.unit
+
+TARGET = traffic.Target(
+    namespace="ml", stable_service="iris-stable", canary_service="iris-canary", port=8080
+)
+REF = traffic.ObjectRef("gateway.networking.k8s.io/v1", "HTTPRoute", "ml", "iris")
+
+
+def route(*rules: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": "iris", "namespace": "ml", "resourceVersion": "7"},
+        "spec": {
+            "parentRefs": [{"name": "web"}],
+            "rules": [
+                {"matches": [{"path": {"value": f"/r{i}"}}], "backendRefs": r}
+                for i, r in enumerate(rules)
+            ],
+        },
+    }
+
+
+STABLE_ONLY = [{"name": "iris-stable", "port": 8080}]
+
+
+@pytest.mark.parametrize(
+    ("weight", "canary_ready", "routed", "held"),
+    [
+        (0, 0, 0, False),
+        (10, 0, 0, True),  # nothing ready: no request may go to the canary yet
+        (10, 4, 10, False),
+        (50, 2, 25, True),  # half the pods ready: half the weight, so each pod's load is as planned
+        (50, 4, 50, False),
+        (100, 4, 100, False),
+        (100, 5, 100, False),
+    ],
+)
+def test_the_route_weight_moves_only_with_ready_canary_pods(
+    weight: int, canary_ready: int, routed: int, held: bool
+) -> None:
+    plan = traffic.GatewayAPIRouter(http_route="iris").plan(
+        replicas=4, weight=weight, stable_ready=4, canary_ready=canary_ready
+    )
+    assert (plan.canary_route_weight, plan.actual_weight, plan.held) == (
+        routed,
+        float(routed),
+        held,
+    )
+
+
+def test_replicas_are_left_alone_and_the_canary_runs_full_while_it_has_weight() -> None:
+    router = traffic.GatewayAPIRouter(http_route="iris")
+    assert router.plan(replicas=4, weight=10, stable_ready=4, canary_ready=0).canary_replicas == 4
+    plan = router.plan(replicas=4, weight=90, stable_ready=4, canary_ready=4)
+    assert (plan.stable_replicas, plan.canary_replicas) == (4, 4)
+    assert router.plan(replicas=4, weight=0, stable_ready=4, canary_ready=4).canary_replicas == 0
+
+
+def test_a_configured_canary_size_replaces_the_full_replicas() -> None:
+    plan = traffic.GatewayAPIRouter(http_route="iris", canary_replicas=2).plan(
+        replicas=6, weight=30, stable_ready=6, canary_ready=2
+    )
+    assert (plan.canary_replicas, plan.canary_route_weight) == (2, 30)
+
+
+def test_a_canary_size_below_one_is_refused() -> None:
+    with pytest.raises(traffic.RouterError, match="leave it unset"):
+        traffic.GatewayAPIRouter(http_route="iris", canary_replicas=0)
+
+
+def test_the_route_gets_the_canary_backend_beside_the_stable_in_each_rule_that_serves_it() -> None:
+    other = [{"name": "docs", "port": 80}]
+    current = route(STABLE_ONLY, other)
+    before = copy.deepcopy(current)
+    router = traffic.GatewayAPIRouter(http_route="iris")
+    plan = router.plan(replicas=4, weight=30, stable_ready=4, canary_ready=4)
+    [updated] = router.desired_objects(plan, target=TARGET, current={REF: current})
+    assert updated["spec"]["rules"][0]["backendRefs"] == [
+        {"name": "iris-stable", "port": 8080, "weight": 70},
+        {"name": "iris-canary", "port": 8080, "weight": 30},
+    ]
+    assert updated["spec"]["rules"][1]["backendRefs"] == other
+    assert updated["spec"]["parentRefs"] == [{"name": "web"}]
+    assert updated["metadata"]["resourceVersion"] == "7"  # an update, guarded against races
+    assert current == before  # the observed object is not modified
+
+
+def test_an_existing_canary_backend_is_updated_not_duplicated() -> None:
+    current = route([*STABLE_ONLY, {"name": "iris-canary", "port": 8080, "weight": 30}])
+    router = traffic.GatewayAPIRouter(http_route="iris")
+    plan = router.plan(replicas=4, weight=0, stable_ready=4, canary_ready=4)
+    [updated] = router.desired_objects(plan, target=TARGET, current={REF: current})
+    assert updated["spec"]["rules"][0]["backendRefs"] == [
+        {"name": "iris-stable", "port": 8080, "weight": 100},
+        {"name": "iris-canary", "port": 8080, "weight": 0},
+    ]
+    assert traffic.canary_weight_of(updated, TARGET) == 0
+
+
+@pytest.mark.parametrize(
+    ("rules", "expected"),
+    [
+        ([STABLE_ONLY], None),
+        ([[*STABLE_ONLY, {"name": "iris-canary", "port": 8080}]], 1),  # Gateway API default weight
+        ([[*STABLE_ONLY, {"name": "iris-canary", "weight": 20}]] * 2, 20),
+        (
+            [
+                [*STABLE_ONLY, {"name": "iris-canary", "weight": 20}],
+                [*STABLE_ONLY, {"name": "iris-canary", "weight": 30}],
+            ],
+            None,
+        ),
+        ([[*STABLE_ONLY, {"name": "iris-canary", "kind": "ServiceImport", "weight": 20}]], None),
+    ],
+)
+def test_the_observed_canary_weight_is_read_back_from_the_route(
+    rules: list[list[dict[str, Any]]], expected: int | None
+) -> None:
+    assert traffic.canary_weight_of(route(*rules), TARGET) == expected
+
+
+def test_settled_once_the_route_carries_the_planned_weight() -> None:
+    router = traffic.GatewayAPIRouter(http_route="iris")
+    plan = router.plan(replicas=4, weight=30, stable_ready=4, canary_ready=4)
+    assert not router.is_settled(plan, traffic.Readiness(4, 4, canary_route_weight=0))
+    assert router.is_settled(plan, traffic.Readiness(4, 4, canary_route_weight=30))
+
+
+def test_a_missing_route_says_which_and_how_to_fix_it() -> None:
+    router = traffic.GatewayAPIRouter(http_route="iris")
+    plan = router.plan(replicas=4, weight=30, stable_ready=4, canary_ready=4)
+    assert router.objects_to_read(TARGET) == [REF]
+    with pytest.raises(traffic.RouterError, match=r"HTTPRoute ml/iris was not found.*iris-stable"):
+        router.desired_objects(plan, target=TARGET, current={})
+
+
+def test_a_route_without_the_stable_service_is_refused_rather_than_rewritten() -> None:
+    router = traffic.GatewayAPIRouter(http_route="iris")
+    plan = router.plan(replicas=4, weight=30, stable_ready=4, canary_ready=4)
+    with pytest.raises(
+        traffic.RouterError, match="no rule whose backendRefs include Service iris-stable"
+    ):
+        router.desired_objects(plan, target=TARGET, current={REF: route([{"name": "docs"}])})

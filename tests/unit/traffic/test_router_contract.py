@@ -1,0 +1,85 @@
+"""The contract every router meets, whatever it routes with."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from modelrollout import traffic
+
+pytestmark = pytest.mark.unit
+
+TARGET = traffic.Target(
+    namespace="ml", stable_service="iris-stable", canary_service="iris-canary", port=8080
+)
+ROUTE = {
+    "apiVersion": "gateway.networking.k8s.io/v1",
+    "kind": "HTTPRoute",
+    "metadata": {"name": "iris", "namespace": "ml"},
+    "spec": {"rules": [{"backendRefs": [{"name": "iris-stable", "port": 8080}]}]},
+}
+
+ROUTERS = [
+    pytest.param(traffic.ReplicaRatioRouter(), id="replicaRatio"),
+    pytest.param(traffic.ReplicaRatioRouter(shrink_stable=False), id="replicaRatio-fullStable"),
+    pytest.param(traffic.GatewayAPIRouter(http_route="iris"), id="gatewayAPI"),
+    pytest.param(traffic.NoopRouter(), id="none"),
+]
+
+
+def settle(router: traffic.Router, *, replicas: int, weight: int) -> traffic.TrafficPlan:
+    """Drive readiness to the plan, as Deployments and the controller would, and return the last plan."""
+    stable, canary, routed = replicas, 0, 0
+    for _ in range(10):
+        plan = router.plan(
+            replicas=replicas, weight=weight, stable_ready=stable, canary_ready=canary
+        )
+        observed = traffic.Readiness(stable, canary, canary_route_weight=routed)
+        if router.is_settled(plan, observed):
+            return plan
+        current = dict.fromkeys(router.objects_to_read(TARGET), ROUTE)
+        objects = router.desired_objects(plan, target=TARGET, current=current)
+        routed = traffic.canary_weight_of(objects[0], TARGET) if objects else routed
+        stable, canary = plan.stable_replicas, plan.canary_replicas
+    raise AssertionError(f"{router.name} never settled at {weight}% of {replicas}")
+
+
+@pytest.mark.parametrize("router", ROUTERS)
+def test_a_router_satisfies_the_protocol_and_has_a_registered_name(router: traffic.Router) -> None:
+    assert isinstance(router.name, str)
+    assert router.name in traffic.names()
+
+
+@pytest.mark.parametrize("router", ROUTERS)
+@given(replicas=st.integers(1, 20), weight=st.integers(0, 100))
+def test_every_router_settles_at_any_weight_keeping_a_stable_pod(
+    router: traffic.Router, replicas: int, weight: int
+) -> None:
+    plan = settle(router, replicas=replicas, weight=weight)
+    assert plan.stable_replicas >= 1
+    assert not plan.held
+
+
+@pytest.mark.parametrize("router", ROUTERS)
+def test_weight_zero_sends_everything_to_the_stable(router: traffic.Router) -> None:
+    plan = settle(router, replicas=4, weight=0)
+    assert plan.stable_replicas == 4
+    assert plan.canary_replicas == 0
+    assert plan.actual_weight in {0.0, None}
+
+
+@pytest.mark.parametrize("router", ROUTERS)
+def test_no_router_gives_the_canary_traffic_before_a_canary_pod_is_ready(
+    router: traffic.Router,
+) -> None:
+    plan = router.plan(replicas=4, weight=30, stable_ready=4, canary_ready=0)
+    assert plan.actual_weight == 0.0
+    if plan.canary_replicas:  # a router that runs canary pods waits for them to be ready
+        assert not router.is_settled(plan, traffic.Readiness(4, 0, canary_route_weight=0))
+
+
+@pytest.mark.parametrize("router", ROUTERS)
+def test_every_router_refuses_an_impossible_weight(router: traffic.Router) -> None:
+    with pytest.raises(traffic.RouterError):
+        router.plan(replicas=4, weight=-1, stable_ready=4, canary_ready=0)
