@@ -17,7 +17,8 @@ class ModelSpec(SpecModel):
     name: LabelValue
     """Model name, used in pod labels and metrics."""
     version: LabelValue
-    """Version label; a new value starts a rollout, the stable one's value aborts it."""
+    """Version label: the identity of a rollout. A new value starts one, the stable one's value
+    aborts it; changing other fields under the same version does not start a rollout."""
     uri: Uri
     """Artifact location: file:///abs/path, http(s)://host/path, s3://bucket/key or pvc://claim/path."""
     format: ModelFormat = "skops"

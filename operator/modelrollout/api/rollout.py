@@ -98,6 +98,7 @@ class RollbackSpec(SpecModel):
     automatic: bool = True
     """Move all traffic back to the stable version at once; false pauses for a person instead."""
     scale_down_failed: bool = True
-    """Remove the failed version's pods after scaleDownDelay (false keeps them, without traffic)."""
+    """Delete the failed version's Deployment once traffic has left it (false keeps it, scaled to
+    zero, with its pod template and events for inspection)."""
     scale_down_delay: Duration = "30s"
-    """Grace for in-flight requests before the failed version's pods are removed."""
+    """How long after traffic left the failed version its Deployment is deleted."""

@@ -93,6 +93,10 @@ class ModelDeploymentStatus(StatusModel):
     step_started_at: datetime | None = None
     phase_since: datetime | None = None
     message: str = ""
+    pause_reason: str | None = None
+    """Why the rollout waits for a person (a Reason); a promote request goes past exactly that."""
+    handled_requests: dict[str, str] = Field(default_factory=dict)
+    """Manual request kind -> token already acted on, so a request is carried out once."""
     validation: ValidationStatus | None = None
     analysis: AnalysisStatus | None = None
     conditions: list[Condition] = Field(default_factory=list)
