@@ -1,0 +1,259 @@
+"""A pod worker runs real processes and reports them as a kubelet would, against a recording API fake.
+
+Not marked unit: each test starts processes in private mount namespaces (needs root) and takes seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from testbed.podrunner import ipam, pod, settings
+
+PY = sys.executable
+
+
+class FakeKube:
+    server = ("127.0.0.1", 6443)
+
+    def __init__(self) -> None:
+        self.statuses: list[dict[str, Any]] = []
+        self.deleted: list[str] = []
+        self.cond = threading.Condition()
+
+    def patch_status(self, namespace: str, name: str, body: dict[str, Any]) -> None:
+        with self.cond:
+            self.statuses.append(body["status"])
+            self.cond.notify_all()
+
+    def delete_now(self, namespace: str, name: str, uid: str) -> None:
+        with self.cond:
+            self.deleted.append(name)
+            self.cond.notify_all()
+
+    def config_map(self, namespace: str, name: str) -> dict[str, str] | None:
+        return {"greeting": "hello"} if name == "cfg" else None
+
+    def secret(self, namespace: str, name: str) -> dict[str, str] | None:
+        return None
+
+    def token(self, namespace: str, service_account: str, **_: object) -> str:
+        return "tok"
+
+    def cluster_ca(self) -> str:
+        return "CA"
+
+    def wait(self, what: Callable[[dict[str, Any]], bool], timeout: float = 15) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while not (self.statuses and what(self.statuses[-1])):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    last = self.statuses[-1] if self.statuses else None
+                    raise AssertionError(f"no status matched within {timeout}s; last: {last}")
+                self.cond.wait(left)
+            return self.statuses[-1]
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Iterator[Callable[..., tuple[pod.PodWorker, FakeKube]]]:
+    workers: list[pod.PodWorker] = []
+    cfg = settings.Settings(
+        state_dir=tmp_path,
+        project_images=frozenset({"model-rollout"}),
+        entrypoint=("model-rollout",),
+        path_prepend=(str(Path(PY).parent),),
+        backoff_base=0.2,
+    )
+
+    def start(
+        containers: list[dict[str, Any]],
+        *,
+        policy: str = "Always",
+        owner: str = "ReplicaSet",
+        grace: int = 5,
+    ) -> tuple[pod.PodWorker, FakeKube]:
+        fake = FakeKube()
+        p = {
+            "metadata": {
+                "name": "p1",
+                "namespace": "ns",
+                "uid": f"uid-{len(workers)}",
+                "ownerReferences": [{"kind": owner, "name": "o"}],
+            },
+            "spec": {
+                "containers": containers,
+                "restartPolicy": policy,
+                "nodeName": "n",
+                "terminationGracePeriodSeconds": grace,
+            },
+        }
+        w = pod.PodWorker(p, kube_api=fake, cfg=cfg, pool=ipam.IPPool(), on_exit=lambda _: None)  # type: ignore[arg-type]
+        workers.append(w)
+        w.start()
+        return w, fake
+
+    yield start
+    for w in workers:
+        w.shutdown()
+        w.join(10)
+
+
+def container(*code: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": "main",
+        "image": "model-rollout:dev",
+        "command": [PY, "-c", "\n".join(code)],
+        **extra,
+    }
+
+
+def state(s: dict[str, Any]) -> dict[str, Any]:
+    return s["containerStatuses"][0]["state"]
+
+
+def test_a_failing_job_pod_fails_with_its_exit_code_and_termination_message(run: Any) -> None:
+    _, kube = run(
+        [
+            container(
+                "import os",
+                "open('/dev/termination-log', 'w').write('ip=' + os.environ['POD_IP'])",
+                "raise SystemExit(3)",
+                env=[{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+            )
+        ],
+        policy="Never",
+        owner="Job",
+    )
+    final = kube.wait(lambda s: s["phase"] == "Failed")
+    first = kube.statuses[0]
+    assert first["phase"] == "Pending"
+    assert first["podIP"].startswith("127.1.")
+    terminated = state(final)["terminated"]
+    assert (terminated["exitCode"], terminated["reason"]) == (3, "Error")
+    assert terminated["message"] == f"ip={first['podIP']}"
+
+
+def test_a_job_pod_that_exits_zero_succeeds(run: Any) -> None:
+    _, kube = run([container("print('done')")], policy="Never", owner="Job")
+    final = kube.wait(lambda s: s["phase"] == "Succeeded")
+    assert state(final)["terminated"]["reason"] == "Completed"
+
+
+def test_an_always_pod_restarts_a_crashing_container_with_back_off(run: Any) -> None:
+    _, kube = run([container("raise SystemExit(1)")])
+    s = kube.wait(lambda s: s["containerStatuses"][0]["restartCount"] >= 3)
+    assert s["phase"] == "Running"
+    assert s["containerStatuses"][0]["lastState"]["terminated"]["exitCode"] == 1
+    assert any("CrashLoopBackOff" in str(x["containerStatuses"][0]["state"]) for x in kube.statuses)
+
+
+def test_fallback_to_logs_reports_the_tail_of_the_output(run: Any) -> None:
+    _, kube = run(
+        [
+            container(
+                "print('the model file is missing', flush=True)",
+                "raise SystemExit(2)",
+                terminationMessagePolicy="FallbackToLogsOnError",
+            )
+        ],
+        policy="Never",
+    )
+    final = kube.wait(lambda s: s["phase"] == "Failed")
+    assert state(final)["terminated"]["message"].strip() == "the model file is missing"
+
+
+def test_readiness_is_answered_by_the_process_on_the_pod_ip(run: Any, tmp_path: Path) -> None:
+    _, kube = run(
+        [
+            {
+                "name": "web",
+                "image": "model-rollout",
+                "command": ["python", "-m", "http.server", "--bind", "$(IP)", "8080"],
+                "env": [{"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+                "readinessProbe": {"httpGet": {"path": "/", "port": 8080}, "periodSeconds": 1},
+            }
+        ]
+    )
+    s = kube.wait(lambda s: s["containerStatuses"][0]["ready"])
+    assert {c["type"]: c["status"] for c in s["conditions"]}["Ready"] == "True"
+    log = (tmp_path / "logs" / "ns_p1_web.log").read_text()
+    assert '"GET / HTTP/1.1" 200' in log
+    assert "podrunner: start 1 of container web" in log
+
+
+def test_a_failing_liveness_probe_restarts_the_container(run: Any) -> None:
+    _, kube = run(
+        [
+            container(
+                "import time",
+                "time.sleep(60)",
+                livenessProbe={
+                    "exec": {"command": ["test", "-e", "/no/such/file"]},
+                    "periodSeconds": 1,
+                    "failureThreshold": 1,
+                },
+            )
+        ],
+        grace=1,
+    )
+    s = kube.wait(lambda s: s["containerStatuses"][0]["restartCount"] >= 1, timeout=20)
+    assert (
+        "failed liveness probe" in s["containerStatuses"][0]["lastState"]["terminated"]["message"]
+    )
+
+
+def test_deleting_the_pod_sends_sigterm_then_deletes_it(run: Any, tmp_path: Path) -> None:
+    w, kube = run(
+        [
+            container(
+                "import signal, sys, time",
+                "signal.signal(signal.SIGTERM, lambda *_: (print('got SIGTERM', flush=True), sys.exit(0)))",
+                "print('up', flush=True)",
+                "time.sleep(60)",
+            )
+        ]
+    )
+    kube.wait(lambda s: s["phase"] == "Running")
+    log = tmp_path / "logs" / "ns_p1_main.log"
+    deadline = time.monotonic() + 10
+    while "up" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pid = w.app[0].proc.proc.pid
+    w.update(
+        {**w.pod, "metadata": {**w.pod["metadata"], "deletionTimestamp": "2026-01-01T00:00:00Z"}}
+    )
+    w.join(10)
+    assert kube.deleted == ["p1"]
+    assert "got SIGTERM" in log.read_text()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_a_missing_config_map_keeps_the_container_waiting_with_the_reason(run: Any) -> None:
+    _, kube = run(
+        [
+            container(
+                "pass",
+                env=[{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "gone", "key": "k"}}}],
+            )
+        ]
+    )
+    s = kube.wait(
+        lambda s: state(s).get("waiting", {}).get("reason") == "CreateContainerConfigError"
+    )
+    assert 'configmap "gone" not found' in state(s)["waiting"]["message"]
+
+
+def test_other_images_are_simulated_running_and_ready_and_job_pods_succeed(run: Any) -> None:
+    _, kube = run([{"name": "nginx", "image": "nginx:1.27"}])
+    s = kube.wait(lambda s: s["phase"] == "Running" and s["containerStatuses"][0]["ready"])
+    assert s["podIP"].startswith("127.1.")
+    _, job = run([{"name": "sim", "image": "busybox"}], policy="Never", owner="Job")
+    assert state(job.wait(lambda s: s["phase"] == "Succeeded"))["terminated"]["exitCode"] == 0
