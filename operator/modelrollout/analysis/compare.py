@@ -102,15 +102,13 @@ def compare_proportions(
             message=f"{head}: not yet known, the {track} has {fewest} samples and the comparison "
             f"needs at least {min_samples} per track; keep collecting",
         )
-    statistic = float(
-        sequential.log_likelihood_ratio(
-            canary_successes=canary.successes,
-            canary_trials=canary.trials,
-            stable_successes=stable.successes,
-            stable_trials=stable.trials,
-            max_drop=max_drop,
-            higher_is_better=higher_is_better,
-        )
+    statistic = sequential.statistic(
+        canary_successes=canary.successes,
+        canary_trials=canary.trials,
+        stable_successes=stable.successes,
+        stable_trials=stable.trials,
+        max_drop=max_drop,
+        higher_is_better=higher_is_better,
     )
     verdict = sequential.decide(statistic, alpha=alpha)
     change = f"a {'drop' if higher_is_better else 'rise'} of {max_drop:.3f}"

@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -98,22 +100,60 @@ def log_likelihood_ratio(
     A "drop" is a change in the bad direction: lower if higher_is_better, else higher. Trials must
     be positive (callers return Unknown before any data).
     """
-    xc = np.asarray(canary_successes, dtype=np.float64)
-    nc = np.asarray(canary_trials, dtype=np.float64)
-    xs = np.asarray(stable_successes, dtype=np.float64)
-    ns = np.asarray(stable_trials, dtype=np.float64)
+    xc, nc, xs, ns = (
+        np.asarray(a, dtype=np.float64)
+        for a in (canary_successes, canary_trials, stable_successes, stable_trials)
+    )
+    return np.asarray(
+        _log_lr(xc, nc, xs, ns, max_drop=max_drop, higher_is_better=higher_is_better, clip=np.clip),
+        dtype=np.float64,
+    )
+
+
+def statistic(
+    *,
+    canary_successes: int,
+    canary_trials: int,
+    stable_successes: int,
+    stable_trials: int,
+    max_drop: float,
+    higher_is_better: bool = True,
+) -> float:
+    """log_likelihood_ratio for one pair of counts, in plain floats (the judge's hot path)."""
+    return float(
+        _log_lr(
+            float(canary_successes),
+            float(canary_trials),
+            float(stable_successes),
+            float(stable_trials),
+            max_drop=max_drop,
+            higher_is_better=higher_is_better,
+            clip=lambda x, low, high: min(max(x, low), high),
+        )
+    )
+
+
+def _log_lr(
+    xc: Any,
+    nc: Any,
+    xs: Any,
+    ns: Any,
+    *,
+    max_drop: float,
+    higher_is_better: bool,
+    clip: Callable[[Any, Any, Any], Any],
+) -> Any:
+    """The one formula behind both entry points: plain arithmetic on floats or numpy arrays."""
     ps = (xs + 1) / (ns + 2)
     # The canary's variance is taken halfway between the two hypotheses rather than from its own
     # counts: a plug-in canary variance shrinks exactly when a near-1 (or near-0) rate looks good,
     # which inflates the evidence for NotWorse and with it the missed regressions.
-    pc = np.clip(
-        ps - max_drop / 2 if higher_is_better else ps + max_drop / 2, 0.5 / nc, 1 - 0.5 / nc
-    )
+    pc = clip(ps - max_drop / 2 if higher_is_better else ps + max_drop / 2, 0.5 / nc, 1 - 0.5 / nc)
     variance = pc * (1 - pc) / nc + ps * (1 - ps) / ns
     change = xc / nc - xs / ns
     gain = change if higher_is_better else -change  # > 0: the canary is better
     # Gaussian log LR of mean -max_drop against mean 0 for an estimate with this variance.
-    return np.asarray(-max_drop * (gain + max_drop / 2) / variance, dtype=np.float64)
+    return -max_drop * (gain + max_drop / 2) / variance
 
 
 def thresholds(alpha: float) -> tuple[float, float]:
