@@ -82,6 +82,7 @@ class PodWorker(threading.Thread):
         )
         self._prepared: volumes.Prepared | None = None
         self._volume_error = ""
+        self._volumes_retry_at = 0.0
 
     # --- called from the runner's thread ---
 
@@ -142,9 +143,10 @@ class PodWorker(threading.Thread):
             self._wake.clear()
             with self.lock:
                 self._step()
-            phase = self._status()["phase"]
-            self._publish()
-            if phase in {"Succeeded", "Failed"} and self._published is not None:
+            with self.lock:
+                phase = self._status()["phase"]
+            # A finished pod's worker leaves only once the API has its final status.
+            if self._publish() and phase in {"Succeeded", "Failed"}:
                 self._stop_all(grace=0)
                 log.info("pod %s/%s is %s", self.namespace, self.pod_name, phase)
                 return
@@ -164,8 +166,10 @@ class PodWorker(threading.Thread):
             self._tend(c)
 
     def _volumes_due(self) -> bool:
-        p = self._prepared
-        return p is None or (p.refresh_at is not None and time.monotonic() >= p.refresh_at)
+        p, t = self._prepared, time.monotonic()
+        if t < self._volumes_retry_at:
+            return False
+        return p is None or (p.refresh_at is not None and t >= p.refresh_at)
 
     def _prepare_volumes(self) -> None:
         try:
@@ -180,6 +184,7 @@ class PodWorker(threading.Thread):
             self._volume_error = ""
         except (OSError, ValueError, RuntimeError, ApiException) as e:
             self._volume_error = f"MountVolume.SetUp failed: {e}"
+            self._volumes_retry_at = time.monotonic() + RETRY
             log.warning("pod %s/%s: %s", self.namespace, self.pod_name, self._volume_error)
 
     def _tend(self, c: container.ContainerRun) -> None:

@@ -107,7 +107,7 @@ class Runner:
             self.workers.pop(worker.uid, None)
             self._done.add(worker.uid)
 
-    def shutdown(self, *, timeout: float = 20.0) -> None:
+    def shutdown(self, *, timeout: float = 10.0) -> None:
         """Stops every process the workers started (they do not touch the pods' status)."""
         with self._lock:
             workers = list(self.workers.values())
