@@ -29,6 +29,9 @@ register(
 register(
     "crd", module="modelrollout.api.crd", function="main", help="print the ModelDeployment CRD"
 )
+register(
+    "serve", module="modelrollout.serving.main", function="main", help="serve a model (OIP v2)"
+)
 
 
 def _version(argv: Sequence[str]) -> int:

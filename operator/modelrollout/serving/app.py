@@ -1,0 +1,256 @@
+"""The model server's routes: Open Inference Protocol v2 REST, feedback, and /metrics.
+
+`App.handle` turns one `http.Request` into a `http.Response`; only feedback that another worker
+must answer returns an awaitable. No request can make it raise: failures become JSON errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Awaitable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from modelrollout import __version__
+from modelrollout.models import loading
+from modelrollout.serving import config, feedback, http, metrics, peers, protocol
+
+log = logging.getLogger("modelrollout.serving")
+SERVER_NAME = "model-rollout"
+
+
+def error(status: int, message: str, *, headers: tuple[tuple[str, str], ...] = ()) -> http.Response:
+    return http.Response(status, orjson.dumps({"error": message}), headers=headers)
+
+
+def ok(doc: dict[str, Any], *, headers: tuple[tuple[str, str], ...] = ()) -> http.Response:
+    return http.Response(200, protocol.dumps(doc), headers=headers)
+
+
+class App:
+    def __init__(
+        self,
+        *,
+        model: loading.LoadedModel,
+        settings: config.ServeConfig,
+        meters: metrics.Metrics,
+        peer_sockets: Sequence[Path] = (),
+    ) -> None:
+        self.model, self.settings, self.meters = model, settings, meters
+        self.store = feedback.FeedbackStore()
+        self.peer_sockets = list(peer_sockets)
+        self.draining = False
+        name, version = settings.model_name, settings.model_version
+        self._infer_paths = {
+            f"/v2/models/{name}/infer",
+            f"/v2/models/{name}/versions/{version}/infer",
+        }
+        self._ids = _RequestIds()
+
+    def handle(self, req: http.Request) -> http.Response | Awaitable[http.Response]:
+        if req.path in self._infer_paths and req.method == "POST" and not req.oversize:
+            return self.infer(req)  # the hot path, before any general routing
+        try:
+            return self._route(req)
+        except protocol.RequestError as e:
+            return error(e.status, e.message)
+        except Exception:
+            log.exception("unexpected error on %s %s", req.method, req.path)
+            return error(500, f"internal error on {req.method} {req.path}; see the server log")
+
+    def _route(  # noqa: PLR0911 - a router returns from each route
+        self, req: http.Request
+    ) -> http.Response | Awaitable[http.Response]:
+        parts = req.path.strip("/").split("/")
+        is_infer = (
+            len(parts) >= 4 and parts[0] == "v2" and parts[1] == "models" and parts[-1] == "infer"
+        )
+        if req.oversize:
+            response = error(
+                413,
+                f"the request body is larger than {self.settings.max_body_bytes} bytes; send "
+                "fewer rows per request or raise --max-body-bytes",
+            )
+            if is_infer:
+                self.meters.request(code=413, seconds=0.0)
+            return response
+        if parts == ["metrics"]:
+            _method(req, "GET")
+            return http.Response(200, self.meters.render(), content_type=metrics.CONTENT_TYPE)
+        if parts[:1] != ["v2"] and parts != ["internal", "feedback"]:
+            raise protocol.RequestError(404, f"no route {req.path}; the API lives under /v2")
+        if parts == ["v2"]:
+            _method(req, "GET")
+            return ok({"name": SERVER_NAME, "version": __version__, "extensions": ["feedback"]})
+        if parts[:2] == ["v2", "health"] and len(parts) == 3 and parts[2] in ("live", "ready"):
+            _method(req, "GET")
+            if parts[2] == "live":
+                return ok({"live": True})
+            return self._readiness({"ready": not self.draining})
+        if parts == ["internal", "feedback"] and req.internal:
+            return self._feedback_local(req.body) or self._not_kept(feedback.decode(req.body).id)
+        if parts[:2] == ["v2", "models"] and len(parts) >= 3:
+            return self._model_route(req, parts[2:], is_infer=is_infer)
+        raise protocol.RequestError(404, f"no route {req.path}")
+
+    def _model_route(
+        self, req: http.Request, rest: list[str], *, is_infer: bool
+    ) -> http.Response | Awaitable[http.Response]:
+        name, rest = rest[0], rest[1:]
+        version = None
+        if rest[:1] == ["versions"] and len(rest) >= 2:
+            version, rest = rest[1], rest[2:]
+        action = rest[0] if len(rest) == 1 else ("" if not rest else None)
+        if action not in ("", "ready", "infer", "feedback"):
+            raise protocol.RequestError(404, f"no route {req.path}")
+        problem = self._unknown_model(name, version)
+        if problem:
+            if is_infer:
+                self.meters.request(code=404, seconds=0.0)
+            raise protocol.RequestError(404, problem)
+        if action == "infer":
+            _method(req, "POST")
+            return self.infer(req)
+        if action == "feedback":
+            _method(req, "POST")
+            return self.feedback(req)
+        _method(req, "GET")
+        if action == "ready":
+            return self._readiness({"name": name, "ready": not self.draining})
+        return ok(self.metadata())
+
+    def _unknown_model(self, name: str, version: str | None) -> str | None:
+        s = self.settings
+        if name != s.model_name:
+            return f"model {name!r} is not served here; this server serves {s.model_name!r}"
+        if version is not None and version != s.model_version:
+            return (
+                f"model {name!r} has no version {version!r} here; this server serves "
+                f"version {s.model_version!r}"
+            )
+        return None
+
+    def _readiness(self, doc: dict[str, Any]) -> http.Response:
+        return http.Response(200 if not self.draining else 503, orjson.dumps(doc))
+
+    def metadata(self) -> dict[str, Any]:
+        m = self.model
+        label_type = "FP64" if m.classes is None else protocol.datatype_of(np.asarray(m.classes))
+        outputs = [{"name": "predict", "datatype": label_type, "shape": [-1]}]
+        if "predict_proba" in protocol.available_outputs(m):
+            width = len(m.classes) if m.classes is not None else -1
+            outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, width]})
+        width = m.n_features_in if m.n_features_in is not None else -1
+        return {
+            "name": self.settings.model_name,
+            "versions": [self.settings.model_version],
+            "platform": "onnxruntime" if m.format == "onnx" else "sklearn",
+            "inputs": [{"name": "input-0", "datatype": "FP64", "shape": [-1, width]}],
+            "outputs": outputs,
+            "parameters": {
+                "kind": m.kind,
+                "classes": m.classes,
+                "feature_names": m.feature_names,
+                "format": m.format,
+                "digest": m.digest,
+                "track": self.settings.track,
+            },
+        }
+
+    def infer(self, req: http.Request) -> http.Response:
+        start = time.perf_counter()
+        try:
+            response = self._infer(req)
+        except protocol.RequestError as e:
+            response = error(e.status, e.message)
+        except Exception:
+            log.exception("inference failed")
+            response = error(500, f"model {self.model.name!r} failed; see the server log")
+        self.meters.request(code=response.status, seconds=time.perf_counter() - start)
+        return response
+
+    def _infer(self, req: http.Request) -> http.Response:
+        model = self.model
+        decoded = protocol.decode_infer(req.body, model=model)
+        request_id = decoded.id or req.headers.get("x-request-id") or self._ids.next()
+        try:
+            labels = model.predict(decoded.rows)
+            proba = (
+                model.predict_proba(decoded.rows) if "predict_proba" in decoded.outputs else None
+            )
+        except loading.ModelInputError as e:
+            raise protocol.RequestError(400, str(e)) from e
+        except (ValueError, TypeError) as e:
+            raise protocol.RequestError(400, f"model {model.name!r} rejected the input: {e}") from e
+        self.store.put(request_id, labels)
+        if model.kind == "classifier":
+            self.meters.predicted(labels)
+        results = {"predict": labels, "predict_proba": proba}
+        doc = {
+            "model_name": self.settings.model_name,
+            "model_version": self.settings.model_version,
+            "id": request_id,
+            "outputs": [protocol.tensor(name, results[name]) for name in decoded.outputs],  # type: ignore[arg-type]
+        }
+        return ok(doc, headers=(("x-request-id", request_id),))
+
+    def feedback(self, req: http.Request) -> http.Response | Awaitable[http.Response]:
+        found = self._feedback_local(req.body)
+        if found is not None:
+            return found
+        request_id = feedback.decode(req.body).id
+        if not self.peer_sockets:
+            return self._not_kept(request_id)
+        return self._feedback_from_peers(req.body, request_id)
+
+    def _feedback_local(self, body: bytes) -> http.Response | None:
+        fb = feedback.decode(body)
+        predictions = self.store.take(fb.id)
+        if predictions is None:
+            return None
+        try:
+            score = feedback.score(
+                kind=self.model.kind, predictions=predictions, truth=fb.truth, request_id=fb.id
+            )
+        except protocol.RequestError:
+            self.store.put(fb.id, predictions)  # a malformed truth must not use up the id
+            raise
+        self.meters.scored(score)
+        return ok({"id": fb.id, "model_name": self.settings.model_name, **score.as_json()})
+
+    async def _feedback_from_peers(self, body: bytes, request_id: str) -> http.Response:
+        for sock in self.peer_sockets:
+            answer = await peers.forward_feedback(sock, body)
+            if answer is not None and answer.status != 404:
+                return answer
+        return self._not_kept(request_id)
+
+    def _not_kept(self, request_id: str) -> http.Response:
+        return error(
+            404,
+            f"no predictions are kept for request id {request_id!r}: it is unknown, already "
+            f"scored, or older than the last {feedback.MAX_ENTRIES} requests of its worker; "
+            "send feedback once per request, soon after it",
+        )
+
+
+def _method(req: http.Request, allowed: str) -> None:
+    if req.method != allowed:
+        raise protocol.RequestError(405, f"{req.path} takes {allowed}, not {req.method}")
+
+
+class _RequestIds:
+    """Unique request ids: a random per-process prefix and a counter, cheaper than uuid4."""
+
+    def __init__(self) -> None:
+        self._prefix = os.urandom(6).hex()
+        self._n = 0
+
+    def next(self) -> str:
+        self._n += 1
+        return f"{self._prefix}-{self._n:x}"

@@ -1,0 +1,133 @@
+"""The model server's settings: command-line flags, each also read from `MODEL_ROLLOUT_<FLAG>`.
+
+A flag on the command line wins over the environment, which wins over the default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Sequence
+
+from modelrollout.models import loading
+
+ENV_PREFIX = "MODEL_ROLLOUT_"
+TRACKS = ("stable", "canary")
+# A 32-row request is a few kilobytes; 16 MiB leaves room for big batches while a runaway client
+# cannot make a worker buffer gigabytes.
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+@dataclasses.dataclass(frozen=True)
+class ServeConfig:
+    model_uri: str
+    model_name: str = "model"
+    model_version: str = "1"
+    format: str = "skops"
+    sha256: str | None = None
+    allow_unsafe_pickle: bool = False
+    host: str = "0.0.0.0"  # noqa: S104 - a pod serves on its own address
+    port: int = 8080
+    workers: int = 1
+    track: str = "stable"
+    namespace: str = "default"
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+
+
+class ConfigError(Exception):
+    """A flag or environment variable has a value the server cannot use."""
+
+
+def _env(name: str) -> str | None:
+    return os.environ.get(ENV_PREFIX + name.upper().replace("-", "_"))
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="model-rollout serve",
+        description="Serve one model over the Open Inference Protocol v2 (REST), with feedback "
+        "and Prometheus metrics. Every flag can also be set as MODEL_ROLLOUT_<FLAG_NAME>.",
+    )
+    p.add_argument("--model-uri", help="file://, http(s)://, s3:// or pvc://<claim>/<path>")
+    p.add_argument("--model-name", help="name in the /v2/models/<name> routes and metric labels")
+    p.add_argument("--model-version", help="version reported in metadata and metric labels")
+    p.add_argument("--format", choices=loading.FORMATS, help="artifact format (default skops)")
+    p.add_argument("--sha256", help="refuse the artifact unless its sha256 matches")
+    p.add_argument(
+        "--allow-unsafe-pickle",
+        action="store_const",
+        const="true",
+        help="allow joblib/pickle artifacts, which run code when loaded",
+    )
+    p.add_argument("--host", help="address to bind (default 0.0.0.0)")
+    p.add_argument("--port", help="TCP port (default 8080)")
+    p.add_argument("--workers", help="worker processes (default 1)")
+    p.add_argument("--track", choices=TRACKS, help="stable or canary, for metric labels")
+    p.add_argument("--namespace", help="Kubernetes namespace, for metric labels")
+    p.add_argument("--max-body-bytes", help="larger request bodies get 413")
+    return p
+
+
+def parse(argv: Sequence[str]) -> ServeConfig:
+    """Build the settings from flags and environment; raises ConfigError naming the bad value."""
+    args = vars(_parser().parse_args(list(argv)))
+    values: dict[str, str] = {}
+    for field in dataclasses.fields(ServeConfig):
+        raw = args.get(field.name)
+        if raw is None:
+            raw = _env(field.name)
+        if raw is not None:
+            values[field.name] = raw
+    if not values.get("model_uri"):
+        raise ConfigError(
+            "no model to serve: pass --model-uri (or set MODEL_ROLLOUT_MODEL_URI) to "
+            "file://, http(s)://, s3:// or pvc://<claim>/<path>"
+        )
+    return ServeConfig(
+        model_uri=values["model_uri"],
+        model_name=values.get("model_name", "model"),
+        model_version=values.get("model_version", "1"),
+        format=_choice("format", values.get("format", "skops"), loading.FORMATS),
+        sha256=values.get("sha256") or None,
+        allow_unsafe_pickle=_bool("allow_unsafe_pickle", values.get("allow_unsafe_pickle", "")),
+        host=values.get("host", ServeConfig.host),
+        port=_int("port", values.get("port", "8080"), low=1, high=65535),
+        workers=_int("workers", values.get("workers", "1"), low=1, high=64),
+        track=_choice("track", values.get("track", "stable"), TRACKS),
+        namespace=values.get("namespace", "default"),
+        max_body_bytes=_int(
+            "max_body_bytes", values.get("max_body_bytes", str(DEFAULT_MAX_BODY_BYTES)), low=1
+        ),
+    )
+
+
+def _where(name: str) -> str:
+    flag = "--" + name.replace("_", "-")
+    return f"{flag} (or {ENV_PREFIX}{name.upper()})"
+
+
+def _int(name: str, raw: str, *, low: int, high: int | None = None) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if value < low or (high is not None and value > high):
+        bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
+        raise ConfigError(f"{_where(name)} is {raw!r}; it must be a whole number {bounds}")
+    return value
+
+
+def _bool(name: str, raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in _TRUE | _FALSE:
+        return lowered in _TRUE
+    raise ConfigError(f"{_where(name)} is {raw!r}; use true or false")
+
+
+def _choice(name: str, raw: str, choices: Sequence[str]) -> str:
+    if raw not in choices:
+        raise ConfigError(f"{_where(name)} is {raw!r}; use one of {', '.join(choices)}")
+    return raw

@@ -1,0 +1,255 @@
+"""A small HTTP/1.1 server on asyncio and httptools, built for one job: answering inference fast.
+
+Handlers run inline on the event loop (inference is CPU-bound and short, so a task or a thread
+per request would only add latency); a handler may return an awaitable when it must wait on I/O.
+Keep-alive, pipelining, chunked bodies, `Expect: 100-continue`, a body size limit, and a drain on
+shutdown that lets every request already received finish while idle connections close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import email.utils
+import functools
+import http
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httptools
+
+_REASONS = {s.value: s.phrase for s in http.HTTPStatus}
+
+
+@dataclasses.dataclass(slots=True)
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    internal: bool = False  # arrived on a worker's private Unix socket
+    oversize: bool = False  # the body passed the limit and was not read
+
+
+@dataclasses.dataclass(slots=True)
+class Response:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+Handler = Callable[[Request], "Response | Awaitable[Response]"]
+
+
+class _Date:
+    """The Date header, formatted once a second rather than once a request."""
+
+    second = -1
+    value = b""
+
+    @classmethod
+    def get(cls) -> bytes:
+        now = int(time.time())
+        if now != cls.second:
+            cls.second, cls.value = now, email.utils.formatdate(now, usegmt=True).encode()
+        return cls.value
+
+
+class Connections:
+    """The open connections of one server, so that a drain can reach them all."""
+
+    def __init__(self) -> None:
+        self.open: set[HttpProtocol] = set()
+        self.draining = False
+        self.emptied = asyncio.Event()
+
+    def drain(self) -> None:
+        self.draining = True
+        for conn in list(self.open):
+            conn.close_if_idle()
+        if not self.open:
+            self.emptied.set()
+
+
+class HttpProtocol(asyncio.Protocol):
+    def __init__(
+        self, *, handler: Handler, conns: Connections, max_body: int, internal: bool = False
+    ) -> None:
+        self._handler, self._conns, self._max_body, self._internal = (
+            handler, conns, max_body, internal,
+        )  # fmt: skip
+        self._parser = httptools.HttpRequestParser(self)
+        self._transport: asyncio.Transport | None = None
+        self._url = b""
+        self._headers: dict[str, str] = {}
+        self._body: list[bytes] = []
+        self._size = 0
+        self._in_message = False
+        self._oversize = False
+        self._queue: list[tuple[Request, bool]] = []
+        self._busy = False
+        self._closing = False
+
+    # asyncio callbacks
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+        self._conns.open.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._conns.open.discard(self)
+        self._transport = None
+        if self._conns.draining and not self._conns.open:
+            self._conns.emptied.set()
+
+    def data_received(self, data: bytes) -> None:
+        if self._closing:
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._reply_and_close(400, b'{"error": "protocol upgrades are not supported"}')
+        except httptools.HttpParserError as e:
+            message = f"malformed HTTP request: {e}".replace('"', "'")
+            self._reply_and_close(400, b'{"error": "' + message.encode() + b'"}')
+
+    # httptools callbacks
+    def on_message_begin(self) -> None:
+        self._in_message = True
+        self._url, self._headers, self._body, self._size = b"", {}, [], 0
+        self._oversize = False
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+
+    def on_headers_complete(self) -> None:
+        length = self._headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > self._max_body:
+            # Answer at once and stop reading: buffering the body is what the limit prevents.
+            self._oversize = True
+            self._finish_message()
+            return
+        if self._headers.get("expect", "").lower() == "100-continue" and self._transport:
+            self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def on_body(self, body: bytes) -> None:
+        if self._oversize:
+            return
+        self._size += len(body)
+        if self._size > self._max_body:
+            self._oversize = True
+            self._finish_message()
+            return
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        if not self._oversize:
+            self._finish_message()
+
+    # request processing
+    def _finish_message(self) -> None:
+        self._in_message = False
+        raw = self._url.decode("latin-1")
+        path = raw.split("?", 1)[0]
+        request = Request(
+            method=self._parser.get_method().decode("latin-1"),
+            path=path,
+            headers=self._headers,
+            body=b"".join(self._body),
+            internal=self._internal,
+            oversize=self._oversize,
+        )
+        keep_alive = self._parser.should_keep_alive() and not self._oversize
+        if self._oversize:
+            self._closing = True  # the rest of the body is never parsed
+        self._queue.append((request, keep_alive))
+        if not self._busy:
+            self._run_queue()
+
+    def _run_queue(self) -> None:
+        while self._queue and not self._busy:
+            request, keep_alive = self._queue.pop(0)
+            result = self._handler(request)
+            if isinstance(result, Response):
+                self._write(result, keep_alive)
+                continue
+            self._busy = True
+            task = asyncio.ensure_future(result)
+            task.add_done_callback(functools.partial(self._async_done, keep_alive=keep_alive))
+            return
+
+    def _async_done(self, task: asyncio.Future[Response], *, keep_alive: bool) -> None:
+        self._busy = False
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            response = Response(500, b'{"error": "internal error while handling the request"}')
+        else:
+            response = task.result()
+        self._write(response, keep_alive)
+        self._run_queue()
+
+    def _write(self, response: Response, keep_alive: bool) -> None:
+        transport = self._transport
+        if transport is None:
+            return
+        close = not keep_alive or (self._conns.draining and not self._queue)
+        head = [
+            f"HTTP/1.1 {response.status} {_REASONS.get(response.status, 'Unknown')}\r\n".encode(),
+            b"content-type: ", response.content_type.encode(), b"\r\ncontent-length: ",
+            str(len(response.body)).encode(), b"\r\ndate: ", _Date.get(), b"\r\n",
+        ]  # fmt: skip
+        for name, value in response.headers:
+            head.append(f"{name}: {value}\r\n".encode("latin-1"))
+        if close:
+            head.append(b"connection: close\r\n")
+        head.append(b"\r\n")
+        transport.write(b"".join(head) + response.body)
+        if close:
+            self._closing = True
+            transport.close()
+
+    def _reply_and_close(self, status: int, body: bytes) -> None:
+        self._queue.clear()
+        self._write(Response(status, body), keep_alive=False)
+
+    def close_if_idle(self) -> None:
+        if not (self._in_message or self._busy or self._queue) and self._transport is not None:
+            self._closing = True
+            self._transport.close()
+
+
+async def serve(
+    *,
+    handler: Handler,
+    sockets: list[tuple[Any, bool]],
+    max_body: int,
+    stop: asyncio.Event,
+    drain_seconds: float,
+    on_draining: Callable[[], None],
+) -> None:
+    """Serve `sockets` ([(socket, internal)]) until `stop` is set, then drain and return."""
+    loop = asyncio.get_running_loop()
+    conns = Connections()
+    servers = []
+    for sock, internal in sockets:
+        factory = functools.partial(
+            HttpProtocol, handler=handler, conns=conns, max_body=max_body, internal=internal
+        )
+        servers.append(await loop.create_server(factory, sock=sock, backlog=2048))
+    await stop.wait()
+    on_draining()
+    for server in servers:
+        server.close()
+    conns.drain()
+    try:
+        await asyncio.wait_for(conns.emptied.wait(), timeout=drain_seconds)
+    except TimeoutError:
+        for conn in list(conns.open):
+            if conn._transport is not None:
+                conn._transport.abort()

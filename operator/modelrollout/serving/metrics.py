@@ -1,0 +1,109 @@
+"""The server's Prometheus metrics: exactly the contract in shared/design.md, nothing else.
+
+Every series carries model/version/track/namespace from the server's own settings. With several
+workers, prometheus_client's multiprocess mode (PROMETHEUS_MULTIPROC_DIR, set by
+`serving.workers` before this module is imported) sums them across processes.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+)
+
+from modelrollout.serving import config as config_mod
+from modelrollout.serving import feedback
+
+COMMON = ("model", "version", "track", "namespace")
+# Inference on small tabular models takes well under a millisecond; the buckets reach down to
+# 250 µs so a p99 threshold of a few milliseconds can be judged, and up to 10 s for slow models.
+LATENCY_BUCKETS = (
+    0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+# Regression targets come in any unit; roughly logarithmic buckets cover most of them. Analysis
+# uses _sum / _count (mean absolute error), which does not depend on the buckets.
+ABS_ERROR_BUCKETS = (
+    0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 1000.0,
+)  # fmt: skip
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# The *_created series are not in the contract and double what Prometheus stores for us.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+
+def multiprocess_mode() -> bool:
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
+class Metrics:
+    def __init__(self, *, settings: config_mod.ServeConfig, digest: str) -> None:
+        self._registry = CollectorRegistry(auto_describe=True)
+        reg = None if multiprocess_mode() else self._registry
+        self._common = (settings.model_name, settings.model_version, settings.track,
+                        settings.namespace)  # fmt: skip
+        self.requests = Counter("model_requests", "Inference requests by HTTP status",
+                                [*COMMON, "code"], registry=reg)  # fmt: skip
+        self.duration = Histogram(
+            "model_request_duration_seconds", "Server-side inference latency",
+            COMMON, buckets=LATENCY_BUCKETS, registry=reg,
+        ).labels(*self._common)  # fmt: skip
+        self.predictions = Counter("model_predictions", "Predictions by predicted class",
+                                   [*COMMON, "label"], registry=reg)  # fmt: skip
+        outcomes = Counter(
+            "model_feedback", "Ground-truth feedback matched to earlier predictions",
+            [*COMMON, "outcome"], registry=reg,
+        )  # fmt: skip
+        self.correct = outcomes.labels(*self._common, "correct")
+        self.incorrect = outcomes.labels(*self._common, "incorrect")
+        self.abs_error = Histogram(
+            "model_feedback_abs_error", "Absolute error of regression predictions, from feedback",
+            COMMON, buckets=ABS_ERROR_BUCKETS, registry=reg,
+        ).labels(*self._common)  # fmt: skip
+        info = Gauge("model_info", "The model this server loaded (always 1)",
+                     [*COMMON, "digest", "format"], registry=reg,
+                     multiprocess_mode="max")  # fmt: skip
+        info.labels(*self._common, digest, settings.format).set(1)
+        self._codes: dict[int, Counter] = {}
+        self._labels: dict[object, Counter] = {}
+        if reg is None:
+            multiprocess.MultiProcessCollector(self._registry)  # type: ignore[no-untyped-call]
+
+    def request(self, *, code: int, seconds: float) -> None:
+        child = self._codes.get(code)
+        if child is None:
+            child = self._codes[code] = self.requests.labels(*self._common, str(code))
+        child.inc()
+        self.duration.observe(seconds)
+
+    def predicted(self, labels: np.ndarray) -> None:
+        if len(labels) == 1:  # the common case, without np.unique's sort
+            self._label(labels[0].item()).inc()
+            return
+        values, counts = np.unique(labels, return_counts=True)
+        for value, count in zip(values.tolist(), counts.tolist(), strict=True):
+            self._label(value).inc(count)
+
+    def _label(self, value: object) -> Counter:
+        child = self._labels.get(value)
+        if child is None:
+            child = self._labels[value] = self.predictions.labels(*self._common, str(value))
+        return child
+
+    def scored(self, score: feedback.Score) -> None:
+        if score.correct:
+            self.correct.inc(score.correct)
+        if score.incorrect:
+            self.incorrect.inc(score.incorrect)
+        for error in score.abs_errors:
+            self.abs_error.observe(error)
+
+    def render(self) -> bytes:
+        return generate_latest(self._registry)
