@@ -1,26 +1,25 @@
-"""Wald's sequential probability ratio test for "is the canary worse than the stable?".
+"""Wald's sequential probability ratio test (SPRT) for "is the canary worse than the stable?".
 
 compare.py and latency.py call it on cumulative counts at every analysis interval; bench/judge.py
-calls the same vectorised core on thousands of simulated streams.
+calls the same vectorised formula on thousands of simulated streams.
 
-Why this test. Feedback arrives as a trickle, and the judge looks at the cumulative counts every
-interval. A fixed-horizon test checked that often rolls back good canaries far more often than its
-nominal level. A likelihood ratio between two simple hypotheses is a martingale under the null, so
-by Ville's inequality P(it ever reaches 1/alpha) <= alpha however often and whenever it is checked:
-the inference is always valid, and the check needs only the cumulative counts (no state).
-It is a mixture SPRT whose mixing distribution is a point mass at the margin: the design of a
-sequential non-inferiority trial. The two hypotheses are "no worse" (difference 0) and "worse by the
-margin" (difference -max_drop). Wald and Wolfowitz showed this test needs the fewest samples on
-average, under both, of all tests with the same two error rates: typically half a fixed-horizon
-test's. The cost: between the two (a drop smaller than the margin) either verdict may come, and a
-drop of about half the margin takes longest; the judge's inconclusive limit bounds that wait.
-The guarantees, with alpha = 1 - confidence:
-  - canary truly no worse (difference >= 0): P(ever Worse) <= alpha (a false rollback);
-  - canary truly worse by max_drop or more: P(ever NotWorse) <= alpha (a missed regression).
-Each track's rate is modelled as Gaussian with a plug-in variance (Agresti-Caffo: one success and
-one failure added per track, so all-correct windows do not claim zero variance); with the canary's
-share of traffic fixed during an analysis the score is a sum of independent increments. Both tracks
-are compared over the same period, so a data shift that moves both rates cancels out.
+Why this test: the judge looks at cumulative counts every interval, and a fixed-horizon test
+checked that often rolls back good canaries far beyond its nominal level. A likelihood ratio of two
+simple hypotheses is a martingale under the first, so by Ville's inequality it ever reaches 1/alpha
+with probability at most alpha, however often it is checked: always-valid inference from the
+cumulative counts alone, no state. It is the mixture SPRT whose mixing distribution is a point mass
+at the margin, the design of a sequential non-inferiority trial: "no worse" (difference 0) against
+"worse by the margin" (difference -max_drop). Among all tests with the same two error rates it needs
+the fewest samples on average under both (Wald-Wolfowitz), about half a fixed-horizon test's. With
+alpha = 1 - confidence: a canary no worse than the stable is rolled back with probability <= alpha;
+one worse by max_drop or more passes with probability <= alpha; in between either verdict may come,
+and a drop of half the margin takes longest (the judge's inconclusive limit bounds the wait).
+The rates are Gaussian-approximated, so the bound is approximate: the stable's rate is estimated
+with one success and one failure added (no zero variance from all-correct windows), and the canary's
+variance is taken halfway between the hypotheses, not from its own counts, which would shrink just
+when a near-0/1 rate looks good and inflate missed regressions. tests/unit/analysis checks the
+levels by simulation. The score has independent increments while the canary's share of traffic is
+constant; both tracks are compared over the same period, so a data shift moving both cancels out.
 """
 
 from __future__ import annotations
@@ -67,7 +66,7 @@ class Comparison:
     canary_value: float  # the canary's rate (or latency quantile, seconds); nan without data
     stable_value: float
     estimate: float  # canary minus stable, in the metric's units
-    statistic: float  # log odds for "worse by the margin" over "no worse"; 0 before any decision
+    statistic: float  # log odds for "worse by the margin" over "no worse"; 0 if too few samples
     worse_at: float  # statistic >= worse_at: Worse
     not_worse_at: float  # statistic <= not_worse_at: NotWorse
     canary_samples: int
