@@ -50,7 +50,8 @@ class MetricSpec(SpecModel):
     min: float | None = None
     max: float | None = None
     interval: Duration | None = None
-    """Overrides spec.analysis.interval for this metric."""
+    """The window this metric is computed over (defaults to spec.analysis.interval); a longer one
+    suits sparse data such as ground-truth feedback."""
     compare: MetricComparison | None = None
 
     rules = (

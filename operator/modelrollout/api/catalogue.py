@@ -92,6 +92,8 @@ class Reason(StrEnum):
     PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
     STABLE_READY = "StableReady"
     STABLE_NOT_READY = "StableNotReady"
+    REQUEST_IGNORED = "RequestIgnored"
+    RESUMED = "Resumed"
 
 
 # What happened, to what, and what to do next. Placeholders are filled by `message`.
@@ -148,6 +150,8 @@ TEMPLATES: dict[Reason, str] = {
     ),
     Reason.STABLE_READY: "Stable version {stable} serves with {ready}/{wanted} ready pods.",
     Reason.STABLE_NOT_READY: "Stable version {stable} has {ready}/{wanted} ready pods.",
+    Reason.RESUMED: "spec.rollout.paused is false again: the rollout goes on from step {step}.",
+    Reason.REQUEST_IGNORED: "The {request} request was ignored: nothing to {request} while {phase}.",
 }
 
 

@@ -1,0 +1,220 @@
+"""The phases before promotion: Validating, then the steps (Progressing, Paused) and their analysis."""
+
+from __future__ import annotations
+
+from modelrollout.analysis import judge
+from modelrollout.api import AnalysisPhase, AnalysisStatus, Outcome, Phase, Reason, ValidationStatus
+from modelrollout.api import parse_duration as duration
+from modelrollout.rollout import actions, timing, transitions
+from modelrollout.rollout.observation import Request
+from modelrollout.rollout.turn import Turn
+
+
+def validating(turn: Turn, requests: frozenset[Request]) -> None:
+    del requests
+    spec, version = turn.spec, turn.target.version
+    if spec.validation is None:  # removed from the spec while it ran
+        turn.enter(Phase.PROGRESSING, Reason.VALIDATION_PASSED, detail="Validation was removed.")
+        return
+    started = turn.status.validation
+    if started is None or started.version != version:
+        started = ValidationStatus(version=version, started_at=turn.now)
+        turn.update(validation=started)
+        turn.say(Reason.VALIDATION_STARTED, timeout=spec.validation.timeout)
+    result = turn.obs.validation
+    if result is not None and result.version != version:
+        result = None
+    if result is None or result.state == "running":
+        if result is None:  # also how a restarted operator, or a deleted Job, resumes
+            turn.act(actions.StartValidation(model=turn.target, stable=turn.status.stable_model))
+        deadline = timing.validation_deadline(spec, turn.status)
+        if deadline is not None and turn.now >= deadline:
+            turn.act(actions.DeleteValidation(version=version))
+            _never_served(turn, Reason.VALIDATION_TIMED_OUT, timeout=spec.validation.timeout)
+            return
+        turn.poll()
+        turn.wake(deadline)
+        return
+    done = started.model_copy(
+        update={
+            "passed": result.state == "passed",
+            "metrics": dict(result.metrics),
+            "message": result.message,
+            "finished_at": turn.now,
+        }
+    )
+    turn.update(validation=done)
+    if result.state == "passed":
+        turn.act(actions.DeleteValidation(version=version))
+        turn.update(current_step=0, step_started_at=turn.now)
+        turn.enter(Phase.PROGRESSING, Reason.VALIDATION_PASSED, detail=result.message)
+        return
+    # The failed Job stays for its logs until the next version replaces it.
+    detail = result.message or "see the validation Job's report."
+    _never_served(turn, Reason.VALIDATION_FAILED, detail=detail)
+
+
+def _never_served(turn: Turn, reason: Reason, **values: str) -> None:
+    """The version failed before any traffic moved: nothing to roll back."""
+    turn.update(canary_weight=0)
+    turn.enter(Phase.FAILED, reason, warning=True, **values)
+    turn.record(version=turn.target.version, outcome=Outcome.FAILED, reason=reason)
+
+
+def first_deployment(turn: Turn) -> None:
+    """No stable yet: the version goes straight to the stable track and becomes stable when ready."""
+    stable = turn.obs.stable
+    if stable is not None and stable.rolled_out(turn.target.version):
+        transitions.finish_promotion(turn)
+        return
+    deadline = (turn.status.phase_since or turn.now) + timing.progress_deadline(turn.spec)
+    if turn.now >= deadline:
+        ready = 0 if stable is None else stable.ready
+        wanted = turn.spec.serving.replicas
+        transitions.fail(turn, Reason.PROGRESS_DEADLINE_EXCEEDED, f"{ready}/{wanted} pods ready")
+        return
+    turn.poll()
+    turn.wake(deadline)
+
+
+def stepping(turn: Turn, requests: frozenset[Request]) -> None:
+    """Progressing and Paused: hold, advance, or act on a person's request."""
+    spec, status = turn.spec, turn.status
+    if spec.rollout.paused:
+        if status.pause_reason != Reason.PAUSED_BY_SPEC:
+            turn.enter(Phase.PAUSED, Reason.PAUSED_BY_SPEC, step=status.current_step)
+        return
+    if status.pause_reason == Reason.PAUSED_BY_SPEC:
+        # Unpaused: timers restart, the time spent paused does not count against deadlines.
+        turn.update(step_started_at=turn.now)
+        turn.enter(Phase.PROGRESSING, Reason.RESUMED, step=status.current_step)
+        return
+    if Request.PROMOTE_FULL in requests:
+        transitions.promote(turn, Reason.MANUAL_PROMOTE)
+        return
+    if status.phase is Phase.PAUSED:
+        _paused(turn, requests)
+        return
+    index = min(status.current_step or 0, len(spec.rollout.steps))
+    step = timing.current_step(spec, status.model_copy(update={"current_step": index}))
+    if step is None:
+        transitions.promote(turn, Reason.PROMOTING)
+    elif step.set_weight is not None:
+        _set_weight(turn, index, step.set_weight)
+    elif step.pause is not None:
+        _pause(turn, index, step.pause.duration)
+    else:
+        _analyse(turn, index)
+
+
+def _paused(turn: Turn, requests: frozenset[Request]) -> None:
+    index = turn.status.current_step or 0
+    if Request.PROMOTE in requests:
+        turn.say(Reason.MANUAL_PROMOTE, step=index)
+        advance(turn, index)
+    elif Request.RETRY in requests:
+        turn.update(analysis=_fresh_run(turn, index), step_started_at=turn.now)
+        turn.enter(Phase.PROGRESSING, Reason.RETRY)
+
+
+def advance(turn: Turn, index: int) -> None:
+    """Go on to the step after `index`."""
+    turn.update(current_step=index + 1, step_started_at=turn.now, pause_reason=None)
+    if turn.status.phase is not Phase.PROGRESSING:
+        turn.update(phase=Phase.PROGRESSING, phase_since=turn.now)
+        turn.moved = True
+    announce(turn, index + 1)
+
+
+def announce(turn: Turn, index: int) -> None:
+    """Say what a timed pause step is waiting for, as it starts."""
+    step = timing.current_step(turn.spec, turn.status.model_copy(update={"current_step": index}))
+    if step is not None and step.pause is not None and step.pause.duration is not None:
+        turn.say(Reason.TIMED_PAUSE, step=index, duration=step.pause.duration)
+
+
+def _set_weight(turn: Turn, index: int, weight: int) -> None:
+    if turn.status.canary_weight != weight:
+        turn.update(canary_weight=weight, step_started_at=turn.now)
+        turn.say(Reason.WEIGHT_SET, step=index, weight=weight)
+    if turn.settled_at(weight):
+        advance(turn, index)
+        return
+    # Weight moves only onto ready pods; the step waits for them, within the progress deadline.
+    deadline = (turn.status.step_started_at or turn.now) + timing.progress_deadline(turn.spec)
+    if turn.now >= deadline:
+        canary = turn.obs.canary
+        ready = "no" if canary is None else f"{canary.ready}/{canary.replicas}"
+        detail = f"step {index}: {ready} canary pods ready for {weight}%"
+        transitions.fail(turn, Reason.PROGRESS_DEADLINE_EXCEEDED, detail)
+        return
+    turn.poll()
+    turn.wake(deadline)
+
+
+def _pause(turn: Turn, index: int, length: str | None) -> None:
+    if length is None:
+        turn.enter(Phase.PAUSED, Reason.MANUAL_PAUSE, step=index)
+        return
+    until = (turn.status.step_started_at or turn.now) + duration(length)
+    if turn.now >= until:
+        advance(turn, index)
+        return
+    turn.wake(until)
+
+
+def _fresh_run(turn: Turn, index: int) -> AnalysisStatus:
+    runs = turn.status.analysis.runs if turn.status.analysis is not None else 0
+    return AnalysisStatus(step=index, runs=runs + 1, started_at=turn.now)
+
+
+def _analyse(turn: Turn, index: int) -> None:
+    spec, run = turn.spec, turn.status.analysis
+    assert spec.analysis is not None, "the API requires spec.analysis for an analysis step"
+    step = spec.rollout.steps[index]
+    limits = judge.Limits.of(spec.analysis, step.analysis)
+    if run is None or run.step != index:
+        turn.update(analysis=_fresh_run(turn, index))
+        turn.say(Reason.ANALYSIS_RUNNING, step=index, round=0, count=limits.count, detail="")
+        turn.wake(timing.next_measurement_at(spec, turn.status))
+        return
+    if run.phase is AnalysisPhase.RUNNING:
+        run = _judge(turn, run, limits)
+        turn.update(analysis=run)
+    if run.phase is AnalysisPhase.SUCCESSFUL:
+        turn.say(Reason.ANALYSIS_PASSED, step=index, detail=run.message)
+        advance(turn, index)
+    elif run.phase is AnalysisPhase.FAILED:
+        transitions.fail(turn, Reason.ANALYSIS_FAILED, run.message)
+    elif run.phase is AnalysisPhase.INCONCLUSIVE:
+        turn.enter(Phase.PAUSED, Reason.ANALYSIS_INCONCLUSIVE, detail=run.message)
+    else:
+        turn.wake(timing.next_measurement_at(spec, turn.status))
+        turn.wake(timing.measurement_overdue_at(spec, turn.status))
+
+
+def _judge(turn: Turn, run: AnalysisStatus, limits: judge.Limits) -> AnalysisStatus:
+    since = run.last_measured_at
+    fresh = [m for m in turn.obs.measurements if since is None or m.measured_at > since]
+    if fresh:
+        judged = judge.judge_round(run=run, measurements=fresh, limits=limits)
+    else:
+        overdue = timing.measurement_overdue_at(turn.spec, turn.status)
+        if overdue is None or turn.now < overdue:
+            return run
+        # No round arrived long after it was due: count it as an error so the run cannot hang.
+        missing = judge.error(
+            metric="*",
+            message="no measurement was taken in time; check the operator can reach Prometheus",
+            now=turn.now,
+        )
+        judged = judge.judge_round(run=run, measurements=[missing], limits=limits)
+    if judged.phase is AnalysisPhase.RUNNING:
+        turn.say(
+            Reason.ANALYSIS_RUNNING,
+            step=run.step,
+            round=judged.rounds,
+            count=limits.count,
+            detail=judged.message,
+        )
+    return judged
