@@ -6,6 +6,8 @@ import copy
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from modelrollout import traffic
 
@@ -153,3 +155,23 @@ def test_a_route_without_the_stable_service_is_refused_rather_than_rewritten() -
         traffic.RouterError, match="no rule whose backendRefs include Service iris-stable"
     ):
         router.desired_objects(plan, target=TARGET, current={REF: route([{"name": "docs"}])})
+
+
+@given(
+    replicas=st.integers(1, 20),
+    weight=st.integers(0, 100),
+    canary_ready=st.integers(0, 25),
+)
+def test_the_routed_weight_never_exceeds_the_request_nor_the_ready_share_of_the_canary(
+    replicas: int, weight: int, canary_ready: int
+) -> None:
+    plan = traffic.GatewayAPIRouter(http_route="iris").plan(
+        replicas=replicas, weight=weight, stable_ready=replicas, canary_ready=canary_ready
+    )
+    routed = plan.canary_route_weight
+    assert routed is not None
+    assert 0 <= routed <= weight
+    assert routed <= weight * canary_ready / max(plan.canary_replicas, 1) + 1e-9
+    assert plan.held == (routed != weight)
+    if canary_ready >= plan.canary_replicas:
+        assert routed == weight
