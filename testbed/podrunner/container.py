@@ -44,6 +44,7 @@ class ContainerRun:
         self.kill_deadline: float | None = None
         self.kill_reason = ""
         self.simulated_exit: int | None = None
+        self.container_id = ""  # kept after an exit, as the kubelet reports the last instance's
         self.failures = 0  # consecutive restarts, for the back-off
         self.message_file = Path(os.devnull)  # this start's terminationMessagePath on the host
         self._probe_stop = threading.Event()
@@ -58,11 +59,6 @@ class ContainerRun:
         return isinstance(self.state, status.Terminated) and self.state.exit_code == 0
 
     def view(self) -> status.ContainerView:
-        cid = (
-            f"process://{self.proc.proc.pid}"
-            if self.proc
-            else ("simulated://" + self.name if self.starts else "")
-        )
         return status.ContainerView(
             name=self.name,
             image=self.image,
@@ -71,7 +67,7 @@ class ContainerRun:
             restart_count=self.restart_count,
             ready=self.ready and self.running,
             started=self.started and self.running,
-            container_id=cid,
+            container_id=self.container_id,
         )
 
     def probe_specs(self) -> list[probes.ProbeSpec]:
@@ -101,6 +97,9 @@ class ContainerRun:
         self.started_at = now
         self.started_mono = time.monotonic()
         self.starts += 1
+        self.container_id = (
+            f"process://{target.pid}" if target is not None else f"simulated://{self.name}"
+        )
         self._probe_stop = threading.Event()
         self._started_gate = threading.Event()
         specs = self.probe_specs() if target is not None else []

@@ -167,8 +167,9 @@ def conditions(
             "lastProbeTime": None,
             "lastTransitionTime": since or timestamp(now),
         }
-        if not ok and reason:
-            cond |= {"reason": reason, "message": message} if message else {"reason": reason}
+        # Explicit nulls: the API merges conditions by type, and a stale reason must not survive.
+        cond["reason"] = reason if not ok and reason else None
+        cond["message"] = message if not ok and message else None
         out.append(cond)
     return out
 

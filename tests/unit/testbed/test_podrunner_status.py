@@ -72,7 +72,7 @@ def test_ready_follows_the_containers_and_keeps_its_transition_time_until_it_fli
     flipped = conditions([c(RUN, ready=True, name="web")], list(same.values()), later)
     assert flipped["Ready"]["status"] == flipped["ContainersReady"]["status"] == "True"
     assert flipped["Ready"]["lastTransitionTime"] == "2026-01-02T03:04:10Z"
-    assert "reason" not in flipped["Ready"]
+    assert flipped["Ready"]["reason"] is None
     assert flipped["Initialized"]["lastTransitionTime"] == "2026-01-02T03:04:05Z"
 
 
