@@ -59,20 +59,20 @@ class PrometheusProvider:
         return result.single_value(self.query(promql), query=promql, address=self._address)
 
     def proportion_counts(self, metric: str, *, scope: provider.Scope) -> compare.ProportionCounts:
-        groups = self._grouped(queries.PROPORTION_QUERIES, metric, scope=scope)
+        groups, _ = self._grouped(queries.PROPORTION_QUERIES, metric, scope=scope)
         successes = sum(v for g, v in groups.items() if queries.is_success(metric, g))
         return compare.ProportionCounts(
             successes=round(successes), trials=round(sum(groups.values()))
         )
 
     def histogram_counts(self, metric: str, *, scope: provider.Scope) -> compare.HistogramCounts:
-        groups = self._grouped(queries.HISTOGRAM_QUERIES, metric, scope=scope)
+        groups, promql = self._grouped(queries.HISTOGRAM_QUERIES, metric, scope=scope)
         try:
             buckets = sorted((float(le), count) for le, count in groups.items())
         except ValueError as e:
-            raise self._bad(f"a bucket's le label is not a number ({e})", metric) from e
+            raise self._bad(f"a bucket's le label is not a number ({e})", promql) from e
         if not buckets or not math.isinf(buckets[-1][0]):
-            raise self._bad('the histogram has no le="+Inf" bucket', metric)
+            raise self._bad('the histogram has no le="+Inf" bucket', promql)
         cumulative, running = [], 0
         for _, count in buckets:
             # Every bucket of a target is scraped at once, so only float rounding can make a
@@ -84,7 +84,7 @@ class PrometheusProvider:
                 upper_bounds=tuple(b for b, _ in buckets), cumulative_counts=tuple(cumulative)
             )
         except ValueError as e:
-            raise self._bad(str(e), metric) from e
+            raise self._bad(str(e), promql) from e
 
     def query(self, promql: str) -> dict[str, Any]:
         """The `data` of an instant query's answer; raises the provider's typed errors."""
@@ -150,7 +150,8 @@ class PrometheusProvider:
 
     def _grouped(
         self, table: dict[str, queries.CountQuery], metric: str, *, scope: provider.Scope
-    ) -> dict[str, float]:
+    ) -> tuple[dict[str, float], str]:
+        """Exact increase per group label value over the window, and the query that read it."""
         spec = table.get(metric)
         if spec is None:
             raise provider.BadQuery(
@@ -172,13 +173,14 @@ class PrometheusProvider:
             )
         before = f"{selector} offset {window}"
         baseline = result.series_samples(self.query(before), query=before, address=self._address)
-        return result.grouped_increase(
+        groups = result.grouped_increase(
             window=samples,
             baseline=baseline,
             group_label=spec.group_label,
             query=over,
             address=self._address,
         )
+        return groups, over
 
     def _render(self, template: str, scope: provider.Scope) -> str:
         try:
@@ -195,9 +197,9 @@ class PrometheusProvider:
             address=self._address,
         )
 
-    def _bad(self, what: str, metric: str) -> provider.BadQuery:
+    def _bad(self, what: str, promql: str) -> provider.BadQuery:
         return provider.BadQuery(
-            f"{metric} counts from Prometheus at {self._address}: {what}",
-            query=metric,
+            f"histogram from Prometheus at {self._address} is unusable: {what}; query: {promql}",
+            query=promql,
             address=self._address,
         )

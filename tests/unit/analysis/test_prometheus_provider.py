@@ -262,10 +262,12 @@ def test_a_malformed_histogram_is_a_bad_query(
     window: list[dict[str, Any]],
     needle: str,
 ) -> None:
-    with pytest.raises(provider.BadQuery, match=needle):
+    with pytest.raises(provider.BadQuery, match=needle) as caught:
         make(counts_handler(window=window, baseline=[])).histogram_counts(
             "latency_p99_ms", scope=SCOPE
         )
+    assert caught.value.query.startswith("model_request_duration_seconds_bucket{")
+    assert ADDR in str(caught.value)
 
 
 def test_counts_without_any_series_are_no_data(
