@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal, Protocol
 
+from modelrollout import api
 from modelrollout.analysis import compare
 
 Track = Literal["stable", "canary"]
@@ -25,6 +26,20 @@ class Scope:
     track: Track
     interval: timedelta
     """The window: `[interval]` in rate()/increase(), e.g. spec.analysis.interval or since the canary began."""
+
+
+def scope_for(
+    *,
+    analysis: api.AnalysisSpec,
+    metric: api.MetricSpec,
+    namespace: str,
+    model: str,
+    version: str,
+    track: Track,
+) -> Scope:
+    """The scope of one metric of spec.analysis: its own interval, else the analysis interval."""
+    interval = api.parse_duration(metric.interval or analysis.interval)
+    return Scope(namespace=namespace, model=model, version=version, track=track, interval=interval)
 
 
 class ProviderError(Exception):

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from modelrollout import api
 from modelrollout.analysis import provider, queries
 
 pytestmark = pytest.mark.unit
@@ -89,3 +90,32 @@ def test_successes_are_correct_feedback_or_server_errors(
     metric: str, group: str, success: bool
 ) -> None:
     assert queries.is_success(metric, group) is success
+
+
+@pytest.mark.parametrize(
+    ("metric_interval", "window"),
+    [
+        (None, timedelta(seconds=45)),
+        ("2m", timedelta(minutes=2)),
+        ("1500ms", timedelta(seconds=1.5)),
+    ],
+)
+def test_a_metric_reads_its_own_interval_or_else_the_analysis_interval(
+    metric_interval: str | None, window: timedelta
+) -> None:
+    analysis = api.AnalysisSpec.model_validate(
+        {
+            "prometheus": {"address": "http://prom:9090"},
+            "interval": "45s",
+            "metrics": [{"name": "accuracy", "min": 0.9, "interval": metric_interval}],
+        }
+    )
+    scope = provider.scope_for(
+        analysis=analysis,
+        metric=analysis.metrics[0],
+        namespace="ml",
+        model="iris",
+        version="2",
+        track="canary",
+    )
+    assert scope == provider.Scope("ml", "iris", "2", "canary", window)
