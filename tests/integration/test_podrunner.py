@@ -13,7 +13,8 @@ import urllib.request
 from typing import Any
 
 import pytest
-from tests.testbed_client import Testbed, eventually
+from tests import testbed_client
+from tests.testbed_client import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +22,7 @@ IMAGE = "model-rollout:dev"
 POD_IP_ENV = {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
 
 
-def apply(testbed: Testbed, namespace: str, *objects: dict[str, Any]) -> None:
+def apply(testbed: testbed_client.Testbed, namespace: str, *objects: dict[str, Any]) -> None:
     for obj in objects:
         testbed.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(obj))
 
@@ -30,7 +31,7 @@ def python(code: str) -> list[str]:
     return ["python", "-c", textwrap.dedent(code)]
 
 
-def pods(testbed: Testbed, namespace: str, selector: str) -> list[dict[str, Any]]:
+def pods(testbed: testbed_client.Testbed, namespace: str, selector: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = testbed.get("pods", "-n", namespace, "-l", selector)["items"]
     return items
 
@@ -53,7 +54,7 @@ def job(name: str, code: str) -> dict[str, Any]:
     }
 
 
-def job_condition(testbed: Testbed, namespace: str, name: str) -> str | None:
+def job_condition(testbed: testbed_client.Testbed, namespace: str, name: str) -> str | None:
     conds = testbed.get("job", name, "-n", namespace).get("status", {}).get("conditions") or []
     true = [
         c["type"] for c in conds if c["status"] == "True" and c["type"] in {"Complete", "Failed"}
@@ -62,7 +63,7 @@ def job_condition(testbed: Testbed, namespace: str, name: str) -> str | None:
 
 
 def test_a_deployment_gets_ready_pods_whose_readiness_probe_was_answered_by_the_process(
-    testbed: Testbed, namespace: str
+    testbed: testbed_client.Testbed, namespace: str
 ) -> None:
     labels = {"app": "web"}
     deployment = {
@@ -124,7 +125,7 @@ def test_a_deployment_gets_ready_pods_whose_readiness_probe_was_answered_by_the_
 
 
 def test_a_job_that_exits_non_zero_is_failed_by_the_job_controller_with_its_termination_message(
-    testbed: Testbed, namespace: str
+    testbed: testbed_client.Testbed, namespace: str
 ) -> None:
     apply(
         testbed,
@@ -150,7 +151,7 @@ def test_a_job_that_exits_non_zero_is_failed_by_the_job_controller_with_its_term
     assert terminated["message"] == "accuracy 0.42 is below the threshold 0.90"
 
 
-def test_a_job_that_exits_zero_completes(testbed: Testbed, namespace: str) -> None:
+def test_a_job_that_exits_zero_completes(testbed: testbed_client.Testbed, namespace: str) -> None:
     apply(
         testbed,
         namespace,
@@ -175,7 +176,7 @@ def test_a_job_that_exits_zero_completes(testbed: Testbed, namespace: str) -> No
     )
 
 
-def test_deleting_a_pod_stops_its_process(testbed: Testbed, namespace: str) -> None:
+def test_deleting_a_pod_stops_its_process(testbed: testbed_client.Testbed, namespace: str) -> None:
     pod = {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -239,7 +240,7 @@ RBAC_PROBE = """
 
 
 def test_a_pod_under_a_service_account_is_refused_what_its_role_does_not_allow(
-    testbed: Testbed, namespace: str
+    testbed: testbed_client.Testbed, namespace: str
 ) -> None:
     apply(
         testbed,
@@ -295,7 +296,9 @@ def test_a_pod_under_a_service_account_is_refused_what_its_role_does_not_allow(
     assert verdict == {"pods": 1, "secrets": 403}
 
 
-def test_a_failing_liveness_probe_restarts_the_container(testbed: Testbed, namespace: str) -> None:
+def test_a_failing_liveness_probe_restarts_the_container(
+    testbed: testbed_client.Testbed, namespace: str
+) -> None:
     pod = {
         "apiVersion": "v1",
         "kind": "Pod",
