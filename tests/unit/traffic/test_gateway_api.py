@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modelrollout import traffic
@@ -157,6 +157,7 @@ def test_a_route_without_the_stable_service_is_refused_rather_than_rewritten() -
         router.desired_objects(plan, target=TARGET, current={REF: route([{"name": "docs"}])})
 
 
+@settings(deadline=None)  # timing varies on a busy CI machine; the property does not
 @given(
     replicas=st.integers(1, 20),
     weight=st.integers(0, 100),

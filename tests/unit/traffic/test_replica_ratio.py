@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modelrollout import traffic
@@ -115,6 +115,7 @@ replicas_st = st.integers(min_value=1, max_value=50)
 weights_st = st.integers(min_value=0, max_value=100)
 
 
+@settings(deadline=None)  # timing varies on a busy CI machine; the property does not
 @given(replicas=replicas_st, weight=weights_st, stable_ready=st.integers(0, 60), data=st.data())
 def test_capacity_never_drops_below_replicas_when_pods_go_before_new_ones_are_ready(
     replicas: int, weight: int, stable_ready: int, data: st.DataObject
@@ -129,6 +130,7 @@ def test_capacity_never_drops_below_replicas_when_pods_go_before_new_ones_are_re
     assert after >= replicas
 
 
+@settings(deadline=None)  # timing varies on a busy CI machine; the property does not
 @given(replicas=replicas_st, weight=st.integers(1, 50))
 def test_the_stable_keeps_every_replica_up_to_half_the_traffic(replicas: int, weight: int) -> None:
     stable, canary = traffic.target_replicas(replicas=replicas, weight=weight)
@@ -136,6 +138,7 @@ def test_the_stable_keeps_every_replica_up_to_half_the_traffic(replicas: int, we
     assert canary >= 1
 
 
+@settings(deadline=None)  # timing varies on a busy CI machine; the property does not
 @given(replicas=replicas_st, weight=st.integers(1, 99))
 def test_a_canary_with_weight_always_has_a_pod_and_the_stable_keeps_one(
     replicas: int, weight: int
@@ -145,6 +148,7 @@ def test_a_canary_with_weight_always_has_a_pod_and_the_stable_keeps_one(
     assert stable >= 1
 
 
+@settings(deadline=None)  # timing varies on a busy CI machine; the property does not
 @given(replicas=replicas_st, weight=weights_st)
 def test_the_settled_share_is_within_one_pod_of_the_requested_weight(
     replicas: int, weight: int

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modelrollout import traffic
@@ -52,6 +52,7 @@ def test_a_router_satisfies_the_protocol_and_has_a_registered_name(router: traff
 
 
 @pytest.mark.parametrize("router", ROUTERS)
+@settings(deadline=None)  # timing varies on a busy CI machine; the property does not
 @given(replicas=st.integers(1, 20), weight=st.integers(0, 100))
 def test_every_router_settles_at_any_weight_keeping_a_stable_pod(
     router: traffic.Router, replicas: int, weight: int
