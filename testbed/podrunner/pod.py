@@ -5,6 +5,7 @@ Started by the runner for each pod bound to a node; it owns the pod's status and
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import signal
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
 
 from testbed.podrunner import (
     container,
@@ -146,11 +148,12 @@ class PodWorker(threading.Thread):
             with self.lock:
                 phase = self._status()["phase"]
             # A finished pod's worker leaves only once the API has its final status.
-            if self._publish() and phase in {"Succeeded", "Failed"}:
+            published = self._publish()
+            if published and phase in {"Succeeded", "Failed"}:
                 self._stop_all(grace=0)
                 log.info("pod %s/%s is %s", self.namespace, self.pod_name, phase)
                 return
-            self._wake.wait(TICK)
+            self._wake.wait(TICK if published else RETRY)
 
     def _ending(self) -> bool:
         return self._gone or self._shutdown or bool(self.pod["metadata"].get("deletionTimestamp"))
@@ -182,7 +185,7 @@ class PodWorker(threading.Thread):
                 host_ip=self.cfg.host_ip,
             )
             self._volume_error = ""
-        except (OSError, ValueError, RuntimeError, ApiException) as e:
+        except (OSError, ValueError, RuntimeError, ApiException, HTTPError) as e:
             self._volume_error = f"MountVolume.SetUp failed: {e}"
             self._volumes_retry_at = time.monotonic() + RETRY
             log.warning("pod %s/%s: %s", self.namespace, self.pod_name, self._volume_error)
@@ -229,7 +232,7 @@ class PodWorker(threading.Thread):
                 sources=self.kube,
                 server=self.kube.server,
             )
-        except (ValueError, RuntimeError, OSError, ApiException) as e:
+        except (ValueError, RuntimeError, OSError, ApiException, HTTPError) as e:
             c.state = status.Waiting("CreateContainerConfigError", str(e))
             c.next_start = time.monotonic() + RETRY
             return
@@ -340,19 +343,15 @@ class PodWorker(threading.Thread):
             return True
         try:
             self.kube.patch_status(self.namespace, self.pod_name, {"status": body})
-        except ApiException as e:
-            if e.status == 404:
+        except (ApiException, HTTPError, OSError) as e:
+            if isinstance(e, ApiException) and e.status == 404:
                 self._gone = True
             log.warning(
-                "pod %s/%s: status patch failed (%s), will retry",
+                "pod %s/%s: status patch failed, retrying in %gs: %s",
                 self.namespace,
                 self.pod_name,
-                e.reason,
-            )
-            return False
-        except OSError as e:
-            log.warning(
-                "pod %s/%s: status patch failed (%s), will retry", self.namespace, self.pod_name, e
+                RETRY,
+                _api_message(e),
             )
             return False
         self._published = body
@@ -367,7 +366,7 @@ class PodWorker(threading.Thread):
         if deleting:
             try:
                 self.kube.delete_now(self.namespace, self.pod_name, self.uid)
-            except (ApiException, OSError) as e:
+            except (ApiException, HTTPError, OSError) as e:
                 log.warning("pod %s/%s: final delete failed: %s", self.namespace, self.pod_name, e)
         if self._gone or deleting:
             shutil.rmtree(
@@ -388,3 +387,13 @@ class PodWorker(threading.Thread):
             process.signal_group(p.pid, signal.SIGKILL)
             if p.poll() is None:
                 p.wait()
+
+
+def _api_message(e: Exception) -> str:
+    """The API server's own words (e.g. which field is invalid), not just "Unprocessable Entity"."""
+    if isinstance(e, ApiException) and e.body:
+        try:
+            return str(json.loads(e.body).get("message", e.reason))
+        except ValueError:
+            return str(e.reason)
+    return str(e)
