@@ -351,10 +351,10 @@ def equal_error_fixed_samples(base: np.ndarray, *, false_rollbacks: float, caugh
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a fast run with fewer rollouts")
-    parser.add_argument("--rollouts", type=int, help="rollouts per true change (default 4000)")
+    parser.add_argument("--rollouts", type=int, help="rollouts per true change (default 10000)")
     parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args(argv)
-    rollouts = args.rollouts or (500 if args.quick else 4000)
+    rollouts = args.rollouts or (500 if args.quick else 10_000)
     chunk = 500
     started = time.monotonic()
     print(

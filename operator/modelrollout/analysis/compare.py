@@ -77,7 +77,8 @@ def compare_proportions(
     if not isinstance(max_drop, int | float) or not 0 < max_drop < 1:
         raise ValueError(
             f"max_drop must be a proportion between 0 and 1 (exclusive), got {max_drop!r}; "
-            "e.g. 0.03 to catch a 3-point accuracy drop"
+            "it is the drop the comparison must catch, e.g. 0.03 for 3 accuracy points "
+            "(with 0 no canary could ever be shown to be no worse)"
         )
     alpha = sequential.check_confidence(confidence)
     worse_at, not_worse_at = sequential.thresholds(alpha)
