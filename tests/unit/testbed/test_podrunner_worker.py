@@ -214,8 +214,8 @@ def test_deleting_the_pod_sends_sigterm_then_deletes_it(run: Any, tmp_path: Path
         [
             container(
                 "import signal, sys, time",
-                "signal.signal(signal.SIGTERM, lambda *_: (print('got SIGTERM', flush=True), sys.exit(0)))",
-                "print('up', flush=True)",
+                "signal.signal(signal.SIGTERM, lambda n, _: (print('stopping on signal', n, flush=True), sys.exit(0)))",
+                "print('ready', 40 + 2, flush=True)",
                 "time.sleep(60)",
             )
         ]
@@ -223,7 +223,7 @@ def test_deleting_the_pod_sends_sigterm_then_deletes_it(run: Any, tmp_path: Path
     kube.wait(lambda s: s["phase"] == "Running")
     log = tmp_path / "logs" / "ns_p1_main.log"
     deadline = time.monotonic() + 10
-    while "up" not in log.read_text() and time.monotonic() < deadline:
+    while "ready 42" not in log.read_text() and time.monotonic() < deadline:
         time.sleep(0.05)
     pid = w.app[0].proc.proc.pid
     w.update(
@@ -231,7 +231,9 @@ def test_deleting_the_pod_sends_sigterm_then_deletes_it(run: Any, tmp_path: Path
     )
     w.join(10)
     assert kube.deleted == ["p1"]
-    assert "got SIGTERM" in log.read_text()
+    assert (
+        "stopping on signal 15" in log.read_text()
+    )  # not "signal", which the logged command holds
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
 
