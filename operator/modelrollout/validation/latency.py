@@ -24,7 +24,7 @@ class Budget:
     batch_size: int = 32
     warmup_calls: int = 3
     """Untimed calls first: the first predictions pay for lazy imports and cold caches."""
-    seconds_per_kind: float = 5.0
+    seconds_per_kind: float = 3.0
     """Stop timing a kind once this much time went by (but never before `min_calls`)."""
     min_calls: int = 5
 

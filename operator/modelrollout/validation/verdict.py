@@ -61,6 +61,11 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(limit - 3, 0)] + "..."
 
 
+def _rounded(metrics: dict[str, Any]) -> dict[str, Any]:
+    # Six significant digits tell 0.983333 from 0.98 and save a third of the bytes.
+    return {k: float(f"{v:.6g}") if isinstance(v, float) else v for k, v in metrics.items()}
+
+
 Shrink = Callable[[dict[str, Any]], None]
 
 
@@ -93,8 +98,8 @@ def compact(full: dict[str, Any], *, limit: int = TERMINATION_MESSAGE_LIMIT) -> 
         "outcome": full["outcome"],
         "passed": full["outcome"] == "passed",
         "message": full["message"],
-        "failed": failed,
-        "metrics": full.get("metrics", {}),
+        "failed": list(failed),
+        "metrics": _rounded(full.get("metrics", {})),
     }
     # Each step gives up less useful detail than the one after it.
     for shrink in (_cut_message(1024), _cut_check_messages(160), _cut_message(300), _drop_detail):
