@@ -2,3 +2,6 @@
 
 Shared by the model server (`serving/`) and the validation runner (`validation/`).
 """
+
+# Here rather than in `loading` so that checking a setting does not import scikit-learn.
+FORMATS = ("skops", "joblib", "pickle", "onnx")

@@ -19,9 +19,10 @@ import numpy as np
 import sklearn.base
 import skops.io
 
+from modelrollout import models
 from modelrollout.models import fetch, trust
 
-FORMATS = ("skops", "joblib", "pickle", "onnx")
+FORMATS = models.FORMATS
 Kind = Literal["classifier", "regressor"]
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 

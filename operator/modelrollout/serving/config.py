@@ -10,7 +10,7 @@ import dataclasses
 import os
 from collections.abc import Sequence
 
-from modelrollout.models import loading
+from modelrollout import models
 
 ENV_PREFIX = "MODEL_ROLLOUT_"
 TRACKS = ("stable", "canary")
@@ -54,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--model-uri", help="file://, http(s)://, s3:// or pvc://<claim>/<path>")
     p.add_argument("--model-name", help="name in the /v2/models/<name> routes and metric labels")
     p.add_argument("--model-version", help="version reported in metadata and metric labels")
-    p.add_argument("--format", choices=loading.FORMATS, help="artifact format (default skops)")
+    p.add_argument("--format", choices=models.FORMATS, help="artifact format (default skops)")
     p.add_argument("--sha256", help="refuse the artifact unless its sha256 matches")
     p.add_argument(
         "--allow-unsafe-pickle",
@@ -90,7 +90,7 @@ def parse(argv: Sequence[str]) -> ServeConfig:
         model_uri=values["model_uri"],
         model_name=values.get("model_name", "model"),
         model_version=values.get("model_version", "1"),
-        format=_choice("format", values.get("format", "skops"), loading.FORMATS),
+        format=_choice("format", values.get("format", "skops"), models.FORMATS),
         sha256=values.get("sha256") or None,
         allow_unsafe_pickle=_bool("allow_unsafe_pickle", values.get("allow_unsafe_pickle", "")),
         host=values.get("host", ServeConfig.host),

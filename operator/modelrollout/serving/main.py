@@ -12,7 +12,6 @@ import sys
 import tempfile
 from collections.abc import Sequence
 
-from modelrollout.models import loading
 from modelrollout.serving import config, sockets
 
 log = logging.getLogger("modelrollout.serving")
@@ -32,6 +31,9 @@ def main(argv: Sequence[str]) -> int:
         # prometheus_client picks its storage when first imported: a per-server directory,
         # set before that import, lets every worker's counts be summed on /metrics.
         os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="model-rollout-metrics-")
+    # Imported after the settings are checked: scikit-learn takes seconds to import.
+    from modelrollout.models import loading  # noqa: PLC0415
+
     try:
         model = loading.load_model(
             uri=settings.model_uri,
