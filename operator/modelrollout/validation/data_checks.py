@@ -139,8 +139,9 @@ def psi_numeric(reference: table.FloatArray, current: table.FloatArray) -> float
         return float("nan")
     bins = int(np.clip(min(len(ref), len(cur)) // ROWS_PER_BIN, 2, MAX_BINS))
     inner = np.unique(np.quantile(ref, np.linspace(0, 1, bins + 1)[1:-1]))
-    ref_bins = np.bincount(np.searchsorted(inner, ref, side="right"), minlength=len(inner) + 1)
-    cur_bins = np.bincount(np.searchsorted(inner, cur, side="right"), minlength=len(inner) + 1)
+    # Bins are (edge, next edge]: a constant reference column still has a bin above its value.
+    ref_bins = np.bincount(np.searchsorted(inner, ref, side="left"), minlength=len(inner) + 1)
+    cur_bins = np.bincount(np.searchsorted(inner, cur, side="left"), minlength=len(inner) + 1)
     return _psi(_shares(ref_bins.tolist()), _shares(cur_bins.tolist()))
 
 
