@@ -110,13 +110,14 @@ class PodWorker(threading.Thread):
     def run(self) -> None:
         try:
             self._run()
-        except Exception:
+        except Exception as e:
             log.exception(
                 "pod %s/%s: the worker failed; its processes are stopped",
                 self.namespace,
                 self.pod_name,
             )
             self._stop_all(grace=0)
+            self._report_crash(e)
         finally:
             with self.lock:
                 self.finished = True
@@ -154,6 +155,17 @@ class PodWorker(threading.Thread):
                 log.info("pod %s/%s is %s", self.namespace, self.pod_name, phase)
                 return
             self._wake.wait(TICK if published else RETRY)
+
+    def _report_crash(self, error: Exception) -> None:
+        """Says in the pod's status that the runner gave up on it, so nobody waits on it in silence."""
+        with self.lock:
+            for c in [*self.init, *self.app]:
+                c.proc = None
+                c.state = status.Waiting(
+                    "RunContainerError", f"the test bed's pod runner failed: {error!r}"
+                )
+        if self.pod_ip:
+            self._publish()
 
     def _ending(self) -> bool:
         return self._gone or self._shutdown or bool(self.pod["metadata"].get("deletionTimestamp"))

@@ -6,17 +6,21 @@ stdlib only, so it starts fast and does not depend on the container's environmen
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 START_ERROR_EXIT = 128  # what the kubelet reports for a container that could not start
+PR_SET_PDEATHSIG = 1
 
 
 def main(plan_path: str) -> int:
     plan = json.loads(Path(plan_path).read_text())
+    _die_with_parent()
     try:
         for mount in plan["mounts"]:
             _bind(mount["source"], mount["target"], read_only=mount["readOnly"])
@@ -30,6 +34,14 @@ def main(plan_path: str) -> int:
         print(message, file=sys.stderr, flush=True)
         Path(plan["startError"]).write_text(message)
         return START_ERROR_EXIT
+
+
+def _die_with_parent() -> None:
+    """A container must not outlive a runner that was killed outright (SIGKILL leaves no chance to
+    stop it); the signal survives the exec below. Linux only, like the rest of the test bed."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() == 1:  # the runner died before the line above
+        sys.exit(START_ERROR_EXIT)
 
 
 def _bind(source: str, target: str, *, read_only: bool) -> None:

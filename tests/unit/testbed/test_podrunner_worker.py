@@ -259,3 +259,35 @@ def test_other_images_are_simulated_running_and_ready_and_job_pods_succeed(run: 
     assert s["podIP"].startswith("127.1.")
     _, job = run([{"name": "sim", "image": "busybox"}], policy="Never", owner="Job")
     assert state(job.wait(lambda s: s["phase"] == "Succeeded"))["terminated"]["exitCode"] == 0
+
+
+ORPHAN_SCRIPT = """
+import os, sys
+from pathlib import Path
+from testbed.podrunner import process
+state = Path(sys.argv[1])
+started = process.start(process.Launch(
+    argv=["sleep", "300"], env={"PATH": os.environ["PATH"]}, working_dir="", mounts=[],
+    log=state / "c.log", plan=state / "plan.json", banner="start",
+))
+print(started.proc.pid, flush=True)
+os.kill(os.getpid(), 9)
+"""
+
+
+def test_a_container_does_not_outlive_a_runner_killed_outright(tmp_path: Path) -> None:
+    import subprocess
+
+    done = subprocess.run(
+        [PY, "-c", ORPHAN_SCRIPT, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])},
+        check=False,
+    )
+    pid = int(done.stdout.split()[0])
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{pid}").exists(), f"container {pid} outlived its runner"
