@@ -21,6 +21,12 @@ def register(verb: str, *, module: str, function: str, help: str) -> None:  # no
 
 register("version", module="modelrollout.cli", function="_version", help="print the version")
 register(
+    "operator",
+    module="modelrollout.controller.main",
+    function="run",
+    help="run the ModelDeployment operator",
+)
+register(
     "validate",
     module="modelrollout.validation.command",
     function="main",

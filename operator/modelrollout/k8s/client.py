@@ -137,3 +137,75 @@ class Kube:
         except NotFoundError:
             return False
         return True
+
+    def scale(
+        self, *, api_version: str, kind: str, name: str, namespace: str, replicas: int
+    ) -> None:
+        """Sets replicas alone (a merge patch), leaving every applied field as it is."""
+        res = self._resource(api_version, kind)
+        with _translated("scale", f"{kind} {namespace}/{name}"):
+            res.patch(
+                name=name,
+                namespace=namespace,
+                body={"spec": {"replicas": replicas}},
+                content_type="application/merge-patch+json",
+            )
+
+    def patch_status(
+        self, *, api_version: str, kind: str, name: str, namespace: str, status: Mapping[str, Any]
+    ) -> None:
+        """A merge patch of the status subresource; a None value removes that field."""
+        res = self._resource(api_version, kind)
+        with _translated("write status of", f"{kind} {namespace}/{name}"):
+            res.status.patch(
+                name=name,
+                namespace=namespace,
+                body={"status": dict(status)},
+                content_type="application/merge-patch+json",
+            )
+
+    def event(
+        self,
+        *,
+        involved: Mapping[str, Any],
+        reason: str,
+        message: str,
+        type: str = "Normal",
+        now: str,
+    ) -> None:
+        """Records a core/v1 Event about `involved` (shown by `kubectl describe`)."""
+        meta = involved["metadata"]
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": involved["apiVersion"],
+                "kind": involved["kind"],
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid"),
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+            "reason": reason,
+            "message": message[:1024],
+            "type": type,
+            "source": {"component": FIELD_MANAGER},
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+            "reportingComponent": FIELD_MANAGER,
+        }
+        res = self._resource("v1", "Event")
+        with _translated("record event on", _describe(involved)):
+            res.create(body=body, namespace=meta["namespace"])
+
+    def replace(self, manifest: Mapping[str, Any]) -> None:
+        """A full update (PUT) of an object read this turn; its resourceVersion guards a concurrent change.
+
+        For objects with atomic lists we share with their owner (an HTTPRoute's rules), where apply
+        would fight over the list."""
+        res = self._resource(manifest["apiVersion"], manifest["kind"])
+        meta = manifest["metadata"]
+        with _translated("update", _describe(manifest)):
+            res.replace(body=dict(manifest), name=meta["name"], namespace=meta.get("namespace"))

@@ -1,0 +1,152 @@
+"""Reads what the brain needs from the cluster: the two tracks' Deployments, the validation Job and
+its verdict, manual requests in annotations, and the traffic the router reports. Called by reconcile."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from modelrollout import api, rollout
+from modelrollout.k8s import client, names
+from modelrollout.traffic import router as traffic_router
+
+ANNOTATION_PREFIX = f"{names.GROUP}/"
+
+
+@dataclass(frozen=True)
+class World:
+    """Raw objects read this turn, kept for the act step so it need not read them again."""
+
+    stable: dict[str, Any] | None
+    canary: dict[str, Any] | None
+    service: dict[str, Any] | None
+    readiness: traffic_router.Readiness
+
+
+def _ready(dep: dict[str, Any] | None) -> int:
+    return int(((dep or {}).get("status") or {}).get("readyReplicas") or 0)
+
+
+def workload(dep: dict[str, Any] | None) -> rollout.Workload | None:
+    if dep is None:
+        return None
+    spec, status = dep.get("spec") or {}, dep.get("status") or {}
+    labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+    # Until the Deployment controller has seen this generation, its counts describe the old template.
+    current = (status.get("observedGeneration") or 0) >= (dep["metadata"].get("generation") or 0)
+    return rollout.Workload(
+        version=labels.get(names.LABEL_VERSION),
+        replicas=int(spec.get("replicas") or 0),
+        ready=_ready(dep),
+        updated=int(status.get("updatedReplicas") or 0) if current else 0,
+    )
+
+
+def requests(annotations: dict[str, str]) -> tuple[rollout.ManualRequest, ...]:
+    found = []
+    for kind in rollout.Request:
+        token = annotations.get(ANNOTATION_PREFIX + kind.value)
+        if token:
+            found.append(rollout.ManualRequest(kind=kind, token=token))
+    return tuple(found)
+
+
+def validation(
+    kube: client.Kube, *, md_name: str, namespace: str, version: str
+) -> rollout.ValidationResult | None:
+    """The newest validation Job of `version` and its verdict, read from the pod's termination message."""
+    jobs = kube.list(
+        api_version="batch/v1",
+        kind="Job",
+        namespace=namespace,
+        label_selector=",".join(
+            [
+                f"{names.LABEL_NAME}={md_name}",
+                f"{names.LABEL_ROLE}=validation",
+                f"{names.LABEL_VERSION}={version}",
+            ]
+        ),
+    )
+    if not jobs:
+        return None
+    job = max(jobs, key=lambda j: j["metadata"].get("creationTimestamp") or "")
+    status = job.get("status") or {}
+    conditions = {c.get("type"): c for c in status.get("conditions") or []}
+    verdict = _verdict(kube, namespace=namespace, job=job["metadata"]["name"])
+    metrics = {
+        k: float(v) for k, v in (verdict.get("metrics") or {}).items() if isinstance(v, int | float)
+    }
+    message = str(verdict.get("message") or "")
+    if status.get("succeeded"):
+        return rollout.ValidationResult(
+            version=version, state="passed", message=message, metrics=metrics
+        )
+    failed = conditions.get("Failed")
+    if status.get("failed") or (failed and failed.get("status") == "True"):
+        if not message and failed is not None:
+            reason = failed.get("reason") or "Failed"
+            message = f"validation Job {job['metadata']['name']} failed ({reason}): {failed.get('message') or ''}".strip()
+        return rollout.ValidationResult(
+            version=version, state="failed", message=message, metrics=metrics
+        )
+    return rollout.ValidationResult(version=version, state="running")
+
+
+def _verdict(kube: client.Kube, *, namespace: str, job: str) -> dict[str, Any]:
+    pods = kube.list(
+        api_version="v1", kind="Pod", namespace=namespace, label_selector=f"job-name={job}"
+    )
+    for pod in sorted(
+        pods, key=lambda p: p["metadata"].get("creationTimestamp") or "", reverse=True
+    ):
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+            terminated = (cs.get("state") or {}).get("terminated") or {}
+            text = terminated.get("message")
+            if not text:
+                continue
+            try:
+                doc = json.loads(text)
+            except ValueError:
+                # FallbackToLogsOnError: the last log lines, when the validator could not even start.
+                return {"message": text.strip()[-1000:]}
+            return doc if isinstance(doc, dict) else {"message": str(doc)}
+    return {}
+
+
+def read_world(kube: client.Kube, *, md_name: str, namespace: str) -> World:
+    def get(kind: str, api_version: str, name: str) -> dict[str, Any] | None:
+        return kube.get(api_version=api_version, kind=kind, name=name, namespace=namespace)
+
+    stable = get("Deployment", "apps/v1", names.deployment(md_name, "stable"))
+    canary = get("Deployment", "apps/v1", names.deployment(md_name, "canary"))
+    service = get("Service", "v1", names.service(md_name))
+    return World(
+        stable=stable,
+        canary=canary,
+        service=service,
+        readiness=traffic_router.Readiness(
+            stable_ready=_ready(stable), canary_ready=_ready(canary)
+        ),
+    )
+
+
+def traffic(
+    *,
+    router: traffic_router.Router,
+    spec: api.ModelDeploymentSpec,
+    status: api.ModelDeploymentStatus,
+    world: World,
+) -> rollout.Traffic:
+    """Where traffic is for the weight in status: the router's plan against the pods ready now."""
+    plan = router.plan(
+        replicas=spec.serving.replicas,
+        weight=status.canary_weight,
+        stable_ready=world.readiness.stable_ready,
+        canary_ready=world.readiness.canary_ready,
+    )
+    return rollout.Traffic(
+        weight=status.canary_weight,
+        settled=router.is_settled(plan, world.readiness),
+        actual=plan.actual_weight,
+    )

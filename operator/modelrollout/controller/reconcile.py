@@ -1,0 +1,225 @@
+"""One turn for one ModelDeployment: parse, observe, decide, act, write status once.
+
+Synchronous (the kubernetes client is); the kopf daemon runs it in a worker thread and sleeps for
+as long as the brain says before the next turn.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pydantic
+
+from modelrollout import api, rollout
+from modelrollout.analysis import prometheus
+from modelrollout.controller import act, measure, observe
+from modelrollout.controller.observability import OperatorMetrics
+from modelrollout.controller.settings import MIN_DELAY, Settings
+from modelrollout.k8s import client
+from modelrollout.traffic import registry
+from modelrollout.traffic import router as traffic_router
+
+API_VERSION = "modelrollout.io/v1alpha1"
+KIND = "ModelDeployment"
+_OUTCOMES = {
+    api.Phase.HEALTHY: "promoted",
+    api.Phase.ROLLED_BACK: "rolled_back",
+    api.Phase.FAILED: "failed",
+}
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Providers:
+    """One Prometheus client per address, shared by every ModelDeployment that names it."""
+
+    by_address: dict[str, prometheus.PrometheusProvider] = field(default_factory=dict)
+
+    def get(self, address: str) -> prometheus.PrometheusProvider:
+        if address not in self.by_address:
+            self.by_address[address] = prometheus.PrometheusProvider(address)
+        return self.by_address[address]
+
+    def close(self) -> None:
+        for p in self.by_address.values():
+            p.close()
+        self.by_address.clear()
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def reconcile(
+    *,
+    kube: client.Kube,
+    settings: Settings,
+    providers: Providers,
+    metrics: OperatorMetrics,
+    namespace: str,
+    name: str,
+    clock: Callable[[], datetime] = utcnow,
+) -> timedelta | None:
+    """Runs one turn; returns how long to wait before the next one, or None when the object is gone."""
+    started = time.monotonic()
+    key = f"{namespace}/{name}"
+    metrics.in_flight_since[key] = started
+    try:
+        return _turn(
+            kube=kube,
+            settings=settings,
+            providers=providers,
+            metrics=metrics,
+            namespace=namespace,
+            name=name,
+            clock=clock,
+        )
+    finally:
+        metrics.in_flight_since.pop(key, None)
+        metrics.reconcile_seconds.observe(time.monotonic() - started)
+        metrics.last_reconcile.set_to_current_time()
+
+
+def _turn(
+    *,
+    kube: client.Kube,
+    settings: Settings,
+    providers: Providers,
+    metrics: OperatorMetrics,
+    namespace: str,
+    name: str,
+    clock: Callable[[], datetime],
+) -> timedelta | None:
+    body = kube.get(api_version=API_VERSION, kind=KIND, name=name, namespace=namespace)
+    if body is None or body["metadata"].get("deletionTimestamp"):
+        return None
+    body.setdefault("apiVersion", API_VERSION)
+    body.setdefault("kind", KIND)
+    try:
+        spec = api.ModelDeploymentSpec.model_validate(body.get("spec") or {})
+        router = registry.router_for(
+            spec.rollout.traffic_routing, dynamic_stable_scale=spec.rollout.dynamic_stable_scale
+        )
+    except (pydantic.ValidationError, traffic_router.RouterError) as e:
+        _invalid_spec(kube, body=body, error=e, now=clock())
+        return settings.idle_resync
+    status = _status(body)
+    world = observe.read_world(kube, md_name=name, namespace=namespace)
+    now = clock()
+    measurements: tuple[api.Measurement, ...] = ()
+    if spec.analysis is not None and rollout.measurement_due(spec=spec, status=status, now=now):
+        measurements = measure.take_round(
+            prov=providers.get(spec.analysis.prometheus.address),
+            spec=spec,
+            status=status,
+            namespace=namespace,
+            now=now,
+        )
+        for m in measurements:
+            metrics.measurements.labels(namespace, name, m.metric, m.phase.value).inc()
+    candidate = spec.model.version if spec.model.version != status.stable_version else None
+    observation = rollout.Observation(
+        name=name,
+        generation=body["metadata"].get("generation"),
+        stable=observe.workload(world.stable),
+        canary=observe.workload(world.canary),
+        traffic=observe.traffic(router=router, spec=spec, status=status, world=world),
+        validation=(
+            observe.validation(kube, md_name=name, namespace=namespace, version=candidate)
+            if candidate is not None and spec.validation is not None
+            else None
+        ),
+        measurements=measurements,
+        requests=observe.requests(body["metadata"].get("annotations") or {}),
+    )
+    decision = rollout.decide(spec=spec, status=status, observation=observation, now=now)
+    ctx = act.Context(
+        kube=kube, body=body, spec=spec, world=world, router=router, image=settings.image, now=now
+    )
+    act.carry_out(ctx, decision.actions, weight=decision.status.canary_weight)
+    _write_status(kube, body=body, status=decision.status)
+    metrics.canary_weight.labels(namespace, name).set(decision.status.canary_weight)
+    if decision.status.phase is not status.phase and decision.status.phase in _OUTCOMES:
+        metrics.rollouts.labels(namespace, name, _OUTCOMES[decision.status.phase]).inc()
+    wait = decision.requeue_after if decision.requeue_after is not None else settings.idle_resync
+    return max(min(wait, settings.idle_resync), MIN_DELAY if wait > timedelta(0) else timedelta(0))
+
+
+def _status(body: dict[str, Any]) -> api.ModelDeploymentStatus:
+    raw = body.get("status") or {}
+    try:
+        return api.ModelDeploymentStatus.model_validate(raw)
+    except pydantic.ValidationError:
+        # A status this operator cannot read (written by hand, or by a newer version) is not trusted
+        # for decisions; keep what identifies the stable version so its pods are never dropped.
+        log.exception(
+            "status of %s cannot be read; starting from its stable version only",
+            body["metadata"]["name"],
+        )
+        keep = {k: raw[k] for k in ("stableVersion", "stableModel") if k in raw}
+        try:
+            return api.ModelDeploymentStatus.model_validate(keep)
+        except pydantic.ValidationError:
+            return api.ModelDeploymentStatus()
+
+
+def merge_patch(old: Any, new: Any) -> Any:
+    """The JSON merge patch that turns old into new (None removes a field; lists are replaced)."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return new
+    patch = {k: None for k in old if k not in new}
+    for k, v in new.items():
+        if k not in old:
+            patch[k] = v
+        elif old[k] != v:
+            patch[k] = merge_patch(old[k], v)
+    return patch
+
+
+def _write_status(
+    kube: client.Kube, *, body: dict[str, Any], status: api.ModelDeploymentStatus
+) -> None:
+    old = body.get("status") or {}
+    new = status.model_dump(by_alias=True, mode="json", exclude_none=True)
+    patch = merge_patch(old, new)
+    if not patch:
+        return
+    meta = body["metadata"]
+    kube.patch_status(
+        api_version=API_VERSION,
+        kind=KIND,
+        name=meta["name"],
+        namespace=meta["namespace"],
+        status=patch,
+    )
+
+
+def _invalid_spec(
+    kube: client.Kube, *, body: dict[str, Any], error: Exception, now: datetime
+) -> None:
+    message = (
+        f"spec cannot be used: {error}. Fix the manifest and apply it again; nothing was changed."
+    )
+    old = body.get("status") or {}
+    if old.get("message") == message[:2000]:
+        return
+    kube.event(
+        involved=body,
+        reason="InvalidSpec",
+        message=message,
+        type="Warning",
+        now=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    meta = body["metadata"]
+    kube.patch_status(
+        api_version=API_VERSION,
+        kind=KIND,
+        name=meta["name"],
+        namespace=meta["namespace"],
+        status={"message": message[:2000], "observedGeneration": meta.get("generation")},
+    )
