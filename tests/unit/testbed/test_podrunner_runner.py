@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from testbed.podrunner import runner, settings
+from testbed.podrunner import kube, runner, settings
 
 pytestmark = pytest.mark.unit
 
@@ -86,3 +88,33 @@ def test_a_deleted_pod_gives_back_its_address(the_runner: Any) -> None:
     assert the_runner.pool.address_of("uid-r") is not None
     the_runner.handle("DELETED", p)
     assert the_runner.pool.address_of("uid-r") is None
+
+
+class WatchingKube(FakeKube):
+    """Lists nothing; its first watch is too old (410 Gone), its second delivers one pod, then stops."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        super().__init__()
+        self.stop = stop
+        self.lists = 0
+        self.watched_from: list[str] = []
+
+    def list_pods(self) -> tuple[list[dict[str, Any]], str]:
+        self.lists += 1
+        return [], f"v{self.lists}"
+
+    def watch_pods(self, resource_version: str, *, timeout: int) -> Iterator[dict[str, Any]]:
+        self.watched_from.append(resource_version)
+        if self.lists == 1:
+            raise kube.GoneError("too old resource version")
+        self.stop.set()
+        yield {"type": "ADDED", "object": pod("late", node=None)}
+
+
+def test_a_watch_that_is_gone_is_followed_by_a_fresh_list(tmp_path: Path) -> None:
+    stop = threading.Event()
+    api = WatchingKube(stop)
+    cfg = settings.Settings(state_dir=tmp_path, project_images=frozenset(), entrypoint=())
+    runner.Runner(kube_api=api, cfg=cfg).run(stop)  # type: ignore[arg-type]
+    assert api.lists == 2
+    assert api.watched_from == ["v1", "v2"]
