@@ -291,3 +291,31 @@ def test_a_container_does_not_outlive_a_runner_killed_outright(tmp_path: Path) -
     while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not Path(f"/proc/{pid}").exists(), f"container {pid} outlived its runner"
+
+
+def test_a_startup_probe_holds_started_and_ready_until_it_succeeds(
+    run: Any, tmp_path: Path
+) -> None:
+    marker = tmp_path / "warm"
+    _, kube = run(
+        [
+            container(
+                "import pathlib, sys, time",
+                "time.sleep(1.5)",
+                "pathlib.Path(sys.argv[1]).touch()",
+                "time.sleep(60)",
+                args=[str(marker)],
+                startupProbe={
+                    "exec": {"command": ["test", "-e", str(marker)]},
+                    "periodSeconds": 1,
+                    "failureThreshold": 30,
+                },
+            )
+        ]
+    )
+    running = kube.wait(lambda s: s["phase"] == "Running")
+    assert not running["containerStatuses"][0]["started"]
+    assert not running["containerStatuses"][0]["ready"]
+    s = kube.wait(lambda s: s["containerStatuses"][0]["started"])
+    assert s["containerStatuses"][0]["ready"]
+    assert marker.exists()
