@@ -55,6 +55,7 @@ def decide(
     if turn.status.phase_since is None:
         turn.update(phase_since=now)
     requests = _take_requests(turn)
+    _repair(turn)
     if not _follow_version(turn):
         if Request.ABORT in requests and turn.status.phase in ACTIVE - {Phase.ROLLING_BACK}:
             transitions.abort(turn)
@@ -81,6 +82,16 @@ def _take_requests(turn: Turn) -> frozenset[Request]:
     return frozenset(fresh)
 
 
+def _repair(turn: Turn) -> None:
+    """Make an impossible status (hand-edited, or from an older operator) resumable."""
+    status = turn.status
+    if status.stable_version is None and status.phase in ACTIVE - {Phase.VALIDATING}:
+        # A first deployment has no canary steps: it is either validating or deploying.
+        turn.update(phase=Phase.PROGRESSING, canary_weight=0, pause_reason=None)
+    elif status.phase is Phase.PAUSED and status.pause_reason is None:
+        turn.update(phase=Phase.PROGRESSING)
+
+
 def _follow_version(turn: Turn) -> bool:
     """React to spec.model.version changing; True when that was this turn's transition."""
     version, status = turn.target.version, turn.status
@@ -88,6 +99,7 @@ def _follow_version(turn: Turn) -> bool:
     if stable is not None and version == stable:
         if rolling is None:
             if status.phase is not Phase.HEALTHY and status.phase in ACTIVE | {Phase.PENDING}:
+                turn.update(canary_weight=0, current_step=None, pause_reason=None)
                 turn.enter(Phase.HEALTHY, Reason.PROMOTED, version=stable)
                 return True
             return False
@@ -100,7 +112,7 @@ def _follow_version(turn: Turn) -> bool:
         turn.update(canary_version=None, canary_weight=0, current_step=None, analysis=None)
         turn.enter(Phase.HEALTHY, Reason.STABLE_REAPPLIED, version=rolling)
         return True
-    if version == rolling:
+    if version == rolling and status.phase is not Phase.PENDING:
         return False
     if rolling is not None and status.phase in ACTIVE:
         turn.say(Reason.SUPERSEDED, warning=True, version=rolling, new=version)

@@ -13,7 +13,9 @@ from modelrollout.rollout.turn import Turn
 def validating(turn: Turn, requests: frozenset[Request]) -> None:
     del requests
     spec, version = turn.spec, turn.target.version
+    turn.update(canary_weight=0)  # nothing reaches a version before it passes
     if spec.validation is None:  # removed from the spec while it ran
+        turn.update(current_step=0, step_started_at=turn.now)
         turn.enter(Phase.PROGRESSING, Reason.VALIDATION_PASSED, detail="Validation was removed.")
         return
     started = turn.status.validation

@@ -50,6 +50,8 @@ def resting(turn: Turn, requests: frozenset[Request]) -> None:
     if Request.RETRY in requests and phase is not Phase.HEALTHY:
         transitions.start(turn, Reason.RETRY)
         return
+    # At rest all traffic is on the stable version, whatever an older status said.
+    turn.update(canary_weight=0)
     failed = turn.status.canary_version is not None
     if turn.obs.canary is not None and turn.settled_at(0) and turn.status.stable_version:
         if not failed:
