@@ -24,6 +24,7 @@ from testbed.podrunner import (
     ipam,
     kube,
     launch,
+    policy,
     process,
     settings,
     status,
@@ -296,14 +297,7 @@ class PodWorker(threading.Thread):
         c.proc, c.kill_deadline, c.kill_reason, c.simulated_exit = None, None, "", None
         c.ready = c.started = False
         c.state = terminated
-        restart = (
-            (code != 0 and self.restart_policy != "Never")
-            if c.init
-            else (
-                self.restart_policy == "Always"
-                or (self.restart_policy == "OnFailure" and code != 0)
-            )
-        )
+        restart = policy.should_restart(init=c.init, policy=self.restart_policy, exit_code=code)
         log.info(
             "pod %s/%s: container %s exited %d%s",
             self.namespace,
@@ -318,7 +312,7 @@ class PodWorker(threading.Thread):
         if ran > 2 * self.cfg.backoff_cap:
             c.failures = 0  # a container that ran well for a while starts its back-off afresh
         c.failures += 1
-        delay = settings.backoff(
+        delay = policy.backoff(
             restarts=c.failures, base=self.cfg.backoff_base, cap=self.cfg.backoff_cap
         )
         c.last_state = terminated

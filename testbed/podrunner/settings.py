@@ -25,11 +25,3 @@ class Settings:
 
     def pod_dir(self, namespace: str, pod: str, uid: str) -> Path:
         return self.state_dir / "pods" / f"{namespace}_{pod}_{uid[:8]}"
-
-
-def backoff(*, restarts: int, base: float, cap: float) -> float:
-    """Delay before restart number `restarts` (1-based): the first is immediate, then base, 2*base, ..., cap,
-    as the kubelet's back-off (which only starts counting once a container has crashed before)."""
-    if restarts <= 1:
-        return 0.0
-    return float(min(base * 2 ** (restarts - 2), cap))

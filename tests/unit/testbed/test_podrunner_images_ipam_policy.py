@@ -1,9 +1,9 @@
-"""Which images run for real, and how pods get their loopback addresses."""
+"""Which images run for real, how pods get their loopback addresses, and when containers restart."""
 
 from __future__ import annotations
 
 import pytest
-from testbed.podrunner import images, ipam, settings
+from testbed.podrunner import images, ipam, policy
 
 pytestmark = pytest.mark.unit
 
@@ -70,4 +70,24 @@ def test_a_non_loopback_network_is_refused() -> None:
 def test_back_off_is_immediate_first_then_doubles_up_to_the_cap(
     restarts: int, delay: float
 ) -> None:
-    assert settings.backoff(restarts=restarts, base=1.0, cap=60.0) == delay
+    assert policy.backoff(restarts=restarts, base=1.0, cap=60.0) == delay
+
+
+@pytest.mark.parametrize(
+    ("init", "restart_policy", "code", "restart"),
+    [
+        (False, "Always", 0, True),
+        (False, "Always", 1, True),
+        (False, "OnFailure", 0, False),
+        (False, "OnFailure", 2, True),
+        (False, "Never", 2, False),
+        (True, "Always", 0, False),
+        (True, "Always", 1, True),
+        (True, "OnFailure", 1, True),
+        (True, "Never", 1, False),
+    ],
+)
+def test_restart_policy_decides_whether_an_exited_container_starts_again(
+    init: bool, restart_policy: str, code: int, restart: bool
+) -> None:
+    assert policy.should_restart(init=init, policy=restart_policy, exit_code=code) is restart
