@@ -1,0 +1,229 @@
+"""Benchmark: `model-rollout serve` against MLServer's scikit-learn runtime, in one run.
+
+Same estimator (saved as skops for us, joblib for MLServer), same machine, same load generator
+(wrk on loopback, one thread, a Lua script for the POST body), at 1 and 2 worker processes and for
+1-row and 32-row requests. Prints requests/s and p50/p99 for both, the ratios, and the ceiling:
+what the model's own predict() allows on this machine, so the servers' overhead is visible.
+
+MLServer is installed into its own virtualenv (never a project dependency) on first use.
+MLServer 1.7 with uvloop 0.23 crashes in its parallel inference pool ("There is no current event
+loop"), so it runs with parallel_workers: 0: inference in its single server process. Its "2
+workers" rows are therefore the same single-process MLServer, measured again in the same run.
+
+    .venv/bin/python bench/serve.py [--duration 10] [--connections 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import joblib
+import numpy as np
+import skops.io
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+MLSERVER_VERSION = "1.7.1"
+DEFAULT_VENV = Path.home() / ".cache" / "model-rollout-bench" / "mlserver-venv"
+STARTUP_SECONDS = 180.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ensure_mlserver(venv: Path) -> Path:
+    binary = venv / "bin" / "mlserver"
+    if binary.exists():
+        return binary
+    print(f"installing mlserver {MLSERVER_VERSION} into {venv} (once) ...", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q",
+         f"mlserver=={MLSERVER_VERSION}", f"mlserver-sklearn=={MLSERVER_VERSION}"],
+        check=True,
+    )  # fmt: skip
+    return binary
+
+
+def make_models(workdir: Path) -> tuple[Path, Path, np.ndarray, LogisticRegression]:
+    x, y = load_iris(return_X_y=True)
+    estimator = LogisticRegression(max_iter=1000).fit(x, y)
+    skops_path = workdir / "iris.skops"
+    skops.io.dump(estimator, skops_path)
+    mls_dir = workdir / "mlserver" / "iris"
+    mls_dir.mkdir(parents=True)
+    joblib.dump(estimator, mls_dir / "model.joblib")
+    return skops_path, mls_dir, x, estimator
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{url}/v2/models/iris/ready", timeout=2).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise SystemExit(f"server at {url} not ready in {STARTUP_SECONDS}s:\n{log.read_text()[-3000:]}")
+
+
+@contextlib.contextmanager
+def process(cmd: list[str], *, url: str, log: Path, cwd: Path | None = None) -> Iterator[str]:
+    with log.open("wb") as out:
+        # A session of its own, so that stopping it reaches MLServer's child processes too.
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
+                                start_new_session=True)  # fmt: skip
+    try:
+        wait_ready(url, proc, log)
+        yield url
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def ours(skops_path: Path, workers: int, workdir: Path) -> contextlib.AbstractContextManager[str]:
+    port = free_port()
+    cmd = [sys.executable, "-m", "modelrollout.cli", "serve", "--model-uri",
+           f"file://{skops_path}", "--model-name", "iris", "--host", "127.0.0.1",
+           "--port", str(port), "--workers", str(workers)]  # fmt: skip
+    return process(cmd, url=f"http://127.0.0.1:{port}", log=workdir / f"ours-{workers}.log")
+
+
+def mlserver(binary: Path, mls_dir: Path, workdir: Path) -> contextlib.AbstractContextManager[str]:
+    port = free_port()
+    root = mls_dir.parent
+    (root / "settings.json").write_text(json.dumps({
+        "http_port": port, "grpc_port": free_port(), "metrics_port": free_port(),
+        "host": "127.0.0.1", "parallel_workers": 0,
+    }))  # fmt: skip
+    (mls_dir / "model-settings.json").write_text(json.dumps({
+        "name": "iris", "implementation": "mlserver_sklearn.SKLearnModel",
+        "parameters": {"uri": "./model.joblib"},
+    }))  # fmt: skip
+    return process([str(binary), "start", str(root)], url=f"http://127.0.0.1:{port}",
+                   log=workdir / "mlserver.log", cwd=root)  # fmt: skip
+
+
+def body(rows: np.ndarray) -> str:
+    return json.dumps({"inputs": [{"name": "input-0", "shape": list(rows.shape),
+                                   "datatype": "FP64", "data": rows.ravel().tolist()}]})  # fmt: skip
+
+
+def check_same_answers(url_a: str, url_b: str, payload: str) -> None:
+    answers = []
+    for url in (url_a, url_b):
+        r = httpx.post(f"{url}/v2/models/iris/infer", content=payload,
+                       headers={"content-type": "application/json"}, timeout=10)  # fmt: skip
+        r.raise_for_status()
+        answers.append([float(v) for v in r.json()["outputs"][0]["data"]])
+    if answers[0] != answers[1]:
+        raise SystemExit(f"the servers disagree: {answers[0]} vs {answers[1]}")
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def wrk(
+    url: str, payload: str, *, duration: int, connections: int, workdir: Path
+) -> dict[str, float]:
+    script = workdir / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = {json.dumps(payload)}\n"
+    )
+    target = f"{url}/v2/models/iris/infer"
+    # A short warm-up first: connection set-up and first-call costs are not what is measured.
+    subprocess.run(["wrk", "-t1", f"-c{connections}", "-d2s", "-s", str(script), target],
+                   check=True, capture_output=True)  # fmt: skip
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), target],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    if "Non-2xx" in out or "Socket errors" in out:
+        raise SystemExit(f"wrk saw errors:\n{out}")
+
+    def latency(pct: str) -> float:
+        value, unit = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()  # type: ignore[union-attr]
+        return float(value) * _UNITS[unit]
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    return {"rps": rps, "p50": latency("50"), "p99": latency("99")}
+
+
+def predict_ceiling(estimator: LogisticRegression, rows: np.ndarray, workers: int) -> float:
+    """Requests/s if a request cost nothing but predict(): the bound no server can beat."""
+    times = []
+    for _ in range(300):
+        start = time.perf_counter()
+        estimator.predict(rows)
+        times.append(time.perf_counter() - start)
+    return workers / statistics.median(times)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--duration", type=int, default=10, help="seconds per measurement")
+    p.add_argument("--connections", type=int, default=16, help="wrk connections (1 thread)")
+    p.add_argument("--mlserver-venv", type=Path, default=DEFAULT_VENV)
+    args = p.parse_args()
+    binary = ensure_mlserver(args.mlserver_venv)
+    workdir = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+    skops_path, mls_dir, x, estimator = make_models(workdir)
+    rng = np.random.default_rng(0)
+    payloads = {n: body(x[rng.choice(len(x), size=n)]) for n in (1, 32)}
+    print(f"wrk: 1 thread, {args.connections} connections, {args.duration}s per point after a 2s "
+          f"warm-up; model: LogisticRegression on iris; {os.cpu_count()} CPUs; MLServer "
+          f"{MLSERVER_VERSION} with parallel_workers: 0 (its pool crashes with uvloop 0.23)\n")  # fmt: skip
+    results = []
+    for workers in (1, 2):
+        for rows, payload in payloads.items():
+            with ours(skops_path, workers, workdir) as a, mlserver(binary, mls_dir, workdir) as b:
+                check_same_answers(a, b, payload)
+                kw = {
+                    "duration": args.duration,
+                    "connections": args.connections,
+                    "workdir": workdir,
+                }
+                r_ours = wrk(a, payload, **kw)  # type: ignore[arg-type]
+                r_mls = wrk(b, payload, **kw)  # type: ignore[arg-type]
+            ceiling = predict_ceiling(estimator, x[:rows], workers)
+            results.append((workers, rows, r_ours, r_mls, ceiling))
+            print(f"  measured workers={workers} rows={rows}", flush=True)
+    print()
+    header = (f"{'workers':>7} {'rows':>4} | {'ours req/s':>10} {'p50 ms':>7} {'p99 ms':>7} | "
+              f"{'MLServer req/s':>14} {'p50 ms':>7} {'p99 ms':>7} | {'x req/s':>7} "
+              f"{'p99 ours/MLS':>12} | {'predict ceiling req/s':>21}")  # fmt: skip
+    print(header)
+    print("-" * len(header))
+    for workers, rows, a, b, ceiling in results:
+        print(f"{workers:>7} {rows:>4} | {a['rps']:>10.0f} {a['p50']:>7.2f} {a['p99']:>7.2f} | "
+              f"{b['rps']:>14.0f} {b['p50']:>7.2f} {b['p99']:>7.2f} | "
+              f"{a['rps'] / b['rps']:>7.2f} {a['p99'] / b['p99']:>12.2f} | {ceiling:>21.0f}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
