@@ -1,0 +1,278 @@
+"""Live traffic for the end-to-end tests: OIP v2 requests to a Service's ready endpoints, plus feedback.
+
+On the test bed a ClusterIP does not route, so, as kube-proxy would, each request goes to a ready
+endpoint picked at random. It only ever sends to loopback (127.0.0.0/8) and stops by itself.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import random
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from tests.e2e import traffic_stats
+
+LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
+SERVICE_LABEL = "kubernetes.io/service-name"
+REFRESH_S = 1.0  # kube-proxy follows EndpointSlices within about a second too
+MAX_DURATION_S = 15 * 60.0  # a forgotten generator must not outlive the test session
+Endpoint = traffic_stats.Endpoint
+
+
+class NotLoopbackError(AssertionError):
+    """An address outside 127.0.0.0/8: the generator refuses to send anywhere but this machine."""
+
+
+def require_loopback(host: str) -> None:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError as e:
+        raise NotLoopbackError(
+            f"{host!r} is not an IP address; traffic goes to 127.x.y.z only"
+        ) from e
+    if address not in LOOPBACK:
+        raise NotLoopbackError(f"{host} is outside 127.0.0.0/8; traffic goes to loopback only")
+
+
+def endpoints_from_slices(
+    slices: Iterable[Mapping[str, Any]], *, port_name: str | None = None
+) -> list[Endpoint]:
+    """Ready (ip, port) pairs of a Service's EndpointSlices, sorted; `port_name` picks a port."""
+    found: set[Endpoint] = set()
+    for s in slices:
+        if s.get("addressType", "IPv4") != "IPv4":
+            continue
+        ports = [p for p in s.get("ports") or [] if port_name is None or p.get("name") == port_name]
+        if not ports or ports[0].get("port") is None:
+            continue
+        port = int(ports[0]["port"])
+        for endpoint in s.get("endpoints") or []:
+            # The API says an unset `ready` means ready; terminating endpoints say false.
+            if (endpoint.get("conditions") or {}).get("ready", True) is not False:
+                found.update((address, port) for address in endpoint.get("addresses") or [])
+    return sorted(found)
+
+
+def ready_endpoints(
+    api_client: Any, *, namespace: str, service: str, port_name: str | None = None
+) -> list[Endpoint]:
+    """The Service's ready endpoints, read from its EndpointSlices."""
+    from kubernetes import client
+
+    response = client.DiscoveryV1Api(api_client).list_namespaced_endpoint_slice(
+        namespace,
+        label_selector=f"{SERVICE_LABEL}={service}",
+        _preload_content=False,
+        _request_timeout=10,
+    )
+    return endpoints_from_slices(json.loads(response.data)["items"], port_name=port_name)
+
+
+class TrafficGenerator:
+    """A background thread sending `rate_per_s` single-row requests, each followed by its truth."""
+
+    def __init__(
+        self,
+        api_client: Any,
+        *,
+        namespace: str,
+        service: str,
+        model: str,
+        rows: Sequence[Sequence[float]],
+        truth: Sequence[Any],
+        rate_per_s: float,
+        feedback: bool = True,
+        feedback_fraction: float = 1.0,
+        seed: int = 0,
+        endpoints: Sequence[Endpoint] | None = None,
+        port_name: str | None = None,
+        max_duration_s: float = MAX_DURATION_S,
+        timeout_s: float = 5.0,
+    ) -> None:
+        # Lists or numpy arrays alike; numpy scalars become plain numbers JSON can carry.
+        self._rows = [[float(v) for v in row] for row in rows]
+        self._truth = [t.item() if hasattr(t, "item") else t for t in truth]
+        if len(self._rows) != len(self._truth) or not self._rows:
+            raise ValueError(
+                f"rows ({len(self._rows)}) and truth ({len(self._truth)}) must be equally long, "
+                "not empty"
+            )
+        if not 0 < rate_per_s <= 1000 or not 0.0 <= feedback_fraction <= 1.0:
+            raise ValueError("rate_per_s must be in (0, 1000] and feedback_fraction in [0, 1]")
+        if endpoints is None and api_client is None:
+            raise ValueError("give an api_client to read endpoints from, or a fixed endpoints list")
+        for host, _ in endpoints or ():
+            require_loopback(host)
+        self._api, self._namespace = api_client, namespace
+        self._service, self._port_name = service, port_name
+        self._path = f"/v2/models/{model}"
+        self._rate, self._feedback, self._fraction = rate_per_s, feedback, feedback_fraction
+        self._rng = random.Random(seed)
+        self._fixed = list(endpoints) if endpoints is not None else None
+        self._endpoints: list[Endpoint] = list(endpoints or [])
+        self._max_s, self._timeout = max_duration_s, timeout_s
+        self._ids = os.urandom(4).hex()  # unique across generators, so two never mix their feedback
+        self._samples: list[traffic_stats.Sample] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.failure: BaseException | None = None
+        self.refresh_errors: list[str] = []
+        self.expired = False  # it stopped because max_duration_s passed
+
+    # -- control ----------------------------------------------------------------------------
+    def start(self) -> TrafficGenerator:
+        if self._thread is not None:
+            raise RuntimeError("this generator was started already; make a new one")
+        self._thread = threading.Thread(
+            target=self._run, name=f"traffic-{self._service}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop sending; re-raises what broke the thread (a non-loopback endpoint, a bug)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self._timeout * 2 + 5)
+        if self.failure is not None:
+            raise RuntimeError(f"the traffic generator failed: {self.failure}") from self.failure
+
+    def __enter__(self) -> TrafficGenerator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def endpoints(self) -> list[Endpoint]:
+        return list(self._endpoints)
+
+    def samples(self) -> list[traffic_stats.Sample]:
+        with self._lock:
+            return list(self._samples)
+
+    def stats(
+        self,
+        *,
+        since: float | datetime | None = None,
+        until: float | datetime | None = None,
+        window_s: float = 5.0,
+    ) -> traffic_stats.Stats:
+        return traffic_stats.summarize(self.samples(), since=since, until=until, window_s=window_s)
+
+    # -- the thread ---------------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            with httpx.Client(timeout=self._timeout, trust_env=False) as http:
+                self._loop(http)
+        except BaseException as e:  # surfaced by stop(): a test must not pass on a dead thread
+            self.failure = e
+
+    def _loop(self, http: httpx.Client) -> None:
+        begun = time.monotonic()
+        refreshed = -REFRESH_S
+        sent = 0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if now - begun >= self._max_s:
+                self.expired = True
+                return
+            if self._fixed is None and now - refreshed >= REFRESH_S:
+                self._refresh()
+                refreshed = now
+            due = begun + sent / self._rate
+            if now < due:
+                self._stop.wait(min(due - now, REFRESH_S))
+                continue
+            if now - due > 1.0:  # fell behind (slow answers): skip ahead rather than burst
+                sent = int((now - begun) * self._rate)
+            self._one(http, sent)
+            sent += 1
+
+    def _refresh(self) -> None:
+        try:
+            found = ready_endpoints(
+                self._api,
+                namespace=self._namespace,
+                service=self._service,
+                port_name=self._port_name,
+            )
+        except Exception as e:  # the API server may blink: keep the last list and go on
+            self.refresh_errors.append(f"{type(e).__name__}: {e}")
+            return
+        for host, _ in found:
+            require_loopback(host)
+        self._endpoints = found
+
+    def _one(self, http: httpx.Client, n: int) -> None:
+        at, index = time.time(), self._rng.randrange(len(self._rows))
+        if not self._endpoints:
+            self._record(traffic_stats.Sample(at, None, code=0, error="no ready endpoint"))
+            return
+        host, port = endpoint = self._rng.choice(self._endpoints)
+        require_loopback(host)  # checked again right before every send
+        base, request_id, row = (
+            f"http://{host}:{port}{self._path}",
+            f"tg-{self._ids}-{n}",
+            self._rows[index],
+        )
+        tensor = {"name": "input-0", "shape": [1, len(row)], "datatype": "FP64", "data": row}
+        started = time.perf_counter()
+        try:
+            response = http.post(f"{base}/infer", json={"id": request_id, "inputs": [tensor]})
+        except httpx.HTTPError as e:
+            seconds = time.perf_counter() - started
+            self._record(
+                traffic_stats.Sample(at, endpoint, 0, seconds=seconds, error=type(e).__name__)
+            )
+            return
+        seconds = time.perf_counter() - started
+        fed = None
+        if response.status_code == 200 and self._feedback and self._rng.random() < self._fraction:
+            fed = self._send_feedback(http, base, request_id, self._truth[index])
+        self._record(
+            traffic_stats.Sample(
+                at,
+                endpoint,
+                response.status_code,
+                version=_version(response),
+                seconds=seconds,
+                feedback=fed,
+                error="" if response.status_code == 200 else response.text[:200],
+            )
+        )
+
+    def _send_feedback(self, http: httpx.Client, base: str, request_id: str, truth: Any) -> int:
+        try:
+            return http.post(
+                f"{base}/feedback", json={"id": request_id, "truth": [truth]}
+            ).status_code
+        except httpx.HTTPError:
+            return 0
+
+    def _record(self, sample: traffic_stats.Sample) -> None:
+        with self._lock:
+            self._samples.append(sample)
+
+
+def _version(response: httpx.Response) -> str | None:
+    if response.status_code != 200:
+        return None
+    try:
+        version = response.json().get("model_version")
+    except ValueError:
+        return None
+    return str(version) if version is not None else None

@@ -1,0 +1,127 @@
+"""Stand-ins on 127.0.0.1 for the traffic generator's tests: an EndpointSlice API and tiny model servers.
+
+The model stand-in answers infer and feedback in the Open Inference Protocol shapes of
+`modelrollout.serving` and counts what it got, so the generator's own logic is tested quickly.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+Answer = Callable[[str, str, dict[str, Any]], tuple[int, dict[str, Any]]]
+
+
+@contextmanager
+def http_server(answer: Answer) -> Iterator[int]:
+    """Serve `answer(method, path_with_query, json_body)` on 127.0.0.1; yields the port."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as the model server does
+
+        def setup(self) -> None:
+            super().setup()
+            # Headers and body go out in two writes: without this, Nagle's algorithm and delayed
+            # ACKs hold every keep-alive answer back by 40 ms.
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def _any(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            body = json.loads(self.rfile.read(length)) if length else {}
+            code, doc = answer(self.command, self.path, body)
+            data = json.dumps(doc).encode()
+            self.send_response(code)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = _any  # noqa: N815 - the names http.server dispatches to
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass
+class FakeModel:
+    """A model server of one version that predicts `label` for every row."""
+
+    version: str
+    label: int = 0
+    infers: list[dict[str, Any]] = field(default_factory=list)
+    feedback: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        with self.lock:
+            if method == "POST" and path == "/v2/models/iris/infer":
+                self.infers.append(body)
+                outputs = [
+                    {"name": "predict", "datatype": "INT64", "shape": [1], "data": [self.label]}
+                ]
+                return 200, {"model_name": "iris", "model_version": self.version,
+                             "id": body["id"], "outputs": outputs}  # fmt: skip
+            if method == "POST" and path == "/v2/models/iris/feedback":
+                self.feedback.append(body)
+                return 200, {"id": body["id"], "rows": 1}
+        return 404, {"error": f"no route {path}"}
+
+
+def endpoint_slice(
+    port: int, *addresses: tuple[str, bool | None], ipv6: bool = False
+) -> dict[str, Any]:
+    """An EndpointSlice as the API serves it; `None` leaves `ready` unset."""
+    endpoints = [
+        {"addresses": [a], "conditions": {} if ready is None else {"ready": ready}}
+        for a, ready in addresses
+    ]
+    return {
+        "addressType": "IPv6" if ipv6 else "IPv4",
+        "endpoints": endpoints,
+        "ports": [{"name": "http", "port": port, "protocol": "TCP"}],
+    }
+
+
+@dataclass
+class FakeDiscovery:
+    """GET /apis/discovery.k8s.io/v1/namespaces/<ns>/endpointslices, with the selector checked."""
+
+    slices: list[dict[str, Any]] = field(default_factory=list)
+    queries: list[str] = field(default_factory=list)
+    failing: bool = False
+
+    def __call__(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        self.queries.append(path)
+        if self.failing:
+            return 503, {"kind": "Status", "message": "etcd is having a moment"}
+        if method == "GET" and path.startswith(
+            "/apis/discovery.k8s.io/v1/namespaces/ml/endpointslices"
+        ):
+            return 200, {"kind": "EndpointSliceList", "items": list(self.slices)}
+        return 404, {"kind": "Status", "message": "not found"}
+
+
+def api_client(port: int) -> Any:
+    """A kubernetes ApiClient pointed at a fake API server on 127.0.0.1."""
+    from kubernetes import client
+
+    configuration = client.Configuration()
+    configuration.host = f"http://127.0.0.1:{port}"
+    configuration.retries = 0
+    return client.ApiClient(configuration)
