@@ -11,6 +11,8 @@ from modelrollout.api.base import Duration, Rule, SpecModel, Uri
 QualityMetric = Literal["accuracy", "f1", "rocAuc", "rmse", "mae", "r2"]
 ColumnType = Literal["float", "int", "string", "bool"]
 Ratio = Annotated[float, Field(ge=0.0, le=1.0)]
+# Bounded so the API server's cost estimate of CEL rules over columns stays within budget.
+ColumnName = Annotated[str, Field(min_length=1, max_length=253)]
 
 
 class DatasetSpec(SpecModel):
@@ -18,7 +20,7 @@ class DatasetSpec(SpecModel):
 
     uri: Uri
     format: Literal["csv", "parquet"] = "csv"
-    target: Annotated[str, Field(min_length=1)]
+    target: ColumnName
     """Column holding the true label or value."""
 
 
@@ -27,14 +29,14 @@ class ReferenceDatasetSpec(SpecModel):
 
     uri: Uri
     format: Literal["csv", "parquet"] = "csv"
-    target: str | None = None
+    target: ColumnName | None = None
     """Label column to leave out of drift checks, if present."""
 
 
 class ColumnSpec(SpecModel):
     """A declared column of the dataset."""
 
-    name: Annotated[str, Field(min_length=1)]
+    name: ColumnName
     type: ColumnType
     min: float | None = None
     max: float | None = None
@@ -91,7 +93,7 @@ class Thresholds(SpecModel):
 class FairnessSpec(SpecModel):
     """Largest allowed gap of a metric between groups of a declared column."""
 
-    group_column: Annotated[str, Field(min_length=1)]
+    group_column: ColumnName
     metric: QualityMetric = "accuracy"
     max_gap: Annotated[float, Field(ge=0.0)]
 
@@ -119,7 +121,7 @@ class ValidationSpec(SpecModel):
     columns: list[ColumnSpec] | None = Field(
         default=None,
         alias="schema",
-        max_length=1000,
+        max_length=500,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
     """Declared columns: presence, type, range and missing ratio are checked."""
