@@ -44,6 +44,7 @@ class ContainerRun:
         self.kill_deadline: float | None = None
         self.kill_reason = ""
         self.simulated_exit: int | None = None
+        self.target: probe_exec.Target | None = None  # where probes and hooks reach this start
         self.container_id = ""  # kept after an exit, as the kubelet reports the last instance's
         self.failures = 0  # consecutive restarts, for the back-off
         self.message_file = Path(os.devnull)  # this start's terminationMessagePath on the host
@@ -97,6 +98,7 @@ class ContainerRun:
         self.started_at = now
         self.started_mono = time.monotonic()
         self.starts += 1
+        self.target = target
         self.container_id = (
             f"process://{target.pid}" if target is not None else f"simulated://{self.name}"
         )

@@ -20,11 +20,13 @@ from urllib3.exceptions import HTTPError
 
 from testbed.podrunner import (
     container,
+    hooks,
     images,
     ipam,
     kube,
     launch,
     policy,
+    probe_exec,
     process,
     settings,
     status,
@@ -368,6 +370,10 @@ class PodWorker(threading.Thread):
         """SIGTERM, SIGKILL after the grace period, then (unless the runner is stopping) the final delete."""
         deleting = not self._gone and not self._shutdown
         grace = self._grace() if deleting else min(self._grace(), 5.0)
+        if deleting:
+            # The kubelet runs preStop hooks first; they use up the grace period, but SIGTERM still
+            # comes with at least 2 seconds to spare.
+            grace = max(grace - hooks.run_pre_stop(self._pre_stop_hooks(), grace=grace), 2.0)
         self._stop_all(grace=grace)
         if deleting:
             try:
@@ -378,6 +384,16 @@ class PodWorker(threading.Thread):
             shutil.rmtree(
                 self.cfg.pod_dir(self.namespace, self.pod_name, self.uid), ignore_errors=True
             )
+
+    def _pre_stop_hooks(self) -> list[tuple[str, dict[str, Any], probe_exec.Target]]:
+        with self.lock:
+            return [
+                (c.name, c.spec["lifecycle"]["preStop"], c.target)
+                for c in self.app
+                if c.proc is not None
+                and c.target is not None
+                and (c.spec.get("lifecycle") or {}).get("preStop")
+            ]
 
     def _stop_all(self, *, grace: float) -> None:
         with self.lock:

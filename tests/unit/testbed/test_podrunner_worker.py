@@ -114,6 +114,14 @@ def container(*code: str, **extra: Any) -> dict[str, Any]:
     }
 
 
+def wait_for_log(log: Path, text: str, timeout: float = 10) -> None:
+    """Waits for what the process prints once it is set up (not "sleep": its command line is logged too)."""
+    deadline = time.monotonic() + timeout
+    while not (log.exists() and text in log.read_text()):
+        assert time.monotonic() < deadline, f"{text!r} never appeared in {log}"
+        time.sleep(0.05)
+
+
 def state(s: dict[str, Any]) -> dict[str, Any]:
     return s["containerStatuses"][0]["state"]
 
@@ -222,9 +230,7 @@ def test_deleting_the_pod_sends_sigterm_then_deletes_it(run: Any, tmp_path: Path
     )
     kube.wait(lambda s: s["phase"] == "Running")
     log = tmp_path / "logs" / "ns_p1_main.log"
-    deadline = time.monotonic() + 10
-    while "ready 42" not in log.read_text() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for_log(log, "ready 42")
     pid = w.app[0].proc.proc.pid
     w.update(
         {**w.pod, "metadata": {**w.pod["metadata"], "deletionTimestamp": "2026-01-01T00:00:00Z"}}
@@ -319,3 +325,26 @@ def test_a_startup_probe_holds_started_and_ready_until_it_succeeds(
     s = kube.wait(lambda s: s["containerStatuses"][0]["started"])
     assert s["containerStatuses"][0]["ready"]
     assert marker.exists()
+
+
+def test_a_pre_stop_hook_runs_before_sigterm(run: Any, tmp_path: Path) -> None:
+    flag = tmp_path / "hook-ran"
+    w, kube = run(
+        [
+            container(
+                "import pathlib, signal, sys, time",
+                "flag = pathlib.Path(sys.argv[1])",
+                "signal.signal(signal.SIGTERM, lambda *_: (print('hook first:', flag.exists(), flush=True), sys.exit(0)))",
+                "time.sleep(60)",
+                args=[str(flag)],
+                lifecycle={"preStop": {"exec": {"command": ["touch", str(flag)]}}},
+            )
+        ]
+    )
+    kube.wait(lambda s: s["phase"] == "Running")
+    wait_for_log(tmp_path / "logs" / "ns_p1_main.log", "ready 42")
+    w.update(
+        {**w.pod, "metadata": {**w.pod["metadata"], "deletionTimestamp": "2026-01-01T00:00:00Z"}}
+    )
+    w.join(10)
+    assert "hook first: True" in (tmp_path / "logs" / "ns_p1_main.log").read_text()
