@@ -99,7 +99,7 @@ class Reason(StrEnum):
 # What happened, to what, and what to do next. Placeholders are filled by `message`.
 TEMPLATES: dict[Reason, str] = {
     Reason.FIRST_DEPLOYMENT: "Deploying version {version} as the first stable version.",
-    Reason.NEW_VERSION: "Version {version} replaces stable {stable}: validating it before traffic moves.",
+    Reason.NEW_VERSION: "Version {version} replaces stable {stable}: {plan}.",
     Reason.VALIDATION_STARTED: "Validation Job for version {version} started (timeout {timeout}).",
     Reason.VALIDATION_PASSED: "Version {version} passed validation. {detail}",
     Reason.VALIDATION_FAILED: (

@@ -54,6 +54,8 @@ def decide(
     )
     if turn.status.phase_since is None:
         turn.update(phase_since=now)
+    if observation.traffic is not None:
+        turn.update(actual_canary_weight=observation.traffic.actual)
     requests = _take_requests(turn)
     _repair(turn)
     if not _follow_version(turn):

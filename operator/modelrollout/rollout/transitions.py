@@ -22,10 +22,12 @@ def start(turn: Turn, reason: Reason) -> None:
     )
     turn.moved = True
     validate = turn.spec.validation is not None and not validated
+    plan = "validating it before any traffic moves" if validate else "starting the canary steps"
     turn.enter(
         Phase.VALIDATING if validate else Phase.PROGRESSING,
         reason,
         stable=turn.status.stable_version or "none",
+        plan=plan,
     )
 
 
