@@ -335,6 +335,7 @@ def test_a_pre_stop_hook_runs_before_sigterm(run: Any, tmp_path: Path) -> None:
                 "import pathlib, signal, sys, time",
                 "flag = pathlib.Path(sys.argv[1])",
                 "signal.signal(signal.SIGTERM, lambda *_: (print('hook first:', flag.exists(), flush=True), sys.exit(0)))",
+                "print('ready', 40 + 2, flush=True)",
                 "time.sleep(60)",
                 args=[str(flag)],
                 lifecycle={"preStop": {"exec": {"command": ["touch", str(flag)]}}},
