@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,8 +49,19 @@ def examples_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def _localize() -> Any:
+    # The same rewrite users run (examples/localize.py), so the tests exercise it too.
+    spec = importlib.util.spec_from_file_location("localize", EXAMPLES / "localize.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.localize
+
+
 def section(manifest: str, root: Path, key: str) -> Any:
-    text = (EXAMPLES / manifest).read_text().replace(PLACEHOLDER, str(root))
+    text = _localize()((EXAMPLES / manifest).read_text(), root)
+    assert f"file://{PLACEHOLDER}" not in text
     return yaml.safe_load(text)["spec"][key]
 
 
@@ -80,3 +93,21 @@ def validate(spec: dict[str, Any] | str, tmp_path: Path, *extra: str) -> Run:
         verdict_bytes=verdict.read_bytes(),
         stderr=done.stderr,
     )
+
+
+@pytest.fixture(scope="session")
+def run_example(
+    examples_root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str, str | None], Run]:
+    """Validate an example manifest (against a stable one); each pair runs once per session."""
+    runs: dict[tuple[str, str | None], Run] = {}
+
+    def run(manifest: str, stable: str | None) -> Run:
+        if (manifest, stable) not in runs:
+            where = tmp_path_factory.mktemp(manifest.removesuffix(".yaml"))
+            runs[manifest, stable] = validate(
+                spec_for(manifest, examples_root, stable=stable), where
+            )
+        return runs[manifest, stable]
+
+    return run

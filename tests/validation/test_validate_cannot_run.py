@@ -61,15 +61,6 @@ def test_malformed_json_exits_2(tmp_path: Path) -> None:
     assert "not valid JSON" in run.report["message"]
 
 
-def test_a_regression_metric_on_a_classifier_exits_2(examples_root: Path, tmp_path: Path) -> None:
-    spec = spec_for("iris.yaml", examples_root)
-    spec["validation"]["thresholds"]["rmse"] = {"max": 1.0}
-    run = validate(spec, tmp_path)
-    assert run.code == 2
-    assert "validation.thresholds.rmse" in run.report["message"]
-    assert "classifier" in run.report["message"]
-
-
 def test_a_verdict_with_hundreds_of_failures_stays_under_4096_bytes(
     examples_root: Path, tmp_path: Path
 ) -> None:

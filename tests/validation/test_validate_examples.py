@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.validation.conftest import spec_for, validate
+from tests.validation.conftest import EXAMPLES, Run, section, spec_for, validate
 
 CASES = [
     # (manifest, stable manifest or None for a first rollout, checks expected to fail)
@@ -24,9 +25,12 @@ CASES = [
 
 @pytest.mark.parametrize(("manifest", "stable", "expected"), CASES)
 def test_each_example_fails_exactly_the_check_it_was_built_to_fail(
-    examples_root: Path, tmp_path: Path, manifest: str, stable: str | None, expected: set[str]
+    run_example: Callable[[str, str | None], Run],
+    manifest: str,
+    stable: str | None,
+    expected: set[str],
 ) -> None:
-    run = validate(spec_for(manifest, examples_root, stable=stable), tmp_path)
+    run = run_example(manifest, stable)
     assert run.failed == expected, run.report["message"]
     assert run.code == (1 if expected else 0)
     assert run.report["outcome"] == ("failed" if expected else "passed")
@@ -55,9 +59,9 @@ def test_an_inaccurate_candidate_also_fails_the_comparison_with_its_stable_versi
 
 
 def test_the_report_carries_every_measured_metric_and_the_model_identity(
-    examples_root: Path, tmp_path: Path
+    run_example: Callable[[str, str | None], Run],
 ) -> None:
-    run = validate(spec_for("iris-v2.yaml", examples_root, stable="iris.yaml"), tmp_path)
+    run = run_example("iris-v2.yaml", "iris.yaml")
     metrics = run.report["metrics"]
     for key in ("accuracy", "f1", "rocAuc", "latencyP50Ms", "latencyP99Ms", "batchLatencyP99Ms"):
         assert isinstance(metrics[key], float)
@@ -69,3 +73,15 @@ def test_the_report_carries_every_measured_metric_and_the_model_identity(
     names = {c["name"] for c in run.report["checks"]}
     assert {"data.drift.petal_width", "data.range.sepal_length", "robustness.stability"} <= names
     assert "data.drift.species" not in names  # the reference names it as its target
+
+
+def test_every_uri_in_the_example_manifests_names_a_file_the_script_makes(
+    examples_root: Path,
+) -> None:
+    for manifest in sorted(p.name for p in EXAMPLES.glob("*.yaml")):
+        model = section(manifest, examples_root, "model")
+        validation = section(manifest, examples_root, "validation")
+        uris = [model["uri"], validation["dataset"]["uri"], validation["referenceDataset"]["uri"]]
+        for uri in uris:
+            assert uri.startswith(f"file://{examples_root}/"), manifest
+            assert Path(uri.removeprefix("file://")).is_file(), f"{manifest}: {uri}"

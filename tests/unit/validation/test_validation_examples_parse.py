@@ -1,0 +1,30 @@
+"""Every example manifest is a valid ModelDeployment for the api models (and so for the CRD)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from modelrollout import api
+
+pytestmark = pytest.mark.unit
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+MANIFESTS = sorted(EXAMPLES.glob("*.yaml"))
+
+
+def test_there_are_example_manifests() -> None:
+    assert len(MANIFESTS) >= 5
+
+
+@pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: p.name)
+def test_an_example_manifest_parses_as_a_model_deployment(path: Path) -> None:
+    doc = yaml.safe_load(path.read_text())
+    assert doc["apiVersion"] == api.API_VERSION
+    assert doc["kind"] == api.KIND
+    spec = api.ModelDeploymentSpec.model_validate(doc["spec"])
+    assert spec.model.uri.startswith("file:///opt/model-rollout/examples/models/")
+    assert spec.validation is not None
+    assert spec.validation.dataset.uri.startswith("file:///opt/model-rollout/examples/data/")
