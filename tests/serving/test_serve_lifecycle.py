@@ -155,3 +155,21 @@ def test_sigterm_finishes_the_request_in_flight_then_exits_zero(
         assert b'"id":"slow"' in answer
         assert server.proc.wait(timeout=30) == 0
         assert "stopping; finishing requests in flight" in server.log_text()
+
+
+def test_an_onnx_model_is_served_with_its_label_datatype(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    skl2onnx = pytest.importorskip("skl2onnx")
+    x, y = load_iris(return_X_y=True)
+    onnx = skl2onnx.to_onnx(LogisticRegression(max_iter=1000).fit(x, y), x[:1].astype("float32"))
+    (tmp_path / "iris.onnx").write_bytes(onnx.SerializeToString())
+    args = ["--model-uri", f"file://{tmp_path}/iris.onnx", "--format", "onnx",
+            "--model-name", "iris"]  # fmt: skip
+    with srv.running(tmp_path, args) as server:
+        meta = server.get("/v2/models/iris").json()
+        assert meta["platform"] == "onnxruntime"
+        assert meta["outputs"][0] == {"name": "predict", "datatype": "INT64", "shape": [-1]}
+        answer = server.infer([[5.1, 3.5, 1.4, 0.2]], outputs=[{"name": "predict_proba"}])
+        proba = answer.json()["outputs"][0]
+        assert proba["shape"] == [1, 3]
+        assert proba["data"][0] > 0.9

@@ -51,6 +51,7 @@ class App:
             f"/v2/models/{name}/versions/{version}/infer",
         }
         self._ids = _RequestIds()
+        self._label_type = _warm_up(model)
 
     def handle(self, req: http.Request) -> http.Response | Awaitable[http.Response]:
         if req.path in self._infer_paths and req.method == "POST" and not req.oversize:
@@ -140,8 +141,7 @@ class App:
 
     def metadata(self) -> dict[str, Any]:
         m = self.model
-        label_type = "FP64" if m.classes is None else protocol.datatype_of(np.asarray(m.classes))
-        outputs = [{"name": "predict", "datatype": label_type, "shape": [-1]}]
+        outputs = [{"name": "predict", "datatype": self._label_type, "shape": [-1]}]
         if "predict_proba" in protocol.available_outputs(m):
             width = len(m.classes) if m.classes is not None else -1
             outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, width]})
@@ -237,6 +237,22 @@ class App:
             f"scored, or older than the last {feedback.MAX_ENTRIES} requests of its worker; "
             "send feedback once per request, soon after it",
         )
+
+
+def _warm_up(model: loading.LoadedModel) -> str:
+    """Predict one row of zeros: the first call's one-off costs are not paid by a user, and the
+    datatype of the predictions is known for the metadata (ONNX models carry no class list)."""
+    if model.classes is not None:
+        fallback = protocol.datatype_of(np.asarray(model.classes))
+    else:
+        fallback = "FP64" if model.kind == "regressor" else "BYTES"
+    if model.n_features_in is None:
+        return fallback
+    try:
+        return protocol.datatype_of(model.predict(np.zeros((1, model.n_features_in))))
+    except Exception:  # a model that needs other inputs still serves; metadata guesses
+        log.warning("warm-up prediction on zeros failed; metadata reports %s", fallback)
+        return fallback
 
 
 def _method(req: http.Request, allowed: str) -> None:

@@ -168,3 +168,33 @@ def test_rows_of_the_wrong_width_or_rank_are_input_errors(tmp_path: Path) -> Non
         model.predict(np.zeros((2, 3)))
     with pytest.raises(loading.ModelInputError, match="2-D batch"):
         model.predict_proba(np.zeros(4))
+
+
+def test_an_onnx_classifier_and_regressor_predict_like_the_originals(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    skl2onnx = pytest.importorskip("skl2onnx")
+    classifier = LogisticRegression(max_iter=1000).fit(IRIS_X, IRIS_Y)
+    regressor = LinearRegression().fit(DIABETES_X, DIABETES_Y)
+    for name, estimator, x in (("c", classifier, IRIS_X), ("r", regressor, DIABETES_X)):
+        onnx = skl2onnx.to_onnx(estimator, x[:1].astype(np.float32))
+        (tmp_path / f"{name}.onnx").write_bytes(onnx.SerializeToString())
+    model = loading.load_model(uri=f"file://{tmp_path}/c.onnx", format="onnx")
+    assert model.kind == "classifier"
+    assert model.n_features_in == 4
+    np.testing.assert_array_equal(model.predict(IRIS_X), classifier.predict(IRIS_X))
+    proba = model.predict_proba(IRIS_X[:3])
+    assert proba is not None
+    np.testing.assert_allclose(proba, classifier.predict_proba(IRIS_X[:3]), atol=1e-5)
+    model = loading.load_model(uri=f"file://{tmp_path}/r.onnx", format="onnx")
+    assert model.kind == "regressor"
+    assert model.predict_proba(DIABETES_X[:1]) is None
+    np.testing.assert_allclose(
+        model.predict(DIABETES_X[:5]), regressor.predict(DIABETES_X[:5]), rtol=1e-4
+    )
+
+
+def test_a_file_that_is_not_onnx_is_a_load_error(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    (tmp_path / "m.onnx").write_bytes(b"not onnx")
+    with pytest.raises(loading.ModelLoadError, match="not a valid ONNX model"):
+        loading.load_model(uri=f"file://{tmp_path}/m.onnx", format="onnx")
