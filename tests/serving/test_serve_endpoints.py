@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 
 import pytest
@@ -216,3 +217,14 @@ def test_pipelined_requests_on_one_connection_are_answered_in_order(iris: Server
 def test_the_server_survives_every_error_above(iris: Server) -> None:
     assert iris.get("/v2/health/ready").status_code == 200
     assert iris.proc.poll() is None
+
+
+def test_headers_past_the_limit_get_a_431_and_the_server_keeps_serving(iris: Server) -> None:
+    with socket.create_connection(("127.0.0.1", iris.port), timeout=10) as sock:
+        sock.sendall(b"GET /v2 HTTP/1.1\r\nhost: x\r\n")
+        with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+            for _ in range(100):
+                sock.sendall(b"x-filler: " + b"a" * 1000 + b"\r\n")
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 431")
+    assert iris.get("/v2/health/live").status_code == 200

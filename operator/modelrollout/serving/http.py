@@ -20,6 +20,9 @@ from typing import Any
 import httptools
 
 _REASONS = {s.value: s.phrase for s in http.HTTPStatus}
+# Request line and headers together; real clients send well under 8 KiB, and the parser itself
+# sets no limit, so without one a client could grow a worker's memory without ever sending a body.
+MAX_HEAD_BYTES = 64 * 1024
 
 
 @dataclasses.dataclass(slots=True)
@@ -91,6 +94,7 @@ class HttpProtocol(asyncio.Protocol):
         self._queue: list[tuple[Request, bool]] = []
         self._busy = False
         self._closing = False
+        self._head_size = 0
 
     # asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -108,6 +112,10 @@ class HttpProtocol(asyncio.Protocol):
             return
         try:
             self._parser.feed_data(data)
+            if self._in_message and self._head_size > MAX_HEAD_BYTES:
+                self._reply_and_close(
+                    431, b'{"error": "the request line and headers exceed 64 KiB"}'
+                )
         except httptools.HttpParserUpgrade:
             self._reply_and_close(400, b'{"error": "protocol upgrades are not supported"}')
         except httptools.HttpParserError as e:
@@ -119,11 +127,14 @@ class HttpProtocol(asyncio.Protocol):
         self._in_message = True
         self._url, self._headers, self._body, self._size = b"", {}, [], 0
         self._oversize = False
+        self._head_size = 0
 
     def on_url(self, url: bytes) -> None:
         self._url += url
+        self._head_size += len(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_size += len(name) + len(value)
         self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
