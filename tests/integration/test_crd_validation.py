@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -201,3 +202,28 @@ def test_an_invalid_manifest_is_rejected_naming_the_field_and_the_rule(
     assert done.returncode != 0, f"accepted, though it should break: {rule}"
     assert field in done.stderr, done.stderr
     assert rule in done.stderr, done.stderr
+
+
+def test_the_status_the_brain_writes_is_accepted_by_the_status_subresource(
+    testbed: Testbed, namespace: str, crd: str
+) -> None:
+    from tests.unit.rollout.world import ANALYSIS, World, healthy, make_spec
+    from tests.unit.rollout.world import run as drive
+
+    doc = copy.deepcopy(VALID)
+    doc["metadata"]["name"] = "with-status"
+    testbed.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(doc))
+    spec = make_spec("2", rollout={"steps": [{"setWeight": 10}, {"analysis": {}}]},
+                     analysis=ANALYSIS)  # fmt: skip
+    status, _ = drive(spec, healthy("1"), World(stable="1"),
+                      until=lambda s: s.analysis is not None and s.analysis.rounds > 0)  # fmt: skip
+    body = {"status": status.model_dump(by_alias=True, exclude_none=True, mode="json")}
+    testbed.kubectl(
+        "patch", "modeldeployment", "with-status", "-n", namespace, "--subresource=status",
+        "--type=merge", "-p", json.dumps(body),
+    )  # fmt: skip
+    stored = testbed.get("modeldeployment", "with-status", "-n", namespace)["status"]
+    assert api.ModelDeploymentStatus.model_validate(stored) == status
+    listed = testbed.kubectl("get", "mdep", "with-status", "-n", namespace).stdout.split()
+    # NAME PHASE STABLE CANARY WEIGHT STEP AGE, then the row
+    assert listed[7:12] == ["with-status", "Progressing", "1", "2", "10"]

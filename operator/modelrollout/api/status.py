@@ -99,7 +99,10 @@ class ModelDeploymentStatus(StatusModel):
     """Manual request kind -> token already acted on, so a request is carried out once."""
     validation: ValidationStatus | None = None
     analysis: AnalysisStatus | None = None
-    conditions: list[Condition] = Field(default_factory=list)
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
     history: list[HistoryEntry] = Field(default_factory=list, max_length=HISTORY_LIMIT)
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from modelrollout.api import ModelDeploymentSpec, ModelDeploymentStatus, Outcome, Phase, Reason
-from modelrollout.rollout import actions, canary, conditions, endings, transitions
+from modelrollout.rollout import actions, canary, conditions, endings, gate, transitions
 from modelrollout.rollout.observation import Observation, Request
 from modelrollout.rollout.turn import ACTIVE, Turn
 
@@ -26,7 +26,7 @@ class Decision:
 
 Handler = Callable[[Turn, frozenset[Request]], None]
 HANDLERS: dict[Phase, Handler] = {
-    Phase.VALIDATING: canary.validating,
+    Phase.VALIDATING: gate.validating,
     Phase.PROGRESSING: canary.stepping,
     Phase.PAUSED: canary.stepping,
     Phase.PROMOTING: endings.promoting,
@@ -62,7 +62,7 @@ def decide(
         if Request.ABORT in requests and turn.status.phase in ACTIVE - {Phase.ROLLING_BACK}:
             transitions.abort(turn)
         elif turn.status.phase is Phase.PROGRESSING and turn.status.stable_version is None:
-            canary.first_deployment(turn)
+            gate.first_deployment(turn)
         else:
             HANDLERS[turn.status.phase](turn, requests)
     _ignored(turn, requests, before=status.phase)
