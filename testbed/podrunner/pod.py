@@ -88,6 +88,7 @@ class PodWorker(threading.Thread):
         self._prepared: volumes.Prepared | None = None
         self._volume_error = ""
         self._volumes_retry_at = 0.0
+        self._publish_not_before = 0.0
 
     # --- called from the runner's thread ---
 
@@ -349,8 +350,15 @@ class PodWorker(threading.Thread):
             body = self._status()
         if body == self._published:
             return True
+        if time.monotonic() < self._publish_not_before:
+            return False
+        # The address lists merge by ip; "replace" keeps a pod that changed address at one each.
+        patch = body | {
+            "podIPs": [{"$patch": "replace"}, *body["podIPs"]],
+            "hostIPs": [{"$patch": "replace"}, *body["hostIPs"]],
+        }
         try:
-            self.kube.patch_status(self.namespace, self.pod_name, {"status": body})
+            self.kube.patch_status(self.namespace, self.pod_name, {"status": patch})
         except (ApiException, HTTPError, OSError) as e:
             if isinstance(e, ApiException) and e.status == 404:
                 self._gone = True
@@ -361,6 +369,7 @@ class PodWorker(threading.Thread):
                 RETRY,
                 _api_message(e),
             )
+            self._publish_not_before = time.monotonic() + RETRY
             return False
         self._published = body
         self._conditions = body["conditions"]
