@@ -94,3 +94,11 @@ def test_the_spec_can_come_from_the_environment(examples_root: Path, tmp_path: P
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert json.loads(verdict.read_bytes())["passed"] is True
+
+
+def test_a_run_past_its_timeout_exits_2_and_says_so(examples_root: Path, tmp_path: Path) -> None:
+    spec = spec_for("iris-slow.yaml", examples_root)
+    spec["validation"]["timeout"] = "2s"
+    run = validate(spec, tmp_path)
+    assert run.code == 2
+    assert "did not finish within its timeout of 2s" in run.verdict["message"]

@@ -102,9 +102,9 @@ def run(
     candidate = scoring.score(load(request.model), rows, target=target, group_column=group)
     kind = candidate.model.kind
     measured: dict[str, Any] = dict(candidate.metrics)
-    measured |= latency.measure(
-        candidate.model.predict, candidate.features, clock=clock, budget=budget
-    )
+    timed = latency.measure(candidate.model.predict, candidate.features, clock=clock, budget=budget)
+    measured |= {k: timed[k] for k in quality.LATENCY_METRICS if k in timed}
+    context["latencySamples"] = {k: v for k, v in timed.items() if k not in measured}
     context["model"] = {
         "name": request.model.name,
         "version": request.model.version,
@@ -146,6 +146,11 @@ def run(
         )
     if spec.compare_with_stable is not None:
         checks.append(_compare(request, rows, candidate=candidate, load=load, context=context))
+    # These checks' values belong beside the quality figures in the verdict (and so the status).
+    for check in checks:
+        family, _, what = check.name.partition(".")
+        if check.value is not None and family in ("fairness", "robustness", "compareWithStable"):
+            measured[f"{what}Drop" if family == "compareWithStable" else what] = check.value
 
 
 def _compare(
