@@ -21,19 +21,28 @@ PR_SET_PDEATHSIG = 1
 def main(plan_path: str) -> int:
     plan = json.loads(Path(plan_path).read_text())
     _die_with_parent()
+    argv = plan["argv"]
     try:
         for mount in plan["mounts"]:
             _bind(mount["source"], mount["target"], read_only=mount["readOnly"])
         workdir = Path(plan["workingDir"] or "/")
         workdir.mkdir(parents=True, exist_ok=True)
         os.chdir(workdir)
-        argv = plan["argv"]
-        os.execvpe(argv[0], argv, os.environ)
     except OSError as e:
-        message = f"failed to start container: {e}"
-        print(message, file=sys.stderr, flush=True)
-        Path(plan["startError"]).write_text(message)
-        return START_ERROR_EXIT
+        return _start_failed(f"failed to set up the container: {e}", plan)
+    try:
+        os.execvpe(argv[0], argv, os.environ)
+    except FileNotFoundError:
+        # The kubelet's (runc's) words, which users search for.
+        return _start_failed(f'exec: "{argv[0]}": executable file not found in $PATH', plan)
+    except OSError as e:
+        return _start_failed(f'exec: "{argv[0]}": {e.strerror}', plan)
+
+
+def _start_failed(message: str, plan: dict[str, str]) -> int:
+    print(message, file=sys.stderr, flush=True)
+    Path(plan["startError"]).write_text(message)
+    return START_ERROR_EXIT
 
 
 def _die_with_parent() -> None:

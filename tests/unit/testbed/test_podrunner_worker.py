@@ -349,3 +349,13 @@ def test_a_pre_stop_hook_runs_before_sigterm(run: Any, tmp_path: Path) -> None:
     )
     w.join(10)
     assert "hook first: True" in (tmp_path / "logs" / "ns_p1_main.log").read_text()
+
+
+def test_a_command_that_is_not_on_path_fails_to_start_with_the_kubelets_words(run: Any) -> None:
+    _, kube = run(
+        [{"name": "main", "image": "model-rollout", "command": ["no-such-binary", "--x"]}],
+        policy="Never",
+    )
+    terminated = state(kube.wait(lambda s: s["phase"] == "Failed"))["terminated"]
+    assert (terminated["reason"], terminated["exitCode"]) == ("StartError", 128)
+    assert terminated["message"] == 'exec: "no-such-binary": executable file not found in $PATH'
