@@ -128,7 +128,7 @@ def main(argv: Sequence[str]) -> int:
         checks=found.checks, error=error, subject=subject, context=found.context
     )
     full["durationSeconds"] = round(time.monotonic() - started, 3)
-    print(json.dumps(full, indent=2, default=str))
+    print(json.dumps(full, indent=2, default=str, allow_nan=False))
     write_verdict(args.termination_message_path, verdict.compact(full))
     print(f"model-rollout validate: {full['message']}", file=sys.stderr)
     return int(full["exitCode"])

@@ -7,6 +7,7 @@ step until it fits: long messages first, then extra failed checks, then metrics.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -38,7 +39,7 @@ def report(
         outcome = "error"
     else:
         outcome = "passed" if all(c.passed for c in checks) else "failed"
-    return {
+    full = {
         "outcome": outcome,
         "exitCode": EXIT_CODES[outcome],
         "message": summary(outcome, checks=checks, subject=subject, error=error or ""),
@@ -46,6 +47,19 @@ def report(
         **context,
         "checks": [c.to_json() for c in checks],
     }
+    finite: dict[str, Any] = _finite(full)
+    return finite
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinity are not JSON: a figure that could not be measured is null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _failed_entry(check: dict[str, Any]) -> dict[str, Any]:
@@ -54,7 +68,7 @@ def _failed_entry(check: dict[str, Any]) -> dict[str, Any]:
 
 
 def _encode(doc: dict[str, Any]) -> bytes:
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
 def _cut(text: str, limit: int) -> str:

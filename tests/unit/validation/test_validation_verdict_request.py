@@ -71,6 +71,17 @@ def test_the_verdict_always_fits_in_a_termination_message(failures: int, message
     assert doc["failed"][0]["name"] == "data.type.column_0000"
 
 
+def test_figures_that_could_not_be_measured_are_null_in_valid_json() -> None:
+    full = verdict.report(
+        checks=[CheckResult(name="x", passed=True, details={"psi": float("nan")})],
+        subject="m",
+        context={"metrics": {"r2": float("inf"), "rmse": 1.0}},
+    )
+    assert full["metrics"] == {"r2": None, "rmse": 1.0}
+    assert full["checks"][0]["details"] == {"psi": None}
+    json.loads(json.dumps(full, allow_nan=False))
+
+
 def test_a_long_error_message_is_cut_but_still_says_what_failed() -> None:
     full = verdict.report(checks=[], error="cannot read " + "y" * 10000, subject="m", context={})
     doc = json.loads(verdict.compact(full))
