@@ -18,7 +18,7 @@ setup: $(BIN)/model-rollout
 test: setup lint
 	bash testbed/build-binaries.sh all
 	bash testbed/install-system-deps.sh
-	$(BIN)/pytest -m "unit or not integration" -q
+	$(BIN)/pytest -m "not integration" -q
 	$(BIN)/pytest -m integration -q
 
 lint: setup

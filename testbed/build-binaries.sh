@@ -7,6 +7,11 @@ K8S_VERSION=${K8S_VERSION:-v1.36.3}
 ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
 KWOK_VERSION=${KWOK_VERSION:-v0.8.0}
 HELM_VERSION=${HELM_VERSION:-v3.21.4}
+# Debian's prometheus package is built without Kubernetes service discovery, which the test bed
+# needs, so Prometheus comes from its Go module too (module v0.316.x is Prometheus 3.16.x).
+PROMETHEUS_VERSION=${PROMETHEUS_VERSION:-v0.316.0}
+# actionlint checks the kind workflow in .github/workflows (a unit test runs it when it is built).
+ACTIONLINT_VERSION=${ACTIONLINT_VERSION:-v1.7.12}
 
 CACHE=${MODEL_ROLLOUT_CACHE:-$HOME/.cache/model-rollout}
 BIN=$CACHE/bin
@@ -15,8 +20,8 @@ mkdir -p "$BIN" "$WORK"
 
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 # sum.golang.org is not reachable from every machine; the module proxy still serves the bytes.
-export GONOSUMDB=${GONOSUMDB:-k8s.io,sigs.k8s.io,go.etcd.io,helm.sh}
-export GONOSUMCHECK=1 GONOSUMDB GOFLAGS
+export GONOSUMDB=${GONOSUMDB:-k8s.io,sigs.k8s.io,go.etcd.io,helm.sh,github.com/rhysd}
+export GONOSUMDB GOFLAGS
 
 log() { printf '[testbed build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -91,10 +96,36 @@ build_helm() {
   stamp helm "$HELM_VERSION"
 }
 
+build_prometheus() {
+  built prometheus "$PROMETHEUS_VERSION" prometheus && return 0
+  log "building Prometheus $PROMETHEUS_VERSION (API only: the web UI's assets are not embedded)"
+  local d=$WORK/prometheus v
+  wrapper "$d"; cd "$d"
+  go get -tool "github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_VERSION"
+  v=${PROMETHEUS_VERSION#v0.}; v="3.${v#*.}"
+  # Only Kubernetes discovery is needed: the tags leave out the cloud SDKs (most of the build time).
+  go build -trimpath -tags remove_all_sd,enable_kubernetes_sd \
+    -ldflags "-s -w -X github.com/prometheus/common/version.Version=$v" \
+    -o "$BIN/prometheus" github.com/prometheus/prometheus/cmd/prometheus
+  stamp prometheus "$PROMETHEUS_VERSION"
+}
+
+build_actionlint() {
+  built actionlint "$ACTIONLINT_VERSION" actionlint && return 0
+  log "building actionlint $ACTIONLINT_VERSION"
+  local d=$WORK/actionlint
+  wrapper "$d"; cd "$d"
+  go get -tool "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
+  go build -trimpath -ldflags "-s -w -X github.com/rhysd/actionlint.version=$ACTIONLINT_VERSION" \
+    -o "$BIN/actionlint" github.com/rhysd/actionlint/cmd/actionlint
+  stamp actionlint "$ACTIONLINT_VERSION"
+}
+
 what=${1:-all}
 case $what in
-  all) build_etcd; build_kwok; build_helm; build_k8s ;;
-  k8s) build_k8s ;; etcd) build_etcd ;; kwok) build_kwok ;; helm) build_helm ;;
-  *) echo "usage: $0 [all|k8s|etcd|kwok|helm]" >&2; exit 2 ;;
+  all) build_etcd; build_kwok; build_helm; build_prometheus; build_k8s; build_actionlint ;;
+  k8s) build_k8s ;; etcd) build_etcd ;; kwok) build_kwok ;; helm) build_helm ;; prometheus) build_prometheus ;;
+  actionlint) build_actionlint ;;
+  *) echo "usage: $0 [all|k8s|etcd|kwok|helm|prometheus|actionlint]" >&2; exit 2 ;;
 esac
 log "binaries ready in $BIN"

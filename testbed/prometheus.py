@@ -1,16 +1,15 @@
-"""Debian's Prometheus, discovering pods through the test bed's API server and scraping those that ask.
+"""Prometheus (built from its Go module), discovering pods through the test bed's API server and scraping those that ask.
 
 A pod asks with the usual annotations: `prometheus.io/scrape: "true"`, `prometheus.io/port`, `prometheus.io/path`.
 """
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import yaml
 
-from testbed import cluster, procs
+from testbed import cluster, paths, procs
 
 # Short intervals so that tests and the demo see a change within seconds, not minutes.
 SCRAPE_INTERVAL = "2s"
@@ -71,11 +70,7 @@ def config(*, cluster_name: str) -> dict[str, object]:
 
 
 def start(*, cluster_name: str, state: Path, port: int) -> None:
-    binary = shutil.which("prometheus")
-    if binary is None:
-        raise FileNotFoundError(
-            "prometheus is not installed: run `bash testbed/install-system-deps.sh`"
-        )
+    binary = str(paths.binary("prometheus"))
     conf = state / "prometheus.yml"
     conf.write_text(yaml.safe_dump(config(cluster_name=cluster_name), sort_keys=False))
     data = state / "prometheus-data"

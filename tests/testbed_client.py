@@ -17,6 +17,8 @@ from testbed import paths
 
 @dataclass(frozen=True)
 class Testbed:
+    __test__ = False  # not a test class, whatever pytest makes of its name
+
     name: str
     kubeconfig: Path
     prometheus_url: str
@@ -55,6 +57,20 @@ class Testbed:
             raise AssertionError(f"Prometheus query {promql!r} failed: {body}")
         result: list[dict[str, Any]] = body["data"]["result"]
         return result
+
+    def stop_prometheus(self) -> None:
+        """Takes the test bed's Prometheus away (its data stays) to test what happens without it."""
+        from testbed import prometheus
+
+        prometheus.stop(state=self.state_dir)
+
+    def start_prometheus(self) -> None:
+        """Brings Prometheus back on the same address."""
+        from testbed import procs, prometheus
+
+        if procs.pid_of(name="prometheus", state=self.state_dir) is None:
+            port = int(self.prometheus_url.rsplit(":", 1)[1])
+            prometheus.start(cluster_name=self.name, state=self.state_dir, port=port)
 
     def pod_log(self, namespace: str, pod: str, container: str | None = None) -> str:
         root = self.state_dir / "podrunner" / "logs"

@@ -1,0 +1,176 @@
+"""End-to-end support: the demo models, the operator as a real process, ModelDeployment manifests."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from testbed import paths, procs
+
+REPO = paths.REPO
+# Outside /tmp: serving pods mount an emptyDir there, which would hide the files.
+MODELS_HOME = paths.CACHE / "test-models"
+IMAGE = "model-rollout:dev"
+
+
+def demo_models() -> Path:
+    """examples/make_models.py's output, made once per version of that script."""
+    script = REPO / "examples" / "make_models.py"
+    digest = hashlib.sha256(script.read_bytes()).hexdigest()[:12]
+    out = MODELS_HOME / digest
+    if not (out / "done").exists():
+        out.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, str(script), "--out", str(out)], check=True, timeout=600)
+        (out / "done").write_text("ok")
+    return out
+
+
+def read_rows(path: Path, *, target: str) -> tuple[list[list[float]], list[str]]:
+    with path.open() as f:
+        rows = list(csv.DictReader(f))
+    features = [k for k in rows[0] if k != target]
+    return [[float(r[k]) for k in features] for r in rows], [r[target] for r in rows]
+
+
+@dataclass
+class Operator:
+    """`model-rollout operator` for one namespace, as a real process that can be killed and restarted."""
+
+    namespace: str
+    kubeconfig: Path
+    log: Path
+    port: int = field(default_factory=procs.free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Operator:
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [
+                    str(paths.VENV_BIN / "model-rollout"),
+                    "operator",
+                    "--namespace",
+                    self.namespace,
+                    "--image",
+                    IMAGE,
+                    "--metrics-address",
+                    f"127.0.0.1:{self.port}",
+                    "--idle-resync-seconds",
+                    "5",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+        procs.wait_for_port(
+            host="127.0.0.1", port=self.port, timeout=60, what="the operator", log=self.log
+        )
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up, as when a node dies; all that survives is in status."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def metrics(self) -> str:
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
+            return str(r.read().decode())
+
+
+def model_deployment(
+    *,
+    name: str,
+    models: Path,
+    version: str,
+    artifact: str,
+    prometheus_url: str,
+    validation: dict[str, Any] | None = None,
+    steps: list[dict[str, Any]] | None = None,
+    metrics: list[dict[str, Any]] | None = None,
+    analysis: dict[str, Any] | None = None,
+    replicas: int = 2,
+    rollback: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "model": {"name": "iris", "version": version, "uri": f"file://{models}/models/{artifact}"},
+        "serving": {"replicas": replicas},
+        "rollout": {"steps": steps or [], "progressDeadline": "3m"},
+    }
+    if validation is not None:
+        spec["validation"] = validation
+    if metrics is not None:
+        spec["analysis"] = {
+            "prometheus": {"address": prometheus_url},
+            "interval": "5s",
+            "count": 4,
+            "failureLimit": 0,
+            "inconclusiveLimit": 20,
+            "consecutiveErrorLimit": 20,
+            "metrics": metrics,
+            **(analysis or {}),
+        }
+    if rollback is not None:
+        spec["rollback"] = rollback
+    return {
+        "apiVersion": "modelrollout.io/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+
+
+def apply(testbed: Any, namespace: str, manifest: dict[str, Any]) -> None:
+    testbed.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest))
+
+
+def status(testbed: Any, namespace: str, name: str) -> dict[str, Any]:
+    out: dict[str, Any] = testbed.get("md", name, "-n", namespace).get("status") or {}
+    return out
+
+
+def wait_phase(
+    testbed: Any, namespace: str, name: str, phases: set[str], *, timeout: float = 180
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    seen: list[str] = []
+    while True:
+        st = status(testbed, namespace, name)
+        phase = st.get("phase", "")
+        if not seen or seen[-1] != phase:
+            seen.append(phase)
+        if phase in phases:
+            return st
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"{name} did not reach {sorted(phases)} within {timeout:.0f}s; phases seen: {seen}; "
+                f"status: {json.dumps(st)[:3000]}"
+            )
+        time.sleep(1)
+
+
+def events(testbed: Any, namespace: str, name: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = testbed.get(
+        "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}"
+    )["items"]
+    return items
