@@ -119,8 +119,10 @@ def _follow_version(turn: Turn) -> bool:
     if rolling is not None and status.phase in ACTIVE:
         turn.say(Reason.SUPERSEDED, warning=True, version=rolling, new=version)
         turn.record(version=rolling, outcome=Outcome.SUPERSEDED, reason=Reason.SUPERSEDED)
-        if status.phase is Phase.VALIDATING:
-            turn.act(actions.DeleteValidation(version=rolling))
+    old = status.validation
+    if old is not None and old.version != version and old.passed is not True:
+        # A running Job is stopped; a failed one, kept for its logs, goes with its version.
+        turn.act(actions.DeleteValidation(version=old.version))
     transitions.start(turn, Reason.FIRST_DEPLOYMENT if stable is None else Reason.NEW_VERSION)
     return True
 

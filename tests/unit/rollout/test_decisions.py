@@ -253,6 +253,15 @@ CASES = {
         expect={"canary_version": "3", "canary_weight": 0, "current_step": 0},
         does=(rollout.SetWeight(0),),
     ),
+    "a new version during validation stops the old validation Job": Case(
+        status=rolling(
+            Phase.VALIDATING, validation=api.ValidationStatus(version="2", started_at=T0)
+        ),
+        spec=make_spec("3", validation=VALIDATION),
+        phase=Phase.VALIDATING,
+        expect={"canary_version": "3", "validation": None},
+        does=(rollout.DeleteValidation("2"), rollout.SetWeight(0)),
+    ),
     "re-applying the stable version mid-rollout abandons the canary at once": Case(
         status=rolling(current_step=2, canary_weight=50),
         spec=make_spec("1"),

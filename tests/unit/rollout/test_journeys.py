@@ -223,3 +223,14 @@ def test_history_stays_bounded_over_many_rollouts() -> None:
         assert status.stable_version == str(n)
     assert len(status.history) == api.HISTORY_LIMIT
     assert status.history[-1].version == "14"
+
+
+def test_a_new_version_clears_the_failed_validation_job_of_the_one_before() -> None:
+    world = World(stable="1", validation="failed")
+    spec = make_spec("2", validation=VALIDATION)
+    status, now = run(spec, healthy("1"), world)
+    assert world.jobs == {"2"}  # kept for its logs
+    world.validation = "passed"
+    final, _ = run(make_spec("3", validation=VALIDATION), status, world, now=now)
+    assert final.stable_version == "3"
+    assert world.jobs == set()
