@@ -28,6 +28,7 @@ class ContainerRun:
         self.name: str = spec["name"]
         self.image: str = spec.get("image", "")
         self.init = init
+        self.sidecar = init and spec.get("restartPolicy") == "Always"
         self.simulated = simulated
         self.state: status.State = status.Waiting(waiting)
         self.last_state: status.Terminated | None = None
@@ -69,6 +70,7 @@ class ContainerRun:
             ready=self.ready and self.running,
             started=self.started and self.running,
             container_id=self.container_id,
+            sidecar=self.sidecar,
         )
 
     def probe_specs(self) -> list[probes.ProbeSpec]:
@@ -77,8 +79,8 @@ class ContainerRun:
             (probes.READINESS, "readinessProbe"),
             (probes.LIVENESS, "livenessProbe"),
         ]
-        if self.init or self.simulated:
-            return []  # init containers are not probed; kwok's simulated containers are ready at once
+        if (self.init and not self.sidecar) or self.simulated:
+            return []  # only sidecars of the init containers are probed; simulated ones are ready at once
         return [
             probes.spec_from(kind, self.spec[field])
             for kind, field in kinds

@@ -154,7 +154,8 @@ class PodWorker(threading.Thread):
                 phase = self._status()["phase"]
             # A finished pod's worker leaves only once the API has its final status.
             published = self._publish()
-            if published and phase in {"Succeeded", "Failed"}:
+            sidecars_left = any(c.proc is not None for c in self.init)
+            if published and phase in {"Succeeded", "Failed"} and not sidecars_left:
                 self._stop_all(grace=0)
                 log.info("pod %s/%s is %s", self.namespace, self.pod_name, phase)
                 return
@@ -178,11 +179,30 @@ class PodWorker(threading.Thread):
         if self._volumes_due():
             self._prepare_volumes()
         for c in self.init:
-            if not c.succeeded:
+            if c.sidecar:
+                # Sidecars start in order with the others and then run beside the app containers.
+                self._tend(c)
+                if not (c.running and c.started) and not self._apps_begun():
+                    return
+            elif not c.succeeded:
                 self._tend(c)
                 return
         for c in self.app:
             self._tend(c)
+        if self._apps_finished():
+            # The app containers are done for good: the kubelet then stops the sidecars.
+            for c in self.init:
+                if c.sidecar and c.proc is not None and c.kill_deadline is None:
+                    c.kill_deadline = -1.0
+                c.next_start = None if c.sidecar else c.next_start
+
+    def _apps_begun(self) -> bool:
+        return status.apps_begun([c.view() for c in self.app])
+
+    def _apps_finished(self) -> bool:
+        return all(
+            isinstance(c.state, status.Terminated) and c.next_start is None for c in self.app
+        )
 
     def _volumes_due(self) -> bool:
         p, t = self._prepared, time.monotonic()
@@ -300,7 +320,11 @@ class PodWorker(threading.Thread):
         c.proc, c.kill_deadline, c.kill_reason, c.simulated_exit = None, None, "", None
         c.ready = c.started = False
         c.state = terminated
-        restart = policy.should_restart(init=c.init, policy=self.restart_policy, exit_code=code)
+        restart = policy.should_restart(
+            init=c.init and not c.sidecar,
+            policy="Always" if c.sidecar else self.restart_policy,
+            exit_code=code,
+        ) and not (c.sidecar and self._apps_finished())
         log.info(
             "pod %s/%s: container %s exited %d%s",
             self.namespace,

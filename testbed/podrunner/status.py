@@ -45,6 +45,19 @@ class ContainerView:
     ready: bool = False
     started: bool = False
     container_id: str = ""
+    sidecar: bool = False  # an init container with restartPolicy Always: runs beside the app
+
+
+def apps_begun(app: Sequence[ContainerView]) -> bool:
+    """Whether the app containers have been started at least once (the pod got past its init)."""
+    return any(not isinstance(c.state, Waiting) or c.last_state is not None for c in app)
+
+
+def init_done(c: ContainerView, *, begun: bool) -> bool:
+    """A regular init container is done once it succeeded; a sidecar once it started (or the apps did)."""
+    if c.sidecar:
+        return begun or (isinstance(c.state, Running) and c.started)
+    return isinstance(c.state, Terminated) and c.state.exit_code == 0
 
 
 def timestamp(when: datetime) -> str:
@@ -95,8 +108,11 @@ def phase(
 ) -> str:
     """The kubelet's getPhase: Pending until all run, Running while any runs or restarts, then the verdict."""
     pending_init = failed_init = 0
+    begun = apps_begun(app)
     for c in init:
-        if isinstance(c.state, Terminated):
+        if c.sidecar:
+            pending_init += not init_done(c, begun=begun)
+        elif isinstance(c.state, Terminated):
             failed_init += c.state.exit_code != 0
         elif (
             isinstance(c.state, Waiting)
@@ -137,10 +153,11 @@ def conditions(
     now: datetime,
 ) -> list[dict[str, Any]]:
     """The conditions the kubelet owns; lastTransitionTime moves only when a status flips."""
-    unfinished = [
-        c.name for c in init if not (isinstance(c.state, Terminated) and c.state.exit_code == 0)
+    begun = apps_begun(app)
+    unfinished = [c.name for c in init if not init_done(c, begun=begun)]
+    unready = [c.name for c in init if c.sidecar and not c.ready] + [
+        c.name for c in app if not c.ready
     ]
-    unready = [c.name for c in app if not c.ready]
     terminal = pod_phase in {"Succeeded", "Failed"}
     wanted: list[tuple[str, bool, str, str]] = [
         ("PodReadyToStartContainers", sandbox_ready, "", ""),

@@ -119,3 +119,44 @@ def test_the_pod_status_carries_the_pod_ip_and_init_statuses() -> None:
     )
     assert got["initContainerStatuses"][0]["state"]["terminated"]["reason"] == "Completed"
     assert got["startTime"] == "2026-01-02T03:04:05Z"
+
+
+def sidecar(
+    state: status.State, *, started: bool = True, last: Terminated | None = None
+) -> ContainerView:
+    return ContainerView(
+        name="proxy", image="envoy", state=state, last_state=last, started=started, sidecar=True
+    )
+
+
+@pytest.mark.parametrize(
+    ("init", "app", "policy", "expected"),
+    [
+        ([sidecar(CREATING, started=False)], [c(Waiting("PodInitializing"))], "Always", "Pending"),
+        ([sidecar(RUN, started=False)], [c(Waiting("PodInitializing"))], "Always", "Pending"),
+        ([sidecar(RUN)], [c(RUN)], "Always", "Running"),
+        ([sidecar(BACKOFF, started=False, last=BAD)], [c(RUN)], "Always", "Running"),
+        ([sidecar(RUN)], [c(OK)], "Never", "Succeeded"),
+        ([sidecar(RUN)], [c(BAD)], "Never", "Failed"),
+    ],
+)
+def test_a_sidecar_gates_the_pod_until_it_starts_and_never_decides_its_outcome(
+    init: list[ContainerView], app: list[ContainerView], policy: str, expected: str
+) -> None:
+    assert status.phase(init=init, app=app, restart_policy=policy) == expected
+
+
+def test_a_sidecar_counts_towards_containers_ready() -> None:
+    out = status.conditions(
+        init=[sidecar(RUN)],
+        app=[c(RUN, ready=True)],
+        pod_phase="Running",
+        sandbox_ready=True,
+        previous=[],
+        now=T0,
+    )
+    ready = next(x for x in out if x["type"] == "ContainersReady")
+    assert (ready["status"], ready["message"]) == (
+        "False",
+        "containers with unready status: [proxy]",
+    )

@@ -74,6 +74,7 @@ def run(tmp_path: Path) -> Iterator[Callable[..., tuple[pod.PodWorker, FakeKube]
 
     def start(
         containers: list[dict[str, Any]],
+        init: list[dict[str, Any]] | None = None,
         *,
         policy: str = "Always",
         owner: str = "ReplicaSet",
@@ -89,6 +90,7 @@ def run(tmp_path: Path) -> Iterator[Callable[..., tuple[pod.PodWorker, FakeKube]
             },
             "spec": {
                 "containers": containers,
+                "initContainers": init or [],
                 "restartPolicy": policy,
                 "nodeName": "n",
                 "terminationGracePeriodSeconds": grace,
@@ -359,3 +361,25 @@ def test_a_command_that_is_not_on_path_fails_to_start_with_the_kubelets_words(ru
     terminated = state(kube.wait(lambda s: s["phase"] == "Failed"))["terminated"]
     assert (terminated["reason"], terminated["exitCode"]) == ("StartError", 128)
     assert terminated["message"] == 'exec: "no-such-binary": executable file not found in $PATH'
+
+
+def test_a_sidecar_runs_beside_a_job_and_is_stopped_when_the_job_is_done(
+    run: Any, tmp_path: Path
+) -> None:
+    sidecar = container(
+        "import time",
+        "print('sidecar', 6 * 7, flush=True)",
+        "time.sleep(60)",
+        restartPolicy="Always",
+    )
+    sidecar["name"] = "proxy"
+    job = container("import time", "time.sleep(1)", "print('job', 'done', flush=True)")
+    w, kube = run([job], policy="Never", owner="Job", init=[sidecar])
+    final = kube.wait(lambda s: s["phase"] == "Succeeded", timeout=20)
+    w.join(10)
+    assert not w.is_alive()
+    assert "sidecar 42" in (tmp_path / "logs" / "ns_p1_proxy.log").read_text()
+    assert final["initContainerStatuses"][0]["name"] == "proxy"
+    running = [s for s in kube.statuses if s["phase"] == "Running"]
+    assert running, "the job container ran while the sidecar did"
+    assert running[-1]["initContainerStatuses"][0]["state"].get("running")
