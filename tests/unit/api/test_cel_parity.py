@@ -1,0 +1,152 @@
+"""Each cross-field rule means the same in CEL (the API server) as in Python (everyone else).
+
+The CEL is evaluated with a CEL interpreter on the wire form, after applying the CRD's defaults as
+the API server does; Python is the pydantic model. They must agree on every generated object.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel, ValidationError
+
+from modelrollout import api
+from modelrollout.api import crd
+
+cel = pytest.importorskip("cel", reason="the CEL interpreter comes with the test extra")
+pytestmark = pytest.mark.unit
+
+
+def schema_of(model: type[BaseModel]) -> dict[str, Any]:
+    raw = model.model_json_schema(by_alias=True, mode="validation")
+    return crd.structural(raw, raw.get("$defs", {}))
+
+
+def with_defaults(node: dict[str, Any], value: Any) -> Any:
+    """Fill in schema defaults the way the API server does before it runs CEL."""
+    if isinstance(value, dict) and "properties" in node:
+        out = dict(value)
+        for key, sub in node["properties"].items():
+            if key not in out and "default" in sub:
+                out[key] = copy.deepcopy(sub["default"])
+            if key in out:
+                out[key] = with_defaults(sub, out[key])
+        return out
+    if isinstance(value, list) and "items" in node:
+        return [with_defaults(node["items"], v) for v in value]
+    return value
+
+
+def present(**fields: Any) -> dict[str, Any]:
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def maybe(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.one_of(st.none(), strategy)
+
+
+numbers = st.floats(-5, 5, allow_nan=False)
+small = st.floats(0, 1, allow_nan=False)
+empty = st.just({})
+ANALYSIS = {"prometheus": {"address": "http://p:9090"}, "metrics": [{"name": "accuracy", "min": 1}]}
+
+WIRE: dict[type[BaseModel], st.SearchStrategy[dict[str, Any]]] = {
+    api.ModelSpec: st.builds(
+        lambda f, a: present(name="m", version="1", uri="file:///m", format=f, allowUnsafePickle=a),
+        maybe(st.sampled_from(["skops", "joblib", "onnx"])),
+        maybe(st.booleans()),
+    ),
+    api.EnvVar: st.builds(
+        lambda v, f: present(name="X", value=v, valueFrom=f),
+        maybe(st.just("1")),
+        maybe(st.just({"fieldRef": {"fieldPath": "metadata.name"}})),
+    ),
+    api.ColumnSpec: st.builds(
+        lambda lo, hi: present(name="c", type="float", min=lo, max=hi),
+        maybe(numbers),
+        maybe(numbers),
+    ),
+    api.Bound: st.builds(lambda lo, hi: present(min=lo, max=hi), maybe(numbers), maybe(numbers)),
+    api.Step: st.builds(
+        lambda w, p, a: present(setWeight=w, pause=p, analysis=a),
+        maybe(st.integers(0, 100)),
+        maybe(st.sampled_from([{}, {"duration": "5s"}])),
+        maybe(empty),
+    ),
+    api.TrafficRouting: st.builds(
+        lambda r, g, n: present(replicaRatio=r, gatewayAPI=g, none=n),
+        maybe(empty),
+        maybe(st.just({"httpRoute": "r"})),
+        maybe(empty),
+    ),
+    api.MetricComparison: st.builds(
+        lambda d, i, r: present(maxDrop=d, maxIncrease=i, maxIncreaseRatio=r),
+        maybe(small),
+        maybe(small),
+        maybe(small),
+    ),
+    api.MetricSpec: st.builds(
+        lambda n, q, lo, hi, c: present(name=n, query=q, min=lo, max=hi, compare=c),
+        st.sampled_from(["accuracy", "error_rate", "latency_p99_ms", "queue_depth"]),
+        maybe(st.just("sum(up)")),
+        maybe(numbers),
+        maybe(numbers),
+        maybe(st.just({"maxDrop": 0.01})),
+    ),
+    api.ValidationSpec: st.builds(
+        lambda ref, drift, cols, group: present(
+            dataset={"uri": "file:///d.csv", "target": "y"},
+            referenceDataset=ref,
+            maxDrift=drift,
+            schema=None if cols is None else [{"name": c, "type": "float"} for c in cols],
+            fairness=None if group is None else {"groupColumn": group, "maxGap": 0.1},
+        ),
+        maybe(st.just({"uri": "file:///r.csv"})),
+        maybe(small),
+        maybe(st.lists(st.sampled_from("ab"), unique=True)),
+        maybe(st.sampled_from("abc")),
+    ),
+    api.ModelDeploymentSpec: st.builds(
+        lambda steps, analysis: present(
+            model={"name": "m", "version": "1", "uri": "file:///m"},
+            rollout=None if steps is None else {"steps": steps},
+            analysis=analysis,
+        ),
+        maybe(st.lists(st.sampled_from([{"setWeight": 5}, {"analysis": {}}]), max_size=3)),
+        maybe(st.just(ANALYSIS)),
+    ),
+}
+
+
+def test_every_class_with_rules_is_covered() -> None:
+    with_rules = {m for m in vars(api).values() if isinstance(m, type) and m.__dict__.get("rules")}
+    assert with_rules == set(WIRE)
+
+
+@pytest.mark.parametrize("model", list(WIRE), ids=lambda m: m.__name__)
+def test_cel_and_python_agree(model: type[BaseModel]) -> None:
+    schema = schema_of(model)
+    rules: tuple[api.Rule, ...] = model.__dict__["rules"]
+
+    @settings(max_examples=150, deadline=None)
+    @given(wire=WIRE[model])
+    def agree(wire: dict[str, Any]) -> None:
+        env = {"self": with_defaults(schema, wire)}
+        cel_ok = {rule.cel: bool(cel.evaluate(rule.cel, env)) for rule in rules}
+        try:
+            model.model_validate(wire)
+            python_error = ""
+        except ValidationError as err:
+            python_error = str(err)
+        if all(cel_ok.values()):
+            assert python_error == "", f"CEL passes {wire} but Python rejects it: {python_error}"
+            return
+        assert python_error, f"CEL rejects {wire} but Python accepts it"
+        failing = [rule for rule in rules if not cel_ok[rule.cel]]
+        assert any(rule.message in python_error for rule in failing), python_error
+
+    agree()
