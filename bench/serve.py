@@ -10,7 +10,7 @@ MLServer 1.7 with uvloop 0.23 crashes in its parallel inference pool ("There is 
 loop"), so it runs with parallel_workers: 0: inference in its single server process. Its "2
 workers" rows are therefore the same single-process MLServer, measured again in the same run.
 
-    .venv/bin/python bench/serve.py [--duration 10] [--connections 16]
+    .venv/bin/python bench/serve.py [--duration 5] [--rounds 3] [--connections 16]
 """
 
 from __future__ import annotations
@@ -146,18 +146,23 @@ def check_same_answers(url_a: str, url_b: str, payload: str) -> None:
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
-def wrk(
-    url: str, payload: str, *, duration: int, connections: int, workdir: Path
-) -> dict[str, float]:
-    script = workdir / "post.lua"
+def lua(payload: str, workdir: Path) -> Path:
+    script = workdir / f"post-{len(payload)}.lua"
     script.write_text(
         'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
         f"wrk.body = {json.dumps(payload)}\n"
     )
+    return script
+
+
+def warm_up(url: str, script: Path, *, connections: int) -> None:
+    # Connection set-up and first-call costs are not what is measured.
+    subprocess.run(["wrk", "-t1", f"-c{connections}", "-d2s", "-s", str(script),
+                    f"{url}/v2/models/iris/infer"], check=True, capture_output=True)  # fmt: skip
+
+
+def wrk(url: str, script: Path, *, duration: int, connections: int) -> dict[str, float]:
     target = f"{url}/v2/models/iris/infer"
-    # A short warm-up first: connection set-up and first-call costs are not what is measured.
-    subprocess.run(["wrk", "-t1", f"-c{connections}", "-d2s", "-s", str(script), target],
-                   check=True, capture_output=True)  # fmt: skip
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), target],
         check=True, capture_output=True, text=True,
@@ -173,6 +178,10 @@ def wrk(
     return {"rps": rps, "p50": latency("50"), "p99": latency("99")}
 
 
+def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+
+
 def predict_ceiling(estimator: LogisticRegression, rows: np.ndarray, workers: int) -> float:
     """Requests/s if a request cost nothing but predict(): the bound no server can beat."""
     times = []
@@ -185,7 +194,8 @@ def predict_ceiling(estimator: LogisticRegression, rows: np.ndarray, workers: in
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--duration", type=int, default=10, help="seconds per measurement")
+    p.add_argument("--duration", type=int, default=5, help="seconds per measurement")
+    p.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians are shown")
     p.add_argument("--connections", type=int, default=16, help="wrk connections (1 thread)")
     p.add_argument("--mlserver-venv", type=Path, default=DEFAULT_VENV)
     args = p.parse_args()
@@ -194,21 +204,25 @@ def main() -> int:
     skops_path, mls_dir, x, estimator = make_models(workdir)
     rng = np.random.default_rng(0)
     payloads = {n: body(x[rng.choice(len(x), size=n)]) for n in (1, 32)}
-    print(f"wrk: 1 thread, {args.connections} connections, {args.duration}s per point after a 2s "
-          f"warm-up; model: LogisticRegression on iris; {os.cpu_count()} CPUs; MLServer "
+    print(f"wrk: 1 thread, {args.connections} connections; per point the median of {args.rounds} "
+          f"alternating rounds of {args.duration}s after a 2s warm-up; model: LogisticRegression on iris; {os.cpu_count()} CPUs; MLServer "
           f"{MLSERVER_VERSION} with parallel_workers: 0 (its pool crashes with uvloop 0.23)\n")  # fmt: skip
     results = []
     for workers in (1, 2):
         for rows, payload in payloads.items():
             with ours(skops_path, workers, workdir) as a, mlserver(binary, mls_dir, workdir) as b:
                 check_same_answers(a, b, payload)
-                kw = {
-                    "duration": args.duration,
-                    "connections": args.connections,
-                    "workdir": workdir,
-                }
-                r_ours = wrk(a, payload, **kw)  # type: ignore[arg-type]
-                r_mls = wrk(b, payload, **kw)  # type: ignore[arg-type]
+                script = lua(payload, workdir)
+                for url in (a, b):
+                    warm_up(url, script, connections=args.connections)
+                runs: dict[str, list[dict[str, float]]] = {a: [], b: []}
+                # Rounds alternate which server goes first, so that a burst of load from
+                # elsewhere on the machine does not land on one server only.
+                for round_ in range(args.rounds):
+                    for url in (a, b) if round_ % 2 == 0 else (b, a):
+                        runs[url].append(wrk(url, script, duration=args.duration,
+                                             connections=args.connections))  # fmt: skip
+                r_ours, r_mls = median_of(runs[a]), median_of(runs[b])
             ceiling = predict_ceiling(estimator, x[:rows], workers)
             results.append((workers, rows, r_ours, r_mls, ceiling))
             print(f"  measured workers={workers} rows={rows}", flush=True)
