@@ -358,7 +358,7 @@ class PodWorker(threading.Thread):
         return float(grace)
 
     def _status(self) -> dict[str, Any]:
-        return status.pod_status(
+        body = status.pod_status(
             init=[c.view() for c in self.init],
             app=[c.view() for c in self.app],
             restart_policy=self.restart_policy,
@@ -368,6 +368,11 @@ class PodWorker(threading.Thread):
             previous_conditions=self._conditions,
             now=now(),
         )
+        generation = self.pod["metadata"].get("generation")
+        if generation is not None:
+            # Which spec this status describes, as the kubelet says since 1.33.
+            body["observedGeneration"] = generation
+        return body
 
     def _publish(self) -> bool:
         with self.lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +160,14 @@ def test_resource_field_refs_round_up_by_the_divisor() -> None:
         envvars.resource_value(pod, {"resource": "limits.cpu", "divisor": "1m"}, container="main")
         == "1500"
     )
+
+
+def test_a_resource_field_ref_without_a_limit_reads_the_nodes_allocatable() -> None:
+    assert envvars.resource_value(POD, {"resource": "limits.cpu"}, container="main") == str(
+        os.cpu_count()
+    )
+    with pytest.raises(ValueError, match="divisor"):
+        envvars.resource_value(POD, {"resource": "limits.cpu", "divisor": "0"}, container="main")
 
 
 def test_command_and_args_expand_and_an_empty_command_falls_back_to_the_entrypoint() -> None:
