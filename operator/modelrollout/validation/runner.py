@@ -20,7 +20,6 @@ from modelrollout.validation import (
     data_checks,
     datasets,
     fairness,
-    features,
     latency,
     quality,
     robustness,
@@ -73,20 +72,54 @@ def run(
     spec = request.validation
     target = spec.dataset.target
     group = spec.fairness.group_column if spec.fairness else None
-    checks, context = found.checks, found.context
     data = load_table(spec.dataset.uri, format=spec.dataset.format, role="dataset")
-    context["dataset"] = {"uri": spec.dataset.uri, "rows": data.rows}
+    found.context["dataset"] = {"uri": spec.dataset.uri, "rows": data.rows}
     for needed, where in ((target, "dataset.target"), (group, "fairness.groupColumn")):
         if needed is not None and needed not in data:
             raise CouldNotRun(
                 f"validation.{where} names column {needed!r}, which the dataset "
                 f"{spec.dataset.uri} does not have (it has: {', '.join(data.names)})"
             )
-    checks += data_checks.check_schema(
+    found.checks += _data_checks(spec, data, load_table=load_table)
+    rows = data.take(~data[target].missing)
+    found.context["dataset"]["rowsEvaluated"] = rows.rows
+    if rows.rows == 0:
+        raise CouldNotRun(f"every row of {spec.dataset.uri} misses the target {target!r}")
+
+    candidate = scoring.score(load(request.model), rows, target=target, group_column=group)
+    found.context["model"] = {
+        "name": request.model.name,
+        "version": request.model.version,
+        "uri": request.model.uri,
+        "kind": candidate.model.kind,
+        "sha256": candidate.model.digest,
+        "features": candidate.feature_names,
+    }
+    timed = latency.measure(candidate.model.predict, candidate.features, clock=clock, budget=budget)
+    measured: dict[str, Any] = dict(candidate.metrics)
+    measured |= {k: timed[k] for k in quality.LATENCY_METRICS if k in timed}
+    found.context["latencySamples"] = {k: v for k, v in timed.items() if k not in measured}
+    found.context["metrics"] = measured
+    found.checks += _model_checks(spec, rows, candidate=candidate, measured=measured)
+    if spec.compare_with_stable is not None:
+        found.checks.append(
+            _compare(request, rows, candidate=candidate, load=load, context=found.context)
+        )
+    # These checks' values belong beside the quality figures in the verdict (and so the status).
+    for check in found.checks:
+        family, _, what = check.name.partition(".")
+        if check.value is not None and family in ("fairness", "robustness", "compareWithStable"):
+            measured[f"{what}Drop" if family == "compareWithStable" else what] = check.value
+
+
+def _data_checks(
+    spec: api.ValidationSpec, data: table.Table, *, load_table: LoadTable
+) -> list[CheckResult]:
+    checks = data_checks.check_schema(
         data, rules=spec.columns or [], max_missing_ratio=spec.max_missing_ratio
     )
-    if spec.reference_dataset is not None:
-        ref = spec.reference_dataset
+    ref = spec.reference_dataset
+    if ref is not None:
         reference = load_table(ref.uri, format=ref.format, role="reference dataset")
         checks += data_checks.check_drift(
             data,
@@ -94,29 +127,20 @@ def run(
             max_drift=spec.max_drift,
             skip=[ref.target] if ref.target else [],
         )
-    rows = data.take(~data[target].missing)
-    context["dataset"]["rowsEvaluated"] = rows.rows
-    if rows.rows == 0:
-        raise CouldNotRun(f"every row of {spec.dataset.uri} misses the target {target!r}")
+    return checks
 
-    candidate = scoring.score(load(request.model), rows, target=target, group_column=group)
+
+def _model_checks(
+    spec: api.ValidationSpec,
+    rows: table.Table,
+    *,
+    candidate: scoring.Scored,
+    measured: dict[str, Any],
+) -> list[CheckResult]:
     kind = candidate.model.kind
-    measured: dict[str, Any] = dict(candidate.metrics)
-    timed = latency.measure(candidate.model.predict, candidate.features, clock=clock, budget=budget)
-    measured |= {k: timed[k] for k in quality.LATENCY_METRICS if k in timed}
-    context["latencySamples"] = {k: v for k, v in timed.items() if k not in measured}
-    context["model"] = {
-        "name": request.model.name,
-        "version": request.model.version,
-        "uri": request.model.uri,
-        "kind": kind,
-        "sha256": candidate.model.digest,
-        "features": candidate.feature_names,
-    }
-    context["metrics"] = measured
+    checks = []
     if spec.thresholds is not None:
         checks += quality.check_thresholds(measured, thresholds=spec.thresholds, kind=kind)
-    y_true = features.targets(rows[target], kind=kind, classes=candidate.model.classes)
     if spec.fairness is not None:
         quality.require_metric(spec.fairness.metric, kind=kind, where="validation.fairness.metric")
         checks.append(
@@ -125,7 +149,7 @@ def run(
                 metric=spec.fairness.metric,
                 max_gap=spec.fairness.max_gap,
                 kind=kind,
-                y_true=y_true,
+                y_true=candidate.y_true,
                 y_pred=candidate.predictions,
                 proba=candidate.proba,
                 classes=candidate.model.classes,
@@ -144,13 +168,7 @@ def run(
                 before=candidate.predictions,
             )
         )
-    if spec.compare_with_stable is not None:
-        checks.append(_compare(request, rows, candidate=candidate, load=load, context=context))
-    # These checks' values belong beside the quality figures in the verdict (and so the status).
-    for check in checks:
-        family, _, what = check.name.partition(".")
-        if check.value is not None and family in ("fairness", "robustness", "compareWithStable"):
-            measured[f"{what}Drop" if family == "compareWithStable" else what] = check.value
+    return checks
 
 
 def _compare(

@@ -36,6 +36,8 @@ class Scored:
     model: loading.LoadedModel
     features: np.ndarray
     feature_names: list[str]
+    y_true: np.ndarray
+    """The true labels (or values), in the type the predictions are compared in."""
     predictions: np.ndarray
     proba: np.ndarray | None
     metrics: dict[str, float | None]
@@ -69,4 +71,4 @@ def score(
     measured = quality.metrics(
         kind=model.kind, y_true=y_true, y_pred=y_pred, proba=proba, classes=model.classes
     )
-    return Scored(model, x, names, y_pred, proba, measured)
+    return Scored(model, x, names, y_true, y_pred, proba, measured)
