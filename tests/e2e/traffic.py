@@ -1,79 +1,43 @@
 """Live traffic for the end-to-end tests: OIP v2 requests to a Service's ready endpoints, plus feedback.
 
 On the test bed a ClusterIP does not route, so, as kube-proxy would, each request goes to a ready
-endpoint picked at random. It only ever sends to loopback (127.0.0.0/8) and stops by itself.
+endpoint picked at random (see `traffic_endpoints` for how those are found there). It only ever
+sends to loopback (127.0.0.0/8) and stops by itself after `max_duration_s`.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import json
 import os
 import random
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import httpx
 
 from tests.e2e import traffic_stats
+from tests.e2e.traffic_endpoints import (  # the public surface of this module, for the tests
+    NotLoopbackError,
+    endpoints_from_pods,
+    endpoints_from_slices,
+    ready_endpoints,
+    require_loopback,
+)
 
-LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
-SERVICE_LABEL = "kubernetes.io/service-name"
+__all__ = [
+    "NotLoopbackError",
+    "TrafficGenerator",
+    "endpoints_from_pods",
+    "endpoints_from_slices",
+    "ready_endpoints",
+    "require_loopback",
+]
+
 REFRESH_S = 1.0  # kube-proxy follows EndpointSlices within about a second too
 MAX_DURATION_S = 15 * 60.0  # a forgotten generator must not outlive the test session
 Endpoint = traffic_stats.Endpoint
-
-
-class NotLoopbackError(AssertionError):
-    """An address outside 127.0.0.0/8: the generator refuses to send anywhere but this machine."""
-
-
-def require_loopback(host: str) -> None:
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError as e:
-        raise NotLoopbackError(
-            f"{host!r} is not an IP address; traffic goes to 127.x.y.z only"
-        ) from e
-    if address not in LOOPBACK:
-        raise NotLoopbackError(f"{host} is outside 127.0.0.0/8; traffic goes to loopback only")
-
-
-def endpoints_from_slices(
-    slices: Iterable[Mapping[str, Any]], *, port_name: str | None = None
-) -> list[Endpoint]:
-    """Ready (ip, port) pairs of a Service's EndpointSlices, sorted; `port_name` picks a port."""
-    found: set[Endpoint] = set()
-    for s in slices:
-        if s.get("addressType", "IPv4") != "IPv4":
-            continue
-        ports = [p for p in s.get("ports") or [] if port_name is None or p.get("name") == port_name]
-        if not ports or ports[0].get("port") is None:
-            continue
-        port = int(ports[0]["port"])
-        for endpoint in s.get("endpoints") or []:
-            # The API says an unset `ready` means ready; terminating endpoints say false.
-            if (endpoint.get("conditions") or {}).get("ready", True) is not False:
-                found.update((address, port) for address in endpoint.get("addresses") or [])
-    return sorted(found)
-
-
-def ready_endpoints(
-    api_client: Any, *, namespace: str, service: str, port_name: str | None = None
-) -> list[Endpoint]:
-    """The Service's ready endpoints, read from its EndpointSlices."""
-    from kubernetes import client
-
-    response = client.DiscoveryV1Api(api_client).list_namespaced_endpoint_slice(
-        namespace,
-        label_selector=f"{SERVICE_LABEL}={service}",
-        _preload_content=False,
-        _request_timeout=10,
-    )
-    return endpoints_from_slices(json.loads(response.data)["items"], port_name=port_name)
 
 
 class TrafficGenerator:

@@ -100,9 +100,11 @@ def endpoint_slice(
 
 @dataclass
 class FakeDiscovery:
-    """GET /apis/discovery.k8s.io/v1/namespaces/<ns>/endpointslices, with the selector checked."""
+    """EndpointSlices of namespace `ml`, and the Service `iris` and its pods for the fallback."""
 
     slices: list[dict[str, Any]] = field(default_factory=list)
+    service: dict[str, Any] | None = None
+    pods: list[dict[str, Any]] = field(default_factory=list)
     queries: list[str] = field(default_factory=list)
     failing: bool = False
 
@@ -110,11 +112,32 @@ class FakeDiscovery:
         self.queries.append(path)
         if self.failing:
             return 503, {"kind": "Status", "message": "etcd is having a moment"}
-        if method == "GET" and path.startswith(
-            "/apis/discovery.k8s.io/v1/namespaces/ml/endpointslices"
-        ):
+        route = path.split("?", 1)[0]
+        if route == "/apis/discovery.k8s.io/v1/namespaces/ml/endpointslices":
             return 200, {"kind": "EndpointSliceList", "items": list(self.slices)}
+        if route == "/api/v1/namespaces/ml/services/iris" and self.service is not None:
+            return 200, self.service
+        if route == "/api/v1/namespaces/ml/pods":
+            return 200, {"kind": "PodList", "items": list(self.pods)}
         return 404, {"kind": "Status", "message": "not found"}
+
+
+def service(selector: dict[str, str], target_port: int | str = "http") -> dict[str, Any]:
+    ports = [{"name": "http", "port": 80, "targetPort": target_port, "protocol": "TCP"}]
+    return {"metadata": {"name": "iris", "namespace": "ml"},
+            "spec": {"selector": selector, "ports": ports}}  # fmt: skip
+
+
+def pod(
+    ip: str, *, labels: dict[str, str], ready: bool = True, port: int = 8080, deleting: bool = False
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": f"pod-{ip}", "labels": labels}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-11-23T12:00:00Z"
+    container = {"name": "server", "ports": [{"name": "http", "containerPort": port}]}
+    conditions = [{"type": "Ready", "status": "True" if ready else "False"}]
+    return {"metadata": meta, "spec": {"containers": [container]},
+            "status": {"podIP": ip, "conditions": conditions}}  # fmt: skip
 
 
 def api_client(port: int) -> Any:

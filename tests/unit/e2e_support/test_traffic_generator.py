@@ -53,6 +53,25 @@ def test_traffic_follows_the_ready_endpoints_as_they_change() -> None:
     assert gen.refresh_errors == []
 
 
+def test_a_service_without_endpoint_slices_is_served_by_its_ready_pods() -> None:
+    # kube-apiserver refuses 127.x addresses in EndpointSlices: the test bed never has any.
+    labels = {"app.kubernetes.io/name": "iris"}
+    v1, discovery = fakes.FakeModel("1"), fakes.FakeDiscovery(service=fakes.service(labels))
+    with fakes.http_server(v1) as p1, fakes.http_server(discovery) as api:
+        discovery.pods = [
+            fakes.pod("127.0.0.1", labels=labels, port=p1),
+            fakes.pod("127.0.0.1", labels=labels, port=p1 + 1, ready=False),
+        ]
+        with _generator(api_client=fakes.api_client(api)) as gen:
+            _until(lambda: gen.stats().total >= 10)
+    assert gen.endpoints == [("127.0.0.1", p1)]
+    assert dict(gen.stats().by_version) == {"1": gen.stats().total}
+    pod_queries = [
+        unquote(q) for q in discovery.queries if q.startswith("/api/v1/namespaces/ml/pods")
+    ]
+    assert "labelSelector=app.kubernetes.io/name=iris" in pod_queries[0]
+
+
 def test_a_failing_api_server_keeps_the_last_endpoints() -> None:
     v1, discovery = fakes.FakeModel("1"), fakes.FakeDiscovery()
     with fakes.http_server(v1) as p1, fakes.http_server(discovery) as api:

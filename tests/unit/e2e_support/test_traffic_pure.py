@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from tests.e2e import traffic
 from tests.e2e.traffic_stats import Sample, summarize
-from tests.unit.e2e_support.fakes import endpoint_slice
+from tests.unit.e2e_support.fakes import endpoint_slice, pod, service
 
 pytestmark = pytest.mark.unit
 
@@ -108,3 +108,34 @@ def test_a_generator_refuses_bad_settings_before_sending_anything(
     }  # fmt: skip
     with pytest.raises(error):
         traffic.TrafficGenerator(None, **{**settings, **changes})  # type: ignore[arg-type]
+
+
+SELECTOR = {"app.kubernetes.io/name": "iris", "app.kubernetes.io/managed-by": "model-rollout"}
+
+
+def test_without_slices_the_endpoints_are_the_ready_pods_the_service_selects() -> None:
+    pods = [
+        pod("127.1.0.2", labels={**SELECTOR, "modelrollout.io/track": "canary"}, port=9000),
+        pod("127.1.0.1", labels=SELECTOR),
+        pod("127.1.0.3", labels=SELECTOR, ready=False),
+        pod("127.1.0.4", labels=SELECTOR, deleting=True),
+        pod("127.1.0.5", labels={"app.kubernetes.io/name": "other"}),
+    ]
+    assert traffic.endpoints_from_pods(service(SELECTOR), pods) == [
+        ("127.1.0.1", 8080),
+        ("127.1.0.2", 9000),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("svc", "expected"),
+    [
+        (service(SELECTOR, target_port=7000), [("127.1.0.1", 7000)]),
+        (service(SELECTOR, target_port="grpc"), []),
+        (service({}), []),
+    ],
+)
+def test_a_numeric_target_port_is_used_as_is_and_an_unknown_name_or_no_selector_gives_none(
+    svc: dict[str, object], expected: list[tuple[str, int]]
+) -> None:
+    assert traffic.endpoints_from_pods(svc, [pod("127.1.0.1", labels=SELECTOR)]) == expected

@@ -1,0 +1,128 @@
+"""Where the traffic generator may send: a Service's ready endpoints, and the loopback guard.
+
+kube-apiserver refuses loopback addresses in EndpointSlices and Endpoints ("may not be in the
+loopback range"), so on the test bed, whose pods run on 127.x.y.z, the EndpointSlice controller
+never manages to write a slice. When a Service has no slice at all, its endpoints are derived the
+way that controller derives them: pods matching the selector, Ready, not terminating, targetPort
+resolved. Both paths are pure functions of the API's JSON; `ready_endpoints` does the reading.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from tests.e2e.traffic_stats import Endpoint
+
+LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
+SERVICE_LABEL = "kubernetes.io/service-name"
+
+
+class NotLoopbackError(AssertionError):
+    """An address outside 127.0.0.0/8: the generator refuses to send anywhere but this machine."""
+
+
+def require_loopback(host: str) -> None:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError as e:
+        raise NotLoopbackError(
+            f"{host!r} is not an IP address; traffic goes to 127.x.y.z only"
+        ) from e
+    if address not in LOOPBACK:
+        raise NotLoopbackError(f"{host} is outside 127.0.0.0/8; traffic goes to loopback only")
+
+
+def endpoints_from_slices(
+    slices: Iterable[Mapping[str, Any]], *, port_name: str | None = None
+) -> list[Endpoint]:
+    """Ready (ip, port) pairs of a Service's EndpointSlices, sorted; `port_name` picks a port."""
+    found: set[Endpoint] = set()
+    for s in slices:
+        if s.get("addressType", "IPv4") != "IPv4":
+            continue
+        ports = [p for p in s.get("ports") or [] if port_name is None or p.get("name") == port_name]
+        if not ports or ports[0].get("port") is None:
+            continue
+        port = int(ports[0]["port"])
+        for endpoint in s.get("endpoints") or []:
+            # The API says an unset `ready` means ready; terminating endpoints say false.
+            if (endpoint.get("conditions") or {}).get("ready", True) is not False:
+                found.update((address, port) for address in endpoint.get("addresses") or [])
+    return sorted(found)
+
+
+def endpoints_from_pods(
+    service: Mapping[str, Any], pods: Iterable[Mapping[str, Any]], *, port_name: str | None = None
+) -> list[Endpoint]:
+    """What the EndpointSlice controller would publish as ready for `service`, sorted."""
+    spec = service.get("spec") or {}
+    selector: Mapping[str, str] = spec.get("selector") or {}
+    ports = [p for p in spec.get("ports") or [] if port_name is None or p.get("name") == port_name]
+    if not selector or not ports:
+        return []  # a Service without a selector has hand-made endpoints; none here
+    target = ports[0].get("targetPort", ports[0].get("port"))
+    found: set[Endpoint] = set()
+    for pod in pods:
+        meta, status = pod.get("metadata") or {}, pod.get("status") or {}
+        labels = meta.get("labels") or {}
+        if any(labels.get(k) != v for k, v in selector.items()) or meta.get("deletionTimestamp"):
+            continue
+        ready = any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in status.get("conditions") or []
+        )
+        port = _container_port(pod, target)
+        if ready and status.get("podIP") and port is not None:
+            found.add((str(status["podIP"]), port))
+    return sorted(found)
+
+
+def _container_port(pod: Mapping[str, Any], target: Any) -> int | None:
+    if isinstance(target, int) or (isinstance(target, str) and target.isdigit()):
+        return int(target)
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        for p in container.get("ports") or []:
+            if p.get("name") == target:
+                return int(p["containerPort"])
+    return None
+
+
+def ready_endpoints(
+    api_client: Any, *, namespace: str, service: str, port_name: str | None = None
+) -> list[Endpoint]:
+    """The Service's ready endpoints: from its EndpointSlices, or from its pods when it has none."""
+    from kubernetes import client
+
+    # Raw JSON (not preloaded into models) is cheaper and keeps the API's camelCase names.
+    def raw(response: Any) -> dict[str, Any]:
+        doc: dict[str, Any] = json.loads(response.data)
+        return doc
+
+    slices = raw(
+        client.DiscoveryV1Api(api_client).list_namespaced_endpoint_slice(
+            namespace, label_selector=f"{SERVICE_LABEL}={service}",
+            _preload_content=False, _request_timeout=10,
+        )
+    )["items"]  # fmt: skip
+    if slices:
+        return endpoints_from_slices(slices, port_name=port_name)
+    core = client.CoreV1Api(api_client)
+    svc = raw(
+        core.read_namespaced_service(
+            service, namespace, _preload_content=False, _request_timeout=10
+        )
+    )
+    selector = ",".join(
+        f"{k}={v}" for k, v in ((svc.get("spec") or {}).get("selector") or {}).items()
+    )
+    if not selector:
+        return []
+    pods = raw(
+        core.list_namespaced_pod(
+            namespace, label_selector=selector, _preload_content=False, _request_timeout=10
+        )
+    )["items"]
+    return endpoints_from_pods(svc, pods, port_name=port_name)
