@@ -27,6 +27,11 @@ RETRIES = 1
 class PluginError(Exception):
     """What went wrong, where, and what to do; printed as one line on stderr."""
 
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+        """The API server was unreachable or overloaded: asking again later may work."""
+
 
 @dataclass(frozen=True)
 class Where:
@@ -118,21 +123,24 @@ class ModelDeployments:
         try:
             yield
         except k8s_exceptions.ApiException as e:
+            status = int(e.status or 0)
             raise PluginError(
                 explain(
-                    status=int(e.status or 0),
+                    status=status,
                     body=e.body,
                     verb=verb,
                     name=name,
                     namespace=namespace,
                     server=self._where.server,
-                )
+                ),
+                transient=status in {0, 429} or status >= 500,
             ) from e
         except (urllib3_exceptions.HTTPError, OSError) as e:
             raise PluginError(
                 f"cannot reach the API server at {self._where.server} ({_short(e)}); check that "
                 f"the cluster is up and that context {self._where.context!r} of "
-                f"{self._where.kubeconfig} points at it"
+                f"{self._where.kubeconfig} points at it",
+                transient=True,
             ) from e
 
 

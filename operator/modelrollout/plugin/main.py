@@ -22,6 +22,8 @@ from modelrollout.rollout.observation import Request
 PROG = "kubectl model-rollout"
 WATCH_EVERY_S = 2.0
 CLEAR = "\x1b[H\x1b[2J"  # cursor home, clear screen: what `watch` does between frames
+# A watch outlives an API server blip (a restart, a leader change) but not an outage.
+WATCH_TRANSIENT_LIMIT = 5
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -163,8 +165,18 @@ def watch(
 ) -> int:
     """Print the status every WATCH_EVERY_S until it ends: 0 when Healthy, 1 otherwise."""
     clear = out.isatty() and output is None
+    failures = 0
     while True:
-        obj = fetch()
+        try:
+            obj = fetch()
+        except kube.PluginError as e:
+            failures += 1
+            if not e.transient or failures >= WATCH_TRANSIENT_LIMIT:
+                raise
+            print(f"warning: {e} (retrying, {failures}/{WATCH_TRANSIENT_LIMIT})", file=sys.stderr)
+            sleep(WATCH_EVERY_S)
+            continue
+        failures = 0
         if output:
             frame = dump(obj.get("status") or {}, output)
         else:

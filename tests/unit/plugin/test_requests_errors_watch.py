@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -158,7 +159,7 @@ def test_api_failures_become_one_line_that_says_what_to_do(
 def test_watch_refreshes_every_two_seconds_until_a_terminal_phase(
     sequence: list[dict[str, Any]], code: int
 ) -> None:
-    frames, slept = iter(sequence), []
+    frames, slept = iter(sequence), list[float]()
     out = io.StringIO()
     result = main.watch(lambda: next(frames), out=out, sleep=slept.append, now=lambda: o.NOW)
     assert result == code
@@ -174,3 +175,35 @@ def test_watch_with_json_output_prints_each_status_as_json() -> None:
     main.watch(lambda: next(frames), out=out, output="json", sleep=lambda _: None)
     docs = [json.loads(chunk) for chunk in out.getvalue().split("---\n") if chunk.strip()]
     assert [d["phase"] for d in docs] == ["Paused", "Healthy"]
+
+
+def _flaky(*steps: dict[str, Any] | kube.PluginError) -> Callable[[], dict[str, Any]]:
+    pending = list(steps)
+
+    def fetch() -> dict[str, Any]:
+        step = pending.pop(0)
+        if isinstance(step, kube.PluginError):
+            raise step
+        return step
+
+    return fetch
+
+
+def test_watch_rides_out_a_short_api_server_outage(capsys: pytest.CaptureFixture[str]) -> None:
+    blip = kube.PluginError("cannot reach the API server", transient=True)
+    fetch = _flaky(o.md(), blip, blip, o.healthy())
+    out = io.StringIO()
+    assert main.watch(fetch, out=out, sleep=lambda _: None, now=lambda: o.NOW) == 0
+    assert capsys.readouterr().err.count("(retrying, ") == 2
+    assert out.getvalue().count("Name:") == 2
+
+
+def test_watch_gives_up_after_repeated_outages_and_at_once_on_a_lasting_error() -> None:
+    blip = kube.PluginError("cannot reach the API server", transient=True)
+    with pytest.raises(kube.PluginError, match="cannot reach"):
+        main.watch(
+            _flaky(*[blip] * main.WATCH_TRANSIENT_LIMIT), out=io.StringIO(), sleep=lambda _: None
+        )
+    gone = kube.PluginError("modeldeployment 'iris' in namespace 'ml' not found")
+    with pytest.raises(kube.PluginError, match="not found"):
+        main.watch(_flaky(o.md(), gone, o.healthy()), out=io.StringIO(), sleep=lambda _: None)
