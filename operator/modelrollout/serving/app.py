@@ -13,15 +13,12 @@ from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import orjson
 
-from modelrollout import __version__
 from modelrollout.models import loading
-from modelrollout.serving import config, feedback, http, metrics, peers, protocol
+from modelrollout.serving import config, feedback, http, metadata, metrics, peers, protocol
 
 log = logging.getLogger("modelrollout.serving")
-SERVER_NAME = "model-rollout"
 
 
 def error(status: int, message: str, *, headers: tuple[tuple[str, str], ...] = ()) -> http.Response:
@@ -51,7 +48,9 @@ class App:
             f"/v2/models/{name}/versions/{version}/infer",
         }
         self._ids = _RequestIds()
-        self._label_type = _warm_up(model)
+        self._metadata = metadata.model_metadata(
+            model, settings=settings, label_type=metadata.warm_up(model)
+        )
 
     def handle(self, req: http.Request) -> http.Response | Awaitable[http.Response]:
         if req.path in self._infer_paths and req.method == "POST" and not req.oversize:
@@ -87,7 +86,7 @@ class App:
             raise protocol.RequestError(404, f"no route {req.path}; the API lives under /v2")
         if parts == ["v2"]:
             _method(req, "GET")
-            return ok({"name": SERVER_NAME, "version": __version__, "extensions": ["feedback"]})
+            return ok(metadata.SERVER)
         if parts[:2] == ["v2", "health"] and len(parts) == 3 and parts[2] in ("live", "ready"):
             _method(req, "GET")
             if parts[2] == "live":
@@ -123,7 +122,7 @@ class App:
         _method(req, "GET")
         if action == "ready":
             return self._readiness({"name": name, "ready": not self.draining})
-        return ok(self.metadata())
+        return ok(self._metadata)
 
     def _unknown_model(self, name: str, version: str | None) -> str | None:
         s = self.settings
@@ -138,29 +137,6 @@ class App:
 
     def _readiness(self, doc: dict[str, Any]) -> http.Response:
         return http.Response(200 if not self.draining else 503, orjson.dumps(doc))
-
-    def metadata(self) -> dict[str, Any]:
-        m = self.model
-        outputs = [{"name": "predict", "datatype": self._label_type, "shape": [-1]}]
-        if "predict_proba" in protocol.available_outputs(m):
-            width = len(m.classes) if m.classes is not None else -1
-            outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, width]})
-        width = m.n_features_in if m.n_features_in is not None else -1
-        return {
-            "name": self.settings.model_name,
-            "versions": [self.settings.model_version],
-            "platform": "onnxruntime" if m.format == "onnx" else "sklearn",
-            "inputs": [{"name": "input-0", "datatype": "FP64", "shape": [-1, width]}],
-            "outputs": outputs,
-            "parameters": {
-                "kind": m.kind,
-                "classes": m.classes,
-                "feature_names": m.feature_names,
-                "format": m.format,
-                "digest": m.digest,
-                "track": self.settings.track,
-            },
-        }
 
     def infer(self, req: http.Request) -> http.Response:
         start = time.perf_counter()
@@ -237,22 +213,6 @@ class App:
             f"scored, or older than the last {feedback.MAX_ENTRIES} requests of its worker; "
             "send feedback once per request, soon after it",
         )
-
-
-def _warm_up(model: loading.LoadedModel) -> str:
-    """Predict one row of zeros: the first call's one-off costs are not paid by a user, and the
-    datatype of the predictions is known for the metadata (ONNX models carry no class list)."""
-    if model.classes is not None:
-        fallback = protocol.datatype_of(np.asarray(model.classes))
-    else:
-        fallback = "FP64" if model.kind == "regressor" else "BYTES"
-    if model.n_features_in is None:
-        return fallback
-    try:
-        return protocol.datatype_of(model.predict(np.zeros((1, model.n_features_in))))
-    except Exception:  # a model that needs other inputs still serves; metadata guesses
-        log.warning("warm-up prediction on zeros failed; metadata reports %s", fallback)
-        return fallback
 
 
 def _method(req: http.Request, allowed: str) -> None:
