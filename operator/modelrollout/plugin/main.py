@@ -81,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument(
         "-A", "--all-namespaces", action="store_true", help="list them in every namespace"
     )
-    return p  # fmt: skip
+    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -94,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         with api_client:
             return run(args, kube.ModelDeployments(api_client, where), where=where)
-    except kube.PluginError as e:
+    except (kube.PluginError, render.UnreadableError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -126,7 +126,7 @@ def run(args: argparse.Namespace, mds: kube.ModelDeployments, *, where: kube.Whe
         if args.output
         else render.status_view(obj, now=_now())
     )
-    return 0  # fmt: skip
+    return 0
 
 
 def request(
@@ -134,14 +134,17 @@ def request(
 ) -> int:
     """File a manual request as an annotation; warn when the operator will not act on it now."""
     obj = mds.get(name, namespace=namespace)
-    _, status = render.parse(obj)
+    try:
+        phase: Phase | None = render.parse(obj)[1].phase
+    except render.UnreadableError:
+        phase = None  # the request does not depend on the status; only the hint does
     token = requests.token(_now())
     mds.patch(name, namespace=namespace, body=requests.patch(kind, token))
+    was = f"; it was {phase.value}" if phase is not None else ""
     out.write(
-        f'modeldeployment "{name}" {kind.value} requested '
-        f"({requests.annotation(kind)}={token}); it was {status.phase.value}\n"
+        f'modeldeployment "{name}" {kind.value} requested ({requests.annotation(kind)}={token}){was}\n'
     )
-    note = requests.warning(kind, phase=status.phase, name=name)
+    note = requests.warning(kind, phase=phase, name=name) if phase is not None else None
     if note:
         print(note, file=sys.stderr)
     return 0

@@ -18,6 +18,10 @@ from modelrollout.plugin import steps, text
 _STEPPING = {api.Phase.PROGRESSING, api.Phase.PAUSED}
 
 
+class UnreadableError(ValueError):
+    """The object's status does not fit this plugin's API models (a newer or older operator)."""
+
+
 def parse(
     obj: Mapping[str, Any],
 ) -> tuple[api.ModelDeploymentSpec | None, api.ModelDeploymentStatus]:
@@ -26,7 +30,16 @@ def parse(
         spec = api.ModelDeploymentSpec.model_validate(obj.get("spec") or {})
     except pydantic.ValidationError:
         spec = None
-    status = api.ModelDeploymentStatus.model_validate(obj.get("status") or {})
+    try:
+        status = api.ModelDeploymentStatus.model_validate(obj.get("status") or {})
+    except pydantic.ValidationError as e:
+        name = (obj.get("metadata") or {}).get("name", "?")
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise UnreadableError(
+            f"the status of {name} has {where}: {first['msg']}, which this plugin version cannot "
+            "read; install the plugin of the operator's version, or use -o yaml"
+        ) from e
     return spec, status
 
 

@@ -232,3 +232,22 @@ def test_the_installed_executable_is_what_kubectl_runs(api: fake_api.FakeApi) ->
     )
     assert done.returncode == 0, done.stderr
     assert "cancer" in done.stdout
+
+
+def test_a_status_this_plugin_cannot_read_is_one_line_but_requests_still_work(
+    api: fake_api.FakeApi, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api.add(o.md(phase="Hibernating"))
+    code, out, err = run(capsys, "status", "iris")
+    assert (code, out) == (1, "")
+    assert err == (
+        "error: the status of iris has phase: Input should be 'Pending', 'Validating', "
+        "'Progressing', 'Paused', 'Promoting', 'Healthy', 'RollingBack', 'RolledBack' or "
+        "'Failed', which this plugin version cannot read; install the plugin of the operator's "
+        "version, or use -o yaml\n"
+    )
+    assert run(capsys, "status", "iris", "-o", "yaml")[0] == 0
+    code, out, err = run(capsys, "promote", "iris")
+    assert (code, err) == (0, "")
+    assert out.startswith('modeldeployment "iris" promote requested (modelrollout.io/promote=')
+    assert out.endswith(")\n")
