@@ -98,7 +98,12 @@ def command(args: Sequence[str]) -> list[str]:
 
 
 def start(
-    tmp: Path, args: Sequence[str], *, env: dict[str, str] | None = None, port: int | None = None
+    tmp: Path,
+    args: Sequence[str],
+    *,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
+    cwd: Path | None = None,
 ) -> Server:
     port = port or free_port()
     log = tmp / f"server-{port}.log"
@@ -109,6 +114,7 @@ def start(
             stderr=subprocess.STDOUT,
             env=env or clean_env(),
             text=True,
+            cwd=cwd,
         )
     server = Server(proc, port, log)
     deadline = time.monotonic() + STARTUP_SECONDS

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import joblib
+import numpy as np
 import pytest
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
@@ -173,3 +174,20 @@ def test_an_onnx_model_is_served_with_its_label_datatype(tmp_path: Path) -> None
         proba = answer.json()["outputs"][0]
         assert proba["shape"] == [1, 3]
         assert proba["data"][0] > 0.9
+
+
+def test_a_model_that_crashes_on_a_row_gives_a_500_and_keeps_serving(tmp_path: Path) -> None:
+    from tests.serving.faulty import FaultyClassifier
+
+    joblib.dump(FaultyClassifier().fit(np.zeros((2, 2)), np.array([0, 1])), tmp_path / "f.joblib")
+    args = ["--model-uri", f"file://{tmp_path}/f.joblib", "--format", "joblib",
+            "--allow-unsafe-pickle", "--model-name", "iris"]  # fmt: skip
+    # Run from the repository root, so that unpickling can import the test's class.
+    with srv.running(tmp_path, args, cwd=Path(__file__).parents[2]) as server:
+        crash = server.infer([[13.0, 1.0]])
+        assert crash.status_code == 500
+        assert crash.json() == {"error": "model 'iris' failed; see the server log"}
+        assert server.infer([[1.0, 1.0]]).json()["outputs"][0]["data"] == [0]
+        assert server.metrics()['model_requests_total{code="500",model="iris",namespace='
+                                '"default",track="stable",version="1"}'] == 1  # fmt: skip
+    assert "RuntimeError: unlucky row" in server.log_text()
