@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
 
+import httpx
 import joblib
 import numpy as np
 import pytest
@@ -191,3 +193,30 @@ def test_a_model_that_crashes_on_a_row_gives_a_500_and_keeps_serving(tmp_path: P
         assert server.metrics()['model_requests_total{code="500",model="iris",namespace='
                                 '"default",track="stable",version="1"}'] == 1  # fmt: skip
     assert "RuntimeError: unlucky row" in server.log_text()
+
+
+def test_a_worker_that_dies_is_replaced_and_its_counts_are_kept(model_dir: Path) -> None:
+    uri = f"file://{model_dir}/iris.skops"
+    with srv.running(
+        model_dir, ["--model-uri", uri, "--model-name", "iris", "--workers", "2"]
+    ) as s:
+        key = 'model_requests_total{code="200",model="iris",namespace="default",track="stable",version="1"}'
+        for _ in range(6):
+            with httpx.Client(base_url=s.url, timeout=30) as client:
+                body = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64",
+                                    "data": [5.1, 3.5, 1.4, 0.2]}]}  # fmt: skip
+                assert client.post("/v2/models/iris/infer", json=body).status_code == 200
+        children = Path(f"/proc/{s.proc.pid}/task/{s.proc.pid}/children").read_text().split()
+        assert len(children) == 2
+        os.kill(int(children[0]), signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            now = Path(f"/proc/{s.proc.pid}/task/{s.proc.pid}/children").read_text().split()
+            if len(now) == 2 and children[0] not in now:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"no replacement worker:\n{s.log_text()}")
+        assert s.metrics()[key] == 6
+        assert s.get("/v2/health/ready").status_code == 200
+    assert "starting a new one" in s.log_text()
