@@ -228,3 +228,26 @@ def test_headers_past_the_limit_get_a_431_and_the_server_keeps_serving(iris: Ser
         answer = sock.recv(4096)
     assert answer.startswith(b"HTTP/1.1 431")
     assert iris.get("/v2/health/live").status_code == 200
+
+
+def test_expect_100_continue_is_answered_before_the_body_is_sent(iris: Server) -> None:
+    body = b'{"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": [1, 2, 3, 4]}]}'
+    with socket.create_connection(("127.0.0.1", iris.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /v2/models/iris/infer HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\n"
+            + f"content-length: {len(body)}\r\nconnection: close\r\n\r\n".encode()
+        )
+        assert sock.recv(4096) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(body)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200")
+
+
+def test_a_chunked_body_is_read_whole(iris: Server) -> None:
+    parts = [b'{"inputs": [{"name": "x", "shape": [1, 4], ', b'"datatype": "FP64", ',
+             b'"data": [5.1, 3.5, 1.4, 0.2]}]}']  # fmt: skip
+    response = iris.post("/v2/models/iris/infer", content=iter(parts))
+    assert response.status_code == 200
+    assert response.json()["outputs"][0]["data"] == [0]
