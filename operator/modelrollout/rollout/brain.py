@@ -130,7 +130,7 @@ def _follow_version(turn: Turn) -> bool:
 def _ignored(turn: Turn, requests: frozenset[Request], *, before: Phase) -> None:
     """Tell the person when a request had nothing to act on."""
     applies = {
-        Request.PROMOTE: {Phase.PAUSED},
+        Request.PROMOTE: {Phase.PAUSED, Phase.PROGRESSING},
         Request.PROMOTE_FULL: {Phase.PROGRESSING, Phase.PAUSED},
         Request.ABORT: ACTIVE - {Phase.ROLLING_BACK},
         Request.RETRY: {Phase.PAUSED, Phase.ROLLED_BACK, Phase.FAILED},

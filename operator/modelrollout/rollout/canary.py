@@ -5,7 +5,7 @@ from __future__ import annotations
 from modelrollout.analysis import judge
 from modelrollout.api import AnalysisPhase, AnalysisStatus, Phase, Reason
 from modelrollout.api import parse_duration as duration
-from modelrollout.rollout import timing, transitions
+from modelrollout.rollout import actions, timing, transitions
 from modelrollout.rollout.observation import Request
 from modelrollout.rollout.turn import Turn
 
@@ -29,10 +29,26 @@ def stepping(turn: Turn, requests: frozenset[Request]) -> None:
         _paused(turn, requests)
         return
     index = min(status.current_step or 0, len(spec.rollout.steps))
+    if status.current_step is None or status.step_started_at is None:
+        # Resuming from a status that lost its place: start timing the step from now.
+        turn.update(current_step=index, step_started_at=turn.now)
     step = timing.current_step(spec, status.model_copy(update={"current_step": index}))
     if step is None:
         transitions.promote(turn, Reason.PROMOTING)
+    elif Request.PROMOTE in requests and step.set_weight is None:
+        # As in Argo Rollouts, promote skips the pause or analysis under way.
+        turn.say(Reason.MANUAL_PROMOTE, step=index)
+        advance(turn, index)
     elif step.set_weight is not None:
+        if Request.PROMOTE in requests:
+            turn.act(
+                actions.RecordEvent(
+                    reason=Reason.REQUEST_IGNORED.value,
+                    message=f"The promote request was ignored: step {index} moves traffic only "
+                    "onto ready pods. Use promote-full to skip all remaining steps.",
+                    type="Warning",
+                )
+            )
         _set_weight(turn, index, step.set_weight)
     elif step.pause is not None:
         _pause(turn, index, step.pause.duration)

@@ -14,7 +14,8 @@ class Request(StrEnum):
     """Manual control, read from annotations (`modelrollout.io/<kind>: <token>`)."""
 
     PROMOTE = "promote"
-    """Go past what holds the rollout now: a manual pause, an inconclusive analysis, a failure."""
+    """Go past what holds the rollout now: a pause (timed or not), an analysis, a failure.
+    A weight step is never skipped: its weight waits for ready pods."""
     PROMOTE_FULL = "promote-full"
     """Skip the remaining steps and promote."""
     ABORT = "abort"

@@ -57,6 +57,8 @@ class Case:
     """Actions that must be among those returned."""
     never: tuple[type, ...] = ()
     """Action types that must not be returned."""
+    events: tuple[str, ...] = ()
+    """Reasons of events that must be recorded."""
 
 
 CASES = {
@@ -187,6 +189,22 @@ CASES = {
         phase=Phase.PAUSED,
         expect={"current_step": 2},
     ),
+    "a promote request skips a timed pause": Case(
+        status=rolling(current_step=1, canary_weight=10),
+        observation=seen(canary="2", weight=10, requests=ask(rollout.Request.PROMOTE)),
+        now=at(5),
+        phase=Phase.PROGRESSING,
+        expect={"current_step": 2},
+    ),
+    "a promote request does not skip a weight step": Case(
+        status=rolling(canary_weight=10),
+        observation=seen(
+            canary="2", weight=10, settled=False, requests=ask(rollout.Request.PROMOTE)
+        ),
+        phase=Phase.PROGRESSING,
+        expect={"current_step": 0},
+        events=("RequestIgnored",),
+    ),
     "promote-full skips the remaining steps": Case(
         status=rolling(current_step=1, canary_weight=10),
         observation=seen(canary="2", weight=10, requests=ask(rollout.Request.PROMOTE_FULL)),
@@ -315,6 +333,8 @@ def test_each_transition(case: Case) -> None:
         assert action in decision.actions
     for kind in case.never:
         assert not any(isinstance(a, kind) for a in decision.actions)
+    reasons = {a.reason for a in decision.actions if isinstance(a, rollout.RecordEvent)}
+    assert set(case.events) <= reasons
     assert decision.status.observed_generation == 3
 
 
