@@ -1,0 +1,391 @@
+"""The Helm chart on the test bed: it lints, the API server accepts it in both RBAC modes, the operator
+it installs runs under its own ServiceAccount and rolls out and rolls back, and its rights stop there."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from testbed import paths
+from tests.testbed_client import Testbed, eventually
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "model-rollout"
+# Outside /tmp: pods get an emptyDir at /tmp that hides the host's.
+MODELS = paths.CACHE / "test-models-chart"
+# The test bed's pod runner runs this image as a real process with the checkout's environment.
+IMAGE = ["--set", "image.repository=model-rollout", "--set", "image.tag=dev"]
+
+
+def helm(testbed: Testbed, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [str(paths.BIN / "helm"), "--kubeconfig", str(testbed.kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    if check and done.returncode != 0:
+        raise AssertionError(f"helm {' '.join(args)} failed ({done.returncode}):\n{done.stderr}")
+    return done
+
+
+def scoped(namespaces: list[str]) -> list[str]:
+    return [
+        "--set",
+        "rbac.scope=namespaced",
+        "--set",
+        f"watchNamespaces={{{','.join(namespaces)}}}",
+    ]
+
+
+@pytest.fixture
+def extra_namespaces(testbed: Testbed) -> Iterator[list[str]]:
+    """Two more fresh namespaces: one the operator watches, one it must leave alone."""
+    names = [f"t-{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    for ns in names:
+        testbed.kubectl("create", "namespace", ns)
+        testbed.kubectl("label", "namespace", ns, "modelrollout.io/test=true")
+    yield names
+    for ns in names:
+        testbed.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="session")
+def demo_models() -> Path:
+    subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "examples" / "make_models.py"),
+         "--out", str(MODELS)],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    return MODELS
+
+
+def test_chart_lints_strictly_in_both_rbac_modes(testbed: Testbed) -> None:
+    helm(testbed, "lint", "--strict", str(CHART))
+    helm(
+        testbed, "lint", "--strict", str(CHART), *scoped(["ml"]), "--set", "dashboard.enabled=true"
+    )
+
+
+def test_namespaced_mode_without_namespaces_is_refused_with_a_way_out(testbed: Testbed) -> None:
+    done = helm(testbed, "template", "x", str(CHART), "--set", "rbac.scope=namespaced", check=False)
+    assert done.returncode != 0
+    assert "rbac.scope=namespaced needs watchNamespaces" in done.stderr
+
+
+@pytest.mark.parametrize("mode", ["cluster", "namespaced"])
+def test_rendered_chart_is_accepted_by_the_api_server(
+    testbed: Testbed, namespace: str, extra_namespaces: list[str], mode: str
+) -> None:
+    opts = scoped(extra_namespaces) if mode == "namespaced" else []
+    rendered = helm(
+        testbed, "template", "mr", str(CHART), "-n", namespace, "--include-crds", *opts,
+        "--set", "dashboard.enabled=true", "--set", "podDisruptionBudget.enabled=true",
+    ).stdout  # fmt: skip
+    # Every object names its namespace (Roles live in the watched ones), so no -n here.
+    done = testbed.kubectl("apply", "--dry-run=server", "-f", "-", input=rendered)
+    kinds = {line.split("/")[0].split(".")[0] for line in done.stdout.splitlines()}
+    expected = {"serviceaccount", "deployment", "service", "poddisruptionbudget", "configmap"}
+    expected |= (
+        {"role", "rolebinding"} if mode == "namespaced" else {"clusterrole", "clusterrolebinding"}
+    )
+    assert expected <= kinds, done.stdout
+
+
+# --- rights: exactly what the operator uses, in both modes ---
+
+# (verb, resource[.group][/subresource]) as `kubectl auth can-i` spells them.
+NEEDED = [
+    ("get", "modeldeployments.modelrollout.io"),
+    ("list", "modeldeployments.modelrollout.io"),
+    ("watch", "modeldeployments.modelrollout.io"),
+    ("patch", "modeldeployments.modelrollout.io"),
+    ("patch", "modeldeployments.modelrollout.io/status"),
+    ("update", "modeldeployments.modelrollout.io/finalizers"),
+    ("get", "deployments.apps"),
+    ("create", "deployments.apps"),
+    ("patch", "deployments.apps"),
+    ("delete", "deployments.apps"),
+    ("get", "services"),
+    ("create", "services"),
+    ("patch", "services"),
+    ("get", "jobs.batch"),
+    ("create", "jobs.batch"),
+    ("list", "jobs.batch"),
+    ("delete", "jobs.batch"),
+    ("list", "pods"),
+    ("create", "events"),
+    ("get", "httproutes.gateway.networking.k8s.io"),
+    ("update", "httproutes.gateway.networking.k8s.io"),
+]
+FORBIDDEN = [
+    ("get", "secrets"),
+    ("list", "secrets"),
+    ("watch", "secrets"),
+    ("create", "configmaps"),
+    ("update", "configmaps"),
+    ("patch", "configmaps"),
+    ("delete", "configmaps"),
+    ("create", "pods/exec"),
+    ("create", "pods"),
+    ("delete", "pods"),
+    ("get", "pods/log"),
+    ("create", "pods/portforward"),
+    ("delete", "modeldeployments.modelrollout.io"),
+    ("update", "modeldeployments.modelrollout.io"),
+    ("update", "deployments.apps"),
+    ("list", "deployments.apps"),
+    ("delete", "services"),
+    ("create", "serviceaccounts/token"),
+    ("create", "rolebindings.rbac.authorization.k8s.io"),
+    ("delete", "httproutes.gateway.networking.k8s.io"),
+]
+CLUSTER_FORBIDDEN = [
+    ("delete", "namespaces"),
+    ("create", "namespaces"),
+    ("list", "secrets"),
+    ("list", "nodes"),
+    ("create", "customresourcedefinitions.apiextensions.k8s.io"),
+    ("update", "customresourcedefinitions.apiextensions.k8s.io"),
+    ("delete", "customresourcedefinitions.apiextensions.k8s.io"),
+    ("create", "clusterrolebindings.rbac.authorization.k8s.io"),
+]
+
+
+def can_i(testbed: Testbed, sa: str, verb: str, resource: str, *, ns: str | None) -> bool:
+    """What `kubectl auth can-i VERB RESOURCE --as=SA` asks, sent as a SubjectAccessReview so a group
+    whose CRDs are not installed (Gateway API) is still checked by its real name."""
+    name, _, subresource = resource.partition("/")
+    plural, _, group = name.partition(".")
+    review = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SubjectAccessReview",
+        "spec": {
+            "user": sa,
+            "groups": ["system:serviceaccounts", f"system:serviceaccounts:{sa.split(':')[2]}", "system:authenticated"],
+            "resourceAttributes": {
+                "verb": verb, "group": group, "resource": plural, "subresource": subresource,
+                **({"namespace": ns} if ns else {}),
+            },
+        },
+    }  # fmt: skip
+    out = testbed.kubectl("create", "-o", "json", "-f", "-", input=json.dumps(review))
+    return bool(json.loads(out.stdout)["status"].get("allowed"))
+
+
+def granted(testbed: Testbed, sa: str, checks: list[tuple[str, str]], ns: str | None) -> list[str]:
+    return [" ".join(c) for c in checks if can_i(testbed, sa, *c, ns=ns)]
+
+
+@pytest.fixture
+def rbac_only(testbed: Testbed, namespace: str) -> Iterator[Any]:
+    """Applies just the ServiceAccount and RBAC objects of a rendering (no operator pod); removes them."""
+    applied: list[str] = []
+    release = f"rbac-{uuid.uuid4().hex[:6]}"
+
+    def apply(*opts: str) -> str:
+        rendered = helm(
+            testbed, "template", release, str(CHART), "-n", namespace, *opts,
+            "--show-only", "templates/serviceaccount.yaml", "--show-only", "templates/rbac.yaml",
+        ).stdout  # fmt: skip
+        testbed.kubectl("apply", "-f", "-", input=rendered)
+        applied.append(rendered)
+        return f"system:serviceaccount:{namespace}:{release}-model-rollout"
+
+    yield apply
+    for rendered in applied:
+        testbed.kubectl("delete", "--ignore-not-found", "-f", "-", input=rendered, check=False)
+
+
+def test_cluster_mode_grants_what_the_operator_uses_and_nothing_more(
+    testbed: Testbed, namespace: str, rbac_only: Any
+) -> None:
+    sa = rbac_only()
+    for ns in (namespace, "kube-system"):
+        missing = [" ".join(c) for c in NEEDED if not can_i(testbed, sa, *c, ns=ns)]
+        assert not missing, f"the operator's account lacks rights it uses in {ns}: {missing}"
+        assert not granted(testbed, sa, FORBIDDEN, ns)
+    assert can_i(testbed, sa, "watch", "modeldeployments.modelrollout.io", ns=None)
+    assert can_i(testbed, sa, "watch", "customresourcedefinitions.apiextensions.k8s.io", ns=None)
+    assert not granted(testbed, sa, CLUSTER_FORBIDDEN, None)
+
+
+def test_namespaced_mode_grants_nothing_outside_the_watched_namespaces(
+    testbed: Testbed, namespace: str, extra_namespaces: list[str], rbac_only: Any
+) -> None:
+    watched, unwatched = extra_namespaces
+    sa = rbac_only(*scoped([watched]))
+    missing = [" ".join(c) for c in NEEDED if not can_i(testbed, sa, *c, ns=watched)]
+    assert not missing, f"the operator's account lacks rights it uses in {watched}: {missing}"
+    assert not granted(testbed, sa, FORBIDDEN, watched)
+    assert not granted(testbed, sa, CLUSTER_FORBIDDEN, None)
+    for ns in (unwatched, namespace, "default", "kube-system"):
+        leaked = granted(testbed, sa, [*NEEDED, ("get", "configmaps"), ("list", "services")], ns)
+        assert not leaked, f"rights in unwatched namespace {ns}: {leaked}"
+    # Nothing cluster-wide: no watch across namespaces, no CRDs, no namespace listing.
+    cluster_wide = [
+        ("watch", "modeldeployments.modelrollout.io"),
+        ("list", "customresourcedefinitions.apiextensions.k8s.io"),
+        ("list", "namespaces"),
+    ]
+    assert not granted(testbed, sa, cluster_wide, None)
+
+
+# --- the operator itself, installed by the chart, under its own account ---
+
+
+def model_deployment(name: str, ns: str, models: Path, *, version: str, model_file: str) -> str:
+    return json.dumps({
+        "apiVersion": "modelrollout.io/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": name, "namespace": ns, "labels": {"modelrollout.io/test": "chart"}},
+        "spec": {
+            "model": {"name": name, "version": version, "uri": f"file://{models}/models/{model_file}", "format": "skops"},
+            "serving": {"replicas": 1},
+            "validation": {
+                "dataset": {"uri": f"file://{models}/data/iris-test.csv", "format": "csv", "target": "species"},
+                "thresholds": {"accuracy": {"min": 0.9}},
+                "timeout": "3m",
+            },
+            "rollout": {"steps": [{"setWeight": 50}, {"pause": {"duration": "5s"}}]},
+        },
+    })  # fmt: skip
+
+
+def status(testbed: Testbed, ns: str, name: str) -> dict[str, Any]:
+    return dict(testbed.get("modeldeployment", name, "-n", ns).get("status") or {})
+
+
+def operator_pod(testbed: Testbed, ns: str) -> dict[str, Any] | None:
+    pods = testbed.get("pods", "-n", ns, "-l", "app.kubernetes.io/component=operator")["items"]
+    return pods[0] if pods else None
+
+
+def ready(pod: dict[str, Any] | None) -> bool:
+    conditions = ((pod or {}).get("status") or {}).get("conditions") or []
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+@pytest.fixture
+def operator(testbed: Testbed, namespace: str, extra_namespaces: list[str]) -> Iterator[str]:
+    """The chart installed in `namespace`, watching the first extra namespace only; yields the release."""
+    watched = extra_namespaces[0]
+    release = "mr"
+    helm(testbed, "install", release, str(CHART), "-n", namespace, *IMAGE, *scoped([watched]))
+    try:
+        yield release
+    finally:
+        # ModelDeployments carry kopf's finalizer: delete them while the operator still runs.
+        for ns in extra_namespaces:
+            testbed.kubectl(
+                "delete", "modeldeployments", "--all", "-n", ns, "--timeout=60s", check=False
+            )
+        helm(testbed, "uninstall", release, "-n", namespace, "--wait", check=False)
+        for ns in extra_namespaces:
+            for md in testbed.get("modeldeployments", "-n", ns)["items"]:
+                testbed.kubectl(
+                    "patch", "modeldeployment", md["metadata"]["name"], "-n", ns, "--type=merge",
+                    "-p", '{"metadata":{"finalizers":null}}', check=False,
+                )  # fmt: skip
+
+
+def test_operator_from_the_chart_rolls_out_and_rolls_back_under_its_own_account(
+    testbed: Testbed,
+    namespace: str,
+    extra_namespaces: list[str],
+    operator: str,
+    demo_models: Path,
+) -> None:
+    watched, unwatched = extra_namespaces
+
+    def log() -> str:
+        pod = operator_pod(testbed, namespace)
+        return testbed.pod_log(namespace, pod["metadata"]["name"])[-4000:] if pod else "(no pod)"
+
+    def ready_pod() -> dict[str, Any] | None:
+        pod = operator_pod(testbed, namespace)
+        return pod if ready(pod) else None
+
+    pod = eventually(ready_pod, timeout=120, what="the operator pod to become Ready")
+    assert pod["spec"]["serviceAccountName"] == f"{operator}-model-rollout"
+    ip = pod["status"]["podIP"]
+    with urllib.request.urlopen(f"http://{ip}:8081/healthz", timeout=5) as resp:
+        assert resp.read() == b"ok\n"
+
+    testbed.kubectl(
+        "apply",
+        "-f",
+        "-",
+        input=model_deployment(
+            "iris", watched, demo_models, version="1", model_file="iris-v1.skops"
+        ),
+    )
+    testbed.kubectl(
+        "apply",
+        "-f",
+        "-",
+        input=model_deployment(
+            "iris", unwatched, demo_models, version="1", model_file="iris-v1.skops"
+        ),
+    )
+    try:
+        eventually(
+            lambda: status(testbed, watched, "iris").get("phase") == "Healthy",
+            timeout=240, interval=1, what=f"iris v1 in {watched} to become Healthy",
+        )  # fmt: skip
+    except AssertionError as e:
+        raise AssertionError(
+            f"{e}\nstatus: {status(testbed, watched, 'iris')}\noperator log:\n{log()}"
+        ) from e
+    stable = testbed.get("deployment", "iris-stable", "-n", watched)
+    assert (stable.get("status") or {}).get("readyReplicas") == 1
+    assert status(testbed, watched, "iris").get("stableVersion") == "1"
+
+    testbed.kubectl(
+        "apply",
+        "-f",
+        "-",
+        input=model_deployment(
+            "iris", watched, demo_models, version="2", model_file="iris-inaccurate.skops"
+        ),
+    )
+    canary_seen: list[bool] = []
+
+    def ended() -> bool:
+        canary = testbed.kubectl("get", "deployment", "iris-canary", "-n", watched, check=False)
+        canary_seen.append(canary.returncode == 0)
+        return status(testbed, watched, "iris").get("phase") in {"RolledBack", "Failed"}
+
+    try:
+        eventually(ended, timeout=240, interval=1, what="iris v2 (inaccurate) to be rolled back")
+    except AssertionError as e:
+        raise AssertionError(
+            f"{e}\nstatus: {status(testbed, watched, 'iris')}\noperator log:\n{log()}"
+        ) from e
+    final = status(testbed, watched, "iris")
+    assert not any(canary_seen), (
+        "a canary Deployment was created for a version that failed validation"
+    )
+    assert final.get("stableVersion") == "1", final
+    assert final.get("validation", {}).get("passed") is False, final
+    stable = testbed.get("deployment", "iris-stable", "-n", watched)
+    assert stable["spec"]["template"]["metadata"]["labels"]["modelrollout.io/version"] == "1"
+
+    # The unwatched namespace's ModelDeployment was never touched (the operator has no rights there).
+    assert status(testbed, unwatched, "iris") == {}, (
+        f"the ModelDeployment in unwatched namespace {unwatched} got a status; if the chart's operator has no "
+        "rights there (see the namespaced RBAC test), another cluster-wide operator is running on the test bed"
+    )
+    assert (
+        testbed.kubectl("get", "deployment", "iris-stable", "-n", unwatched, check=False).returncode
+        != 0
+    )
