@@ -1,9 +1,10 @@
-"""Load a model artifact into a `LoadedModel` the server and the validator both predict with.
+"""Load a model artifact into a `LoadedModel` that the server and the validator both predict with.
 
-skops (default) loads only vetted types; joblib and pickle run arbitrary code, so they need an
-explicit `allow_unsafe_pickle`; ONNX goes through onnxruntime (the `onnx` extra). A sha256 pin is
-checked before any byte is deserialised.
+skops loads vetted types only; joblib/pickle need allow_unsafe_pickle; ONNX needs the onnx extra.
 """
+
+# joblib and pickle run arbitrary code when loaded, hence the explicit opt-in. A sha256 pin is
+# checked before any byte is deserialised.
 
 from __future__ import annotations
 

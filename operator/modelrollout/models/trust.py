@@ -1,9 +1,8 @@
-"""The types a skops file may contain beyond skops' own defaults: a vetted allow-list.
+"""The types a skops file may contain beyond skops' own defaults: a vetted allow-list."""
 
-skops already trusts plain sklearn estimators and numpy arrays. These are the helper classes that
-fitted scikit-learn estimators carry inside (trees, losses, kernels...), found by saving every
-scikit-learn classifier and regressor. They are data holders: constructing them runs no user code.
-"""
+# skops already trusts plain scikit-learn estimators and numpy arrays. These are the helper
+# classes fitted estimators carry inside (trees, losses, kernels...), found by saving every
+# scikit-learn classifier and regressor. They are data holders: constructing them runs no user code.
 
 from __future__ import annotations
 

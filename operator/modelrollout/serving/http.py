@@ -1,10 +1,11 @@
 """A small HTTP/1.1 server on asyncio and httptools, built for one job: answering inference fast.
 
-Handlers run inline on the event loop (inference is CPU-bound and short, so a task or a thread
-per request would only add latency); a handler may return an awaitable when it must wait on I/O.
-Keep-alive, pipelining, chunked bodies, `Expect: 100-continue`, a body size limit, and a drain on
-shutdown that lets every request already received finish while idle connections close.
+Keep-alive, pipelining, chunked bodies, 100-continue, size limits, and a drain on shutdown.
 """
+
+# Handlers run inline on the event loop: inference is CPU-bound and short, so a task or a thread
+# per request would only add latency. A handler may return an awaitable when it must wait on I/O.
+# The drain lets every request already received finish while idle connections close.
 
 from __future__ import annotations
 

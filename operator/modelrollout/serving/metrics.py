@@ -1,9 +1,10 @@
 """The server's Prometheus metrics: exactly the contract in shared/design.md, nothing else.
 
-Every series carries model/version/track/namespace from the server's own settings. With several
-workers, prometheus_client's multiprocess mode (PROMETHEUS_MULTIPROC_DIR, set by
-`serving.workers` before this module is imported) sums them across processes.
+Every series carries model/version/track/namespace from the server's own settings.
 """
+
+# With several workers, prometheus_client's multiprocess mode (PROMETHEUS_MULTIPROC_DIR, set by
+# `serving.main` before this module is first imported) sums the series across processes.
 
 from __future__ import annotations
 

@@ -1,12 +1,12 @@
-"""Running the server: one process, or a supervisor that forks N workers after loading the model.
+"""Running the server: one process, or a supervisor that forks N workers after loading the model."""
 
-With several workers each one accepts on its own SO_REUSEPORT socket and answers inference alone,
-with no cross-process step on the hot path. Two things must still be whole across workers:
-metrics use prometheus_client's multiprocess files (summed on every scrape), and feedback, which
-may reach a worker other than the one that made the prediction, is scored by asking the siblings
-over private Unix sockets. That keeps inference free of any shared lock or IPC; only feedback for
-another worker's request pays one local round trip per sibling.
-"""
+# Why the workers share nothing on the inference path: each accepts on its own SO_REUSEPORT
+# socket and answers alone, with no lock or IPC per request. Two things must still be whole across
+# workers. Metrics use prometheus_client's multiprocess files, summed on every scrape. Feedback may
+# reach a worker other than the one that made the prediction: that worker asks its siblings over
+# private Unix sockets, so only feedback for another worker's request pays a local round trip per
+# sibling. (A request id that clients reuse on two workers is held by both; the first to answer
+# scores it.)
 
 from __future__ import annotations
 
