@@ -4,7 +4,12 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test setup lint unit integration testbed-binaries testbed-up testbed-down crd clean
+## demo: the local test bed, the chart, and a good and a bad rollout shown as they happen
+demo: setup
+	bash testbed/build-binaries.sh all
+	$(BIN)/python examples/demo.py $(ARGS)
+
+.PHONY: demo test setup lint unit integration testbed-binaries testbed-up testbed-down crd clean
 
 $(BIN)/model-rollout: pyproject.toml
 	$(PY) -m venv $(VENV)

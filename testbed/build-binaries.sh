@@ -102,7 +102,7 @@ build_prometheus() {
   local d=$WORK/prometheus v
   wrapper "$d"; cd "$d"
   go get -tool "github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_VERSION"
-  v=${PROMETHEUS_VERSION#v0.}; v="3.${v#*.}"
+  v=${PROMETHEUS_VERSION#v0.}; v="3.$(( ${v%%.*} - 300 )).${v#*.}"
   # Only Kubernetes discovery is needed: the tags leave out the cloud SDKs (most of the build time).
   go build -trimpath -tags remove_all_sd,enable_kubernetes_sd \
     -ldflags "-s -w -X github.com/prometheus/common/version.Version=$v" \
