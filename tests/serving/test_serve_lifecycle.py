@@ -45,6 +45,14 @@ def refused(port: int) -> bool:
     return False
 
 
+def running(pid: int) -> bool:
+    """Alive and not a zombie (an exited orphan may linger a moment before init reaps it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def read_response(sock: socket.socket) -> bytes:
     data = b""
     with contextlib.suppress(ConnectionResetError):
@@ -220,3 +228,21 @@ def test_a_worker_that_dies_is_replaced_and_its_counts_are_kept(model_dir: Path)
         assert s.metrics()[key] == 6
         assert s.get("/v2/health/ready").status_code == 200
     assert "starting a new one" in s.log_text()
+
+
+def test_workers_stop_when_the_supervisor_is_killed_outright(model_dir: Path) -> None:
+    uri = f"file://{model_dir}/iris.skops"
+    server = srv.start(model_dir, ["--model-uri", uri, "--workers", "2"])
+    try:
+        children = Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children").read_text()
+        workers = [int(pid) for pid in children.split()]
+        assert len(workers) == 2
+        server.proc.kill()
+        server.proc.wait(timeout=10)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(running(w) for w in workers):
+            time.sleep(0.1)
+        assert [w for w in workers if running(w)] == [], "orphaned workers still running"
+        assert refused(server.port)
+    finally:
+        server.stop()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import ctypes
 import logging
 import os
 import shutil
@@ -32,6 +33,7 @@ DRAIN_SECONDS = 25.0
 # A worker that keeps dying is a broken model or host: give up so Kubernetes restarts the pod.
 CRASH_LIMIT, CRASH_WINDOW_SECONDS = 5, 60.0
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 def run(
@@ -103,12 +105,14 @@ def _fork(
 ) -> int:
     # Signals stay blocked across fork so a child never runs the supervisor's handler.
     signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    supervisor = os.getpid()
     pid = os.fork()
     if pid == 0:
         code = 1
         try:
             for sig in _STOP_SIGNALS:
                 signal.signal(sig, signal.SIG_DFL)
+            _stop_with_parent(supervisor)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
             code = _worker(settings=settings, model=model, index=index, run_dir=run_dir)
         except BaseException:
@@ -117,6 +121,18 @@ def _fork(
             os._exit(code)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     return pid
+
+
+def _stop_with_parent(supervisor: int) -> None:
+    """Ask Linux to SIGTERM this worker when the supervisor dies, even by SIGKILL: an orphaned
+    worker would keep serving a model nobody manages, holding the port."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the supervisor's own shutdown still works
+        return
+    if os.getppid() != supervisor:  # it died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _worker(
