@@ -11,15 +11,23 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
+import modelrollout
+
 # verb -> (module, function, help). The function takes the remaining argv and returns an exit code.
 VERBS: dict[str, tuple[str, str, str]] = {}
 
 
-def register(verb: str, *, module: str, function: str, help: str) -> None:  # noqa: A002
+def register(verb: str, *, module: str, function: str, help: str) -> None:
     VERBS[verb] = (module, function, help)
 
 
 register("version", module="modelrollout.cli", function="_version", help="print the version")
+register(
+    "reference",
+    module="modelrollout.api.reference",
+    function="main",
+    help="print the ModelDeployment reference (Markdown)",
+)
 register(
     "operator",
     module="modelrollout.controller.main",
@@ -41,10 +49,8 @@ register(
 
 
 def _version(argv: Sequence[str]) -> int:
-    from modelrollout import __version__
-
     del argv
-    print(__version__)
+    print(modelrollout.__version__)
     return 0
 
 
