@@ -16,6 +16,8 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from kubernetes import config
+
 from testbed.podrunner import kube, runner, settings
 
 
@@ -90,7 +92,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    the_runner = runner.Runner(kube_api=kube.Kube(args.kubeconfig), cfg=cfg)
+    try:
+        the_runner = runner.Runner(kube_api=kube.Kube(args.kubeconfig), cfg=cfg)
+    except (ValueError, OSError, config.ConfigException) as e:
+        print(f"podrunner: cannot start: {e}", file=sys.stderr)
+        pid_file.unlink(missing_ok=True)
+        return 2
     watcher = threading.Thread(target=the_runner.run, args=(stop,), name="watch", daemon=True)
     watcher.start()
     try:
