@@ -80,8 +80,9 @@ def _exec(ex: Mapping[str, Any], *, target: Target, timeout: float) -> tuple[boo
     command = list(ex.get("command") or [])
     if not command:
         return False, "exec probe has an empty command"
-    # Enter the container's mount namespace so the probe sees the same files the container does.
-    argv = ["nsenter", f"--target={target.pid}", "--mount", "--", *command]
+    # Enter the container's mount namespace and working directory (--wd: the process's own), so the
+    # probe sees the same files the container does.
+    argv = ["nsenter", f"--target={target.pid}", "--mount", "--wd", "--", *command]
     try:
         done = subprocess.run(
             argv, env=dict(target.env), capture_output=True, timeout=timeout, check=False

@@ -383,3 +383,24 @@ def test_a_sidecar_runs_beside_a_job_and_is_stopped_when_the_job_is_done(
     running = [s for s in kube.statuses if s["phase"] == "Running"]
     assert running, "the job container ran while the sidecar did"
     assert running[-1]["initContainerStatuses"][0]["state"].get("running")
+
+
+def test_an_exec_probe_runs_in_the_containers_working_directory(run: Any, tmp_path: Path) -> None:
+    workdir = tmp_path / "wd"
+    _, kube = run(
+        [
+            container(
+                "import pathlib, time",
+                "time.sleep(0.5)",
+                "pathlib.Path('warmed-up').touch()",
+                "time.sleep(60)",
+                workingDir=str(workdir),
+                readinessProbe={
+                    "exec": {"command": ["test", "-e", "warmed-up"]},
+                    "periodSeconds": 1,
+                },
+            )
+        ]
+    )
+    kube.wait(lambda s: s["containerStatuses"][0]["ready"])
+    assert (workdir / "warmed-up").exists()
