@@ -12,6 +12,7 @@ import random
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -37,11 +38,18 @@ __all__ = [
 
 REFRESH_S = 1.0  # kube-proxy follows EndpointSlices within about a second too
 MAX_DURATION_S = 15 * 60.0  # a forgotten generator must not outlive the test session
+# Requests in flight at once. Open loop, as real clients are: a slow version does not slow the
+# rate down, and its share of requests stays its share of endpoints.
+CONCURRENCY = 8
 Endpoint = traffic_stats.Endpoint
 
 
 class TrafficGenerator:
-    """A background thread sending `rate_per_s` single-row requests, each followed by its truth."""
+    """Sends `rate_per_s` single-row requests from a background thread, each followed by its truth.
+
+    Row, endpoint and whether to send feedback are drawn from one `seed`ed generator; the requests
+    themselves go out on up to `concurrency` worker threads.
+    """
 
     def __init__(
         self,
@@ -60,6 +68,7 @@ class TrafficGenerator:
         port_name: str | None = None,
         max_duration_s: float = MAX_DURATION_S,
         timeout_s: float = 5.0,
+        concurrency: int = CONCURRENCY,
     ) -> None:
         # Lists or numpy arrays alike; numpy scalars become plain numbers JSON can carry.
         self._rows = [[float(v) for v in row] for row in rows]
@@ -69,8 +78,10 @@ class TrafficGenerator:
                 f"rows ({len(self._rows)}) and truth ({len(self._truth)}) must be equally long, "
                 "not empty"
             )
-        if not 0 < rate_per_s <= 1000 or not 0.0 <= feedback_fraction <= 1.0:
-            raise ValueError("rate_per_s must be in (0, 1000] and feedback_fraction in [0, 1]")
+        if not 0 < rate_per_s <= 1000 or not 0.0 <= feedback_fraction <= 1.0 or concurrency < 1:
+            raise ValueError(
+                "rate_per_s must be in (0, 1000], feedback_fraction in [0, 1], concurrency >= 1"
+            )
         if endpoints is None and api_client is None:
             raise ValueError("give an api_client to read endpoints from, or a fixed endpoints list")
         for host, _ in endpoints or ():
@@ -90,7 +101,10 @@ class TrafficGenerator:
         self._thread: threading.Thread | None = None
         self.failure: BaseException | None = None
         self.refresh_errors: list[str] = []
+        self._concurrency = concurrency
+        self._slots = threading.BoundedSemaphore(concurrency)
         self.expired = False  # it stopped because max_duration_s passed
+        self.dropped = 0  # requests not sent because `concurrency` requests were still in flight
 
     # -- control ----------------------------------------------------------------------------
     def start(self) -> TrafficGenerator:
@@ -137,15 +151,21 @@ class TrafficGenerator:
     ) -> traffic_stats.Stats:
         return traffic_stats.summarize(self.samples(), since=since, until=until, window_s=window_s)
 
-    # -- the thread ---------------------------------------------------------------------------
+    # -- the threads ---------------------------------------------------------------------------
     def _run(self) -> None:
+        limits = httpx.Limits(
+            max_connections=self._concurrency, max_keepalive_connections=self._concurrency
+        )
         try:
-            with httpx.Client(timeout=self._timeout, trust_env=False) as http:
-                self._loop(http)
+            with (
+                httpx.Client(timeout=self._timeout, trust_env=False, limits=limits) as http,
+                ThreadPoolExecutor(self._concurrency, thread_name_prefix="traffic") as pool,
+            ):
+                self._loop(http, pool)
         except BaseException as e:  # surfaced by stop(): a test must not pass on a dead thread
             self.failure = e
 
-    def _loop(self, http: httpx.Client) -> None:
+    def _loop(self, http: httpx.Client, pool: ThreadPoolExecutor) -> None:
         begun = time.monotonic()
         refreshed = -REFRESH_S
         sent = 0
@@ -161,10 +181,83 @@ class TrafficGenerator:
             if now < due:
                 self._stop.wait(min(due - now, REFRESH_S))
                 continue
-            if now - due > 1.0:  # fell behind (slow answers): skip ahead rather than burst
+            if now - due > 1.0:  # fell behind (a stalled machine): skip ahead rather than burst
                 sent = int((now - begun) * self._rate)
-            self._one(http, sent)
+            self._dispatch(http, pool, sent)
             sent += 1
+
+    def _dispatch(self, http: httpx.Client, pool: ThreadPoolExecutor, n: int) -> None:
+        """Decide here (one thread, so a seed replays the same choices); send on a worker."""
+        at, index = time.time(), self._rng.randrange(len(self._rows))
+        feedback = self._feedback and self._rng.random() < self._fraction
+        if not self._endpoints:
+            self._record(traffic_stats.Sample(at, None, code=0, error="no ready endpoint"))
+            return
+        endpoint = self._rng.choice(self._endpoints)
+        require_loopback(endpoint[0])  # checked again right before every send
+        if not self._slots.acquire(blocking=False):
+            self.dropped += 1  # every worker waits on a slow answer: an open-loop client drops
+            return
+        pool.submit(self._send, http, n=n, at=at, index=index, endpoint=endpoint, feedback=feedback)
+
+    def _send(
+        self,
+        http: httpx.Client,
+        *,
+        n: int,
+        at: float,
+        index: int,
+        endpoint: Endpoint,
+        feedback: bool,
+    ) -> None:
+        try:
+            self._record(
+                self._exchange(http, n=n, at=at, index=index, endpoint=endpoint, feedback=feedback)
+            )
+        except BaseException as e:  # a bug here must stop the run, not vanish in a worker
+            self.failure = e
+            self._stop.set()
+        finally:
+            self._slots.release()
+
+    def _exchange(
+        self,
+        http: httpx.Client,
+        *,
+        n: int,
+        at: float,
+        index: int,
+        endpoint: Endpoint,
+        feedback: bool,
+    ) -> traffic_stats.Sample:
+        """One infer request and, when it succeeded and `feedback`, the truth of its row."""
+        host, port = endpoint
+        require_loopback(host)
+        base, request_id, row = (
+            f"http://{host}:{port}{self._path}",
+            f"tg-{self._ids}-{n}",
+            self._rows[index],
+        )
+        tensor = {"name": "input-0", "shape": [1, len(row)], "datatype": "FP64", "data": row}
+        started = time.perf_counter()
+        try:
+            response = http.post(f"{base}/infer", json={"id": request_id, "inputs": [tensor]})
+        except httpx.HTTPError as e:
+            seconds = time.perf_counter() - started
+            return traffic_stats.Sample(at, endpoint, 0, seconds=seconds, error=type(e).__name__)
+        seconds = time.perf_counter() - started
+        fed = None
+        if response.status_code == 200 and feedback:
+            fed = self._send_feedback(http, base, request_id, self._truth[index])
+        return traffic_stats.Sample(
+            at,
+            endpoint,
+            response.status_code,
+            version=_version(response),
+            seconds=seconds,
+            feedback=fed,
+            error="" if response.status_code == 200 else response.text[:200],
+        )
 
     def _refresh(self) -> None:
         try:
@@ -180,44 +273,6 @@ class TrafficGenerator:
         for host, _ in found:
             require_loopback(host)
         self._endpoints = found
-
-    def _one(self, http: httpx.Client, n: int) -> None:
-        at, index = time.time(), self._rng.randrange(len(self._rows))
-        if not self._endpoints:
-            self._record(traffic_stats.Sample(at, None, code=0, error="no ready endpoint"))
-            return
-        host, port = endpoint = self._rng.choice(self._endpoints)
-        require_loopback(host)  # checked again right before every send
-        base, request_id, row = (
-            f"http://{host}:{port}{self._path}",
-            f"tg-{self._ids}-{n}",
-            self._rows[index],
-        )
-        tensor = {"name": "input-0", "shape": [1, len(row)], "datatype": "FP64", "data": row}
-        started = time.perf_counter()
-        try:
-            response = http.post(f"{base}/infer", json={"id": request_id, "inputs": [tensor]})
-        except httpx.HTTPError as e:
-            seconds = time.perf_counter() - started
-            self._record(
-                traffic_stats.Sample(at, endpoint, 0, seconds=seconds, error=type(e).__name__)
-            )
-            return
-        seconds = time.perf_counter() - started
-        fed = None
-        if response.status_code == 200 and self._feedback and self._rng.random() < self._fraction:
-            fed = self._send_feedback(http, base, request_id, self._truth[index])
-        self._record(
-            traffic_stats.Sample(
-                at,
-                endpoint,
-                response.status_code,
-                version=_version(response),
-                seconds=seconds,
-                feedback=fed,
-                error="" if response.status_code == 200 else response.text[:200],
-            )
-        )
 
     def _send_feedback(self, http: httpx.Client, base: str, request_id: str, truth: Any) -> int:
         try:

@@ -69,7 +69,8 @@ def summarize(
     picked = [s for s in samples if (lo is None or s.at >= lo) and (hi is None or s.at < hi)]
     seen: dict[str, tuple[float, float]] = {}
     windows: dict[int, tuple[collections.Counter[str], collections.Counter[int]]] = {}
-    origin = lo if lo is not None else (picked[0].at if picked else 0.0)
+    # Requests in flight at once finish out of order: nothing here relies on the order.
+    origin = lo if lo is not None else min((s.at for s in picked), default=0.0)
     for s in picked:
         versions, codes = windows.setdefault(
             int((s.at - origin) // window_s), (collections.Counter(), collections.Counter())
@@ -77,8 +78,8 @@ def summarize(
         codes[s.code] += 1
         if s.version is not None:
             versions[s.version] += 1
-            first, _ = seen.get(s.version, (s.at, s.at))
-            seen[s.version] = (first, s.at)
+            first, last = seen.get(s.version, (s.at, s.at))
+            seen[s.version] = (min(first, s.at), max(last, s.at))
     return Stats(
         total=len(picked),
         by_version=collections.Counter(s.version for s in picked if s.version is not None),

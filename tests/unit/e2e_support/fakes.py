@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -64,11 +65,15 @@ class FakeModel:
 
     version: str
     label: int = 0
+    delay_s: float = 0.0
+    """How long each inference takes: a slow model."""
     infers: list[dict[str, Any]] = field(default_factory=list)
     feedback: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if path.endswith("/infer"):
+            time.sleep(self.delay_s)
         with self.lock:
             if method == "POST" and path == "/v2/models/iris/infer":
                 self.infers.append(body)

@@ -155,3 +155,19 @@ def test_a_generator_stops_by_itself_after_its_maximum_duration() -> None:
         gen.stop()
     assert gen.expired
     assert 0 < len(model.infers) <= 25
+
+
+def test_a_slow_version_does_not_slow_the_rate_and_saturation_drops_requests() -> None:
+    slow = fakes.FakeModel("3", delay_s=0.3)
+    with fakes.http_server(slow) as port:
+        with _generator(endpoints=[("127.0.0.1", port)], rate_per_s=20) as gen:
+            time.sleep(1.5)
+        with _generator(endpoints=[("127.0.0.1", port)], rate_per_s=20, concurrency=2) as few:
+            time.sleep(1.5)
+    # 30 due in 1.5 s; one at a time, 0.3 s each, would have been 5.
+    assert gen.stats().total >= 18
+    assert gen.dropped == 0
+    assert min(s.seconds for s in gen.samples()) >= 0.3
+    # Two in flight at 0.3 s each carry about 6.7 requests/s of the 20 asked for.
+    assert few.dropped >= 10
+    assert few.stats().total + few.dropped >= 22
