@@ -11,6 +11,7 @@ import logging
 import os
 import shlex
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Sequence
@@ -71,6 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    problem = _namespaces_unavailable()
+    if problem:
+        print(f"podrunner: {problem}", file=sys.stderr)
+        return 2
     cfg = settings.Settings(
         state_dir=args.state_dir.resolve(),
         project_images=frozenset(args.project_image or ["model-rollout"]),
@@ -110,6 +115,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if pid_file.exists() and pid_file.read_text().strip() == str(os.getpid()):
             pid_file.unlink()
     return 0
+
+
+def _namespaces_unavailable() -> str:
+    """Why containers could not get private mount namespaces here, or "" when they can."""
+    argv = ["unshare", "--mount", "--propagation", "private", "--", "true"]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"cannot run `{' '.join(argv)}` ({e}); install util-linux"
+    if done.returncode != 0:
+        return (
+            f"`{' '.join(argv)}` failed: {done.stderr.strip()}; the pod runner needs root "
+            "(or CAP_SYS_ADMIN) to give each container its own mounts"
+        )
+    return ""
 
 
 if __name__ == "__main__":
