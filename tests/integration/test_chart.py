@@ -91,8 +91,11 @@ def test_rendered_chart_is_accepted_by_the_api_server(
         testbed, "template", "mr", str(CHART), "-n", namespace, "--include-crds", *opts,
         "--set", "dashboard.enabled=true", "--set", "podDisruptionBudget.enabled=true",
     ).stdout  # fmt: skip
+    # Pod Security admission warns about a workload whose pods would break the restricted profile.
+    testbed.kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/warn=restricted")
     # Every object names its namespace (Roles live in the watched ones), so no -n here.
     done = testbed.kubectl("apply", "--dry-run=server", "-f", "-", input=rendered)
+    assert "PodSecurity" not in done.stderr, done.stderr
     kinds = {line.split("/")[0].split(".")[0] for line in done.stdout.splitlines()}
     expected = {"serviceaccount", "deployment", "service", "poddisruptionbudget", "configmap"}
     expected |= (
@@ -280,6 +283,10 @@ def operator(testbed: Testbed, namespace: str, extra_namespaces: list[str]) -> I
     """The chart installed in `namespace`, watching the first extra namespace only; yields the release."""
     watched = extra_namespaces[0]
     release = "mr"
+    # The operator's pod must be admitted where only the restricted Pod Security profile is allowed.
+    testbed.kubectl(
+        "label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted"
+    )
     helm(testbed, "install", release, str(CHART), "-n", namespace, *IMAGE, *scoped([watched]))
     try:
         yield release
