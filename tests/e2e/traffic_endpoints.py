@@ -1,10 +1,10 @@
 """Where the traffic generator may send: a Service's ready endpoints, and the loopback guard.
 
 kube-apiserver refuses loopback addresses in EndpointSlices and Endpoints ("may not be in the
-loopback range"), so on the test bed, whose pods run on 127.x.y.z, the EndpointSlice controller
-never manages to write a slice. When a Service has no slice at all, its endpoints are derived the
-way that controller derives them: pods matching the selector, Ready, not terminating, targetPort
-resolved. Both paths are pure functions of the API's JSON; `ready_endpoints` does the reading.
+loopback range"), so on the test bed, whose pods run on 127.x.y.z, a Service's slices stay empty
+(or are never written). When its slices hold no ready endpoint, they are derived the way the
+EndpointSlice controller derives them: pods matching the selector, Ready, not terminating,
+targetPort resolved. Both are pure functions of the API's JSON; `ready_endpoints` does the reading.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def _container_port(pod: Mapping[str, Any], target: Any) -> int | None:
 def ready_endpoints(
     api_client: Any, *, namespace: str, service: str, port_name: str | None = None
 ) -> list[Endpoint]:
-    """The Service's ready endpoints: from its EndpointSlices, or from its pods when it has none."""
+    """The Service's ready endpoints: from its EndpointSlices, else from its pods."""
     from kubernetes import client
 
     # Raw JSON (not preloaded into models) is cheaper and keeps the API's camelCase names.
@@ -107,8 +107,9 @@ def ready_endpoints(
             _preload_content=False, _request_timeout=10,
         )
     )["items"]  # fmt: skip
-    if slices:
-        return endpoints_from_slices(slices, port_name=port_name)
+    found = endpoints_from_slices(slices, port_name=port_name)
+    if found:
+        return found
     core = client.CoreV1Api(api_client)
     svc = raw(
         core.read_namespaced_service(

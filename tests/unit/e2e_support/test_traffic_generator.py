@@ -53,10 +53,17 @@ def test_traffic_follows_the_ready_endpoints_as_they_change() -> None:
     assert gen.refresh_errors == []
 
 
-def test_a_service_without_endpoint_slices_is_served_by_its_ready_pods() -> None:
-    # kube-apiserver refuses 127.x addresses in EndpointSlices: the test bed never has any.
+@pytest.mark.parametrize(
+    "slices", [[], [{"addressType": "IPv4", "endpoints": None, "ports": None}]]
+)
+def test_a_service_without_ready_endpoints_in_slices_is_served_by_its_ready_pods(
+    slices: list[dict[str, object]],
+) -> None:
+    # kube-apiserver refuses 127.x addresses in EndpointSlices: on the test bed a Service has no
+    # slice, or the empty one written before its pods had addresses.
     labels = {"app.kubernetes.io/name": "iris"}
-    v1, discovery = fakes.FakeModel("1"), fakes.FakeDiscovery(service=fakes.service(labels))
+    v1 = fakes.FakeModel("1")
+    discovery = fakes.FakeDiscovery(slices=slices, service=fakes.service(labels))
     with fakes.http_server(v1) as p1, fakes.http_server(discovery) as api:
         discovery.pods = [
             fakes.pod("127.0.0.1", labels=labels, port=p1),
