@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httptools
+import orjson
 
 _REASONS = {s.value: s.phrase for s in http.HTTPStatus}
 # Request line and headers together; real clients send well under 8 KiB, and the parser itself
@@ -120,8 +121,7 @@ class HttpProtocol(asyncio.Protocol):
         except httptools.HttpParserUpgrade:
             self._reply_and_close(400, b'{"error": "protocol upgrades are not supported"}')
         except httptools.HttpParserError as e:
-            message = f"malformed HTTP request: {e}".replace('"', "'")
-            self._reply_and_close(400, b'{"error": "' + message.encode() + b'"}')
+            self._reply_and_close(400, orjson.dumps({"error": f"malformed HTTP request: {e}"}))
 
     # httptools callbacks
     def on_message_begin(self) -> None:
