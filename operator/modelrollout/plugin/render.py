@@ -99,6 +99,8 @@ def _since(status: api.ModelDeploymentStatus, *, now: datetime) -> str:
 
 def _generation(meta: Mapping[str, Any], status: api.ModelDeploymentStatus) -> str:
     wanted, seen = meta.get("generation"), status.observed_generation
+    if meta.get("deletionTimestamp"):
+        return f"{wanted}, being deleted since {meta['deletionTimestamp']}"
     if wanted is None or seen == wanted:
         return f"{seen if seen is not None else text.NONE} (up to date)"
     return f"{wanted}, operator has seen {seen if seen is not None else 'none'} (status is behind)"
@@ -137,7 +139,7 @@ def _analysis(
             f"(run {run.runs})",
         )
     lines = [head]
-    if run is not None and run.message:
+    if run is not None and run.message and run.message not in status.message:
         lines.append(f"  {run.message}")
     last = {m.metric: m for m in (run.last_measurements if run is not None else [])}
     rows = [_metric_row(m, last.pop(m.name, None), now=now) for m in metrics]
@@ -160,7 +162,7 @@ def _metric_row(
         _comparison(spec.compare) if spec is not None else text.NONE,
         measured.phase.value if measured is not None else "NotMeasured",
         text.since(measured.measured_at if measured is not None else None, now),
-        measured.message if measured is not None else "",
+        text.clip(measured.message) if measured is not None else "",
     )
 
 
@@ -178,7 +180,7 @@ def _conditions(status: api.ModelDeploymentStatus, *, now: datetime) -> str:
     if not status.conditions:
         return ""
     rows = [
-        (c.type, c.status, c.reason, text.since(c.last_transition_time, now), c.message)
+        (c.type, c.status, c.reason, text.since(c.last_transition_time, now), text.clip(c.message))
         for c in status.conditions
     ]
     return "Conditions:\n" + text.table(

@@ -45,6 +45,17 @@ def percent(value: float | None) -> str:
     return NONE if value is None else f"{number(round(value, 1))}%"
 
 
+# Measurement and condition messages can hold whole PromQL queries; a table row shows their start
+# and `-o yaml` shows them whole.
+CLIP = 120
+
+
+def clip(message: str, width: int = CLIP) -> str:
+    """One line of at most `width` characters, ending in `...` when cut."""
+    flat = " ".join(message.split())
+    return flat if len(flat) <= width else flat[: width - 3].rstrip() + "..."
+
+
 def field(label: str, value: str) -> str:
     """A `Label:  value` line, the value column shared by the whole status screen."""
     return f"{label}:".ljust(LABEL_WIDTH) + value

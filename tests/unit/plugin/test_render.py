@@ -191,3 +191,36 @@ def test_the_list_has_one_row_per_deployment(all_namespaces: bool) -> None:
         [*prefix[1], "iris", "2", "1", "2", "50%", "Paused", "1d1h"],
         [*prefix[2], "cancer", "2", "1", "-", "-", "Healthy", "1d1h"],
     ]
+
+
+def test_long_messages_are_clipped_in_tables_and_not_repeated() -> None:
+    query = "sum(increase(model_feedback_total{outcome='correct'}[30s])) " * 5
+    long = f"Step 2: analysis round 1/3. accuracy Inconclusive (no data yet; query: {query})"
+    measurements = [
+        {"metric": "accuracy", "phase": "Inconclusive", "message": f"no data yet; query: {query}",
+         "measuredAt": o.ts(5)},
+    ]  # fmt: skip
+    analysis = dict(o.PAUSED_STATUS["analysis"], message=long, lastMeasurements=measurements)
+    conditions = [dict(o.PAUSED_STATUS["conditions"][0], message=long)]
+    obj = o.md(message=long, analysis=analysis, conditions=conditions)
+    screen = render.status_view(obj, now=o.NOW)
+    assert screen.count(long) == 1  # once, whole, as the Message
+    row = _line(screen, "accuracy         -")
+    assert row.endswith("...")
+    assert len(row.split("   ")[-1].strip()) <= text.CLIP
+    assert _line(screen, "Available").endswith("...")
+
+
+def test_an_object_being_deleted_says_so() -> None:
+    obj = o.healthy(generation=4)
+    obj["metadata"]["deletionTimestamp"] = "2026-11-23T11:59:00Z"
+    screen = render.status_view(obj, now=o.NOW)
+    assert _line(screen, "Generation:").endswith("4, being deleted since 2026-11-23T11:59:00Z")
+
+
+@pytest.mark.parametrize(
+    ("message", "clipped"),
+    [("short", "short"), ("a  b\n c", "a b c"), ("x" * 130, "x" * 117 + "...")],
+)
+def test_clip_keeps_one_line_of_at_most_the_width(message: str, clipped: str) -> None:
+    assert text.clip(message) == clipped
