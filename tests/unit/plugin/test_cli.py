@@ -251,3 +251,16 @@ def test_a_status_this_plugin_cannot_read_is_one_line_but_requests_still_work(
     assert (code, err) == (0, "")
     assert out.startswith('modeldeployment "iris" promote requested (modelrollout.io/promote=')
     assert out.endswith(")\n")
+
+
+@pytest.mark.parametrize(
+    ("obj", "code"),
+    [(o.healthy(name="w", namespace="ml"), 0), (o.md(name="w", phase="RolledBack"), 1)],
+)
+def test_status_watch_ends_at_a_terminal_phase_with_its_exit_code(
+    api: fake_api.FakeApi, capsys: pytest.CaptureFixture[str], obj: dict[str, object], code: int
+) -> None:
+    api.add(obj)
+    got, out, _ = run(capsys, "status", "w", "--watch")
+    assert got == code
+    assert out.count("Name:        w") == 1
