@@ -7,7 +7,7 @@ import json
 import subprocess
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -246,20 +246,31 @@ def test_namespaced_mode_grants_nothing_outside_the_watched_namespaces(
 # --- the operator itself, installed by the chart, under its own account ---
 
 
-def model_deployment(name: str, ns: str, models: Path, *, version: str, model_file: str) -> str:
+def model_deployment(
+    ns: str, models: Path, *, version: str, model_file: str, prometheus: str, check_max: float
+) -> str:
+    """iris at `version`; its canary analysis is one PromQL check, `vector(1)` <= check_max, so a
+    rollout's fate is set by the spec alone, with no traffic needed."""
     return json.dumps({
         "apiVersion": "modelrollout.io/v1alpha1",
         "kind": "ModelDeployment",
-        "metadata": {"name": name, "namespace": ns, "labels": {"modelrollout.io/test": "chart"}},
+        "metadata": {"name": "iris", "namespace": ns, "labels": {"modelrollout.io/test": "chart"}},
         "spec": {
-            "model": {"name": name, "version": version, "uri": f"file://{models}/models/{model_file}", "format": "skops"},
+            "model": {"name": "iris", "version": version, "uri": f"file://{models}/models/{model_file}", "format": "skops"},
             "serving": {"replicas": 1},
             "validation": {
                 "dataset": {"uri": f"file://{models}/data/iris-test.csv", "format": "csv", "target": "species"},
                 "thresholds": {"accuracy": {"min": 0.9}},
                 "timeout": "3m",
             },
-            "rollout": {"steps": [{"setWeight": 50}, {"pause": {"duration": "5s"}}]},
+            "rollout": {"steps": [{"setWeight": 50}, {"analysis": {}}]},
+            "analysis": {
+                "prometheus": {"address": prometheus},
+                "interval": "2s",
+                "count": 1,
+                "metrics": [{"name": "always-one", "query": "vector(1)", "max": check_max}],
+            },
+            "rollback": {"automatic": True},
         },
     })  # fmt: skip
 
@@ -273,9 +284,10 @@ def operator_pod(testbed: Testbed, ns: str) -> dict[str, Any] | None:
     return pods[0] if pods else None
 
 
-def ready(pod: dict[str, Any] | None) -> bool:
+def ready_operator_pod(testbed: Testbed, ns: str) -> dict[str, Any] | None:
+    pod = operator_pod(testbed, ns)
     conditions = ((pod or {}).get("status") or {}).get("conditions") or []
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+    return pod if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions) else None
 
 
 @pytest.fixture
@@ -314,83 +326,113 @@ def test_operator_from_the_chart_rolls_out_and_rolls_back_under_its_own_account(
 ) -> None:
     watched, unwatched = extra_namespaces
 
-    def log() -> str:
-        pod = operator_pod(testbed, namespace)
-        return testbed.pod_log(namespace, pod["metadata"]["name"])[-4000:] if pod else "(no pod)"
-
-    def ready_pod() -> dict[str, Any] | None:
-        pod = operator_pod(testbed, namespace)
-        return pod if ready(pod) else None
-
-    pod = eventually(ready_pod, timeout=120, what="the operator pod to become Ready")
-    assert pod["spec"]["serviceAccountName"] == f"{operator}-model-rollout"
-    ip = pod["status"]["podIP"]
-    with urllib.request.urlopen(f"http://{ip}:8081/healthz", timeout=5) as resp:
-        assert resp.read() == b"ok\n"
-
-    testbed.kubectl(
-        "apply",
-        "-f",
-        "-",
-        input=model_deployment(
-            "iris", watched, demo_models, version="1", model_file="iris-v1.skops"
-        ),
-    )
-    testbed.kubectl(
-        "apply",
-        "-f",
-        "-",
-        input=model_deployment(
-            "iris", unwatched, demo_models, version="1", model_file="iris-v1.skops"
-        ),
-    )
-    try:
-        eventually(
-            lambda: status(testbed, watched, "iris").get("phase") == "Healthy",
-            timeout=240, interval=1, what=f"iris v1 in {watched} to become Healthy",
+    def apply(ns: str, *, version: str, model_file: str, check_max: float = 2) -> None:
+        manifest = model_deployment(
+            ns, demo_models, version=version, model_file=model_file,
+            prometheus=testbed.prometheus_url, check_max=check_max,
         )  # fmt: skip
-    except AssertionError as e:
-        raise AssertionError(
-            f"{e}\nstatus: {status(testbed, watched, 'iris')}\noperator log:\n{log()}"
-        ) from e
-    stable = testbed.get("deployment", "iris-stable", "-n", watched)
-    assert (stable.get("status") or {}).get("readyReplicas") == 1
-    assert status(testbed, watched, "iris").get("stableVersion") == "1"
+        testbed.kubectl("apply", "-f", "-", input=manifest)
 
-    testbed.kubectl(
-        "apply",
-        "-f",
-        "-",
-        input=model_deployment(
-            "iris", watched, demo_models, version="2", model_file="iris-inaccurate.skops"
-        ),
+    def wait_for(
+        phases: set[str], what: str, *, watch: Callable[[], None] = lambda: None
+    ) -> dict[str, Any]:
+        def reached() -> bool:
+            watch()
+            return status(testbed, watched, "iris").get("phase") in phases
+
+        try:
+            eventually(reached, timeout=240, interval=1, what=what)
+        except AssertionError as e:
+            log = testbed.pod_log(namespace, pod["metadata"]["name"])[-4000:]
+            raise AssertionError(
+                f"{e}\nstatus: {status(testbed, watched, 'iris')}\noperator log:\n{log}"
+            ) from e
+        return status(testbed, watched, "iris")
+
+    def stable_version() -> str:
+        """The version the stable Deployment serves, once its rollout is complete and ready."""
+
+        def settled() -> dict[str, Any] | None:
+            dep = testbed.get("deployment", "iris-stable", "-n", watched)
+            st = dep.get("status") or {}
+            done = st.get("observedGeneration", 0) >= dep["metadata"]["generation"] and (
+                st.get("updatedReplicas") == st.get("readyReplicas") == st.get("replicas") == 1
+            )
+            return dep if done else None
+
+        dep = eventually(settled, timeout=60, what="the stable Deployment to settle")
+        return str(dep["spec"]["template"]["metadata"]["labels"]["modelrollout.io/version"])
+
+    def canary_exists() -> bool:
+        return (
+            testbed.kubectl(
+                "get", "deployment", "iris-canary", "-n", watched, check=False
+            ).returncode
+            == 0
+        )
+
+    pod = eventually(
+        lambda: ready_operator_pod(testbed, namespace),
+        timeout=120,
+        what="the operator pod to be Ready",
     )
+    assert pod["spec"]["serviceAccountName"] == f"{operator}-model-rollout"
+    with urllib.request.urlopen(f"http://{pod['status']['podIP']}:8081/healthz", timeout=5) as r:
+        assert r.read() == b"ok\n"
+
+    # v1: validated, then stable at once (nothing to canary against).
+    apply(watched, version="1", model_file="iris-v1.skops")
+    apply(unwatched, version="1", model_file="iris-v1.skops")
+    final = wait_for({"Healthy"}, "iris v1 to become Healthy")
+    assert final["stableVersion"] == "1"
+    assert stable_version() == "1"
+
+    # v2: validated, canary at 50%, its analysis passes, promoted; the canary is removed.
+    apply(watched, version="2", model_file="iris-v2.skops")
     canary_seen: list[bool] = []
+    final = wait_for(
+        {"Healthy", "RolledBack", "Failed"}, "iris v2 to be promoted", watch=lambda: canary_seen.append(canary_exists())
+    )  # fmt: skip
+    assert final["phase"] == "Healthy", final
+    assert final["stableVersion"] == "2"
+    assert any(canary_seen), "v2 was promoted without ever running a canary"
+    eventually(lambda: not canary_exists(), timeout=60, what="the promoted canary to be removed")
+    assert stable_version() == "2"
 
-    def ended() -> bool:
-        canary = testbed.kubectl("get", "deployment", "iris-canary", "-n", watched, check=False)
-        canary_seen.append(canary.returncode == 0)
-        return status(testbed, watched, "iris").get("phase") in {"RolledBack", "Failed"}
+    # v3: validated, canary at 50%, its analysis fails: rolled back automatically to v2.
+    apply(watched, version="3", model_file="iris-v2.skops", check_max=0)
+    final = wait_for({"Healthy", "RolledBack", "Failed"}, "iris v3 to be rolled back")
+    assert final["phase"] == "RolledBack", final
+    assert final["stableVersion"] == "2"
+    eventually(lambda: not canary_exists(), timeout=60, what="the failed canary to be removed")
+    assert stable_version() == "2"
 
-    try:
-        eventually(ended, timeout=240, interval=1, what="iris v2 (inaccurate) to be rolled back")
-    except AssertionError as e:
-        raise AssertionError(
-            f"{e}\nstatus: {status(testbed, watched, 'iris')}\noperator log:\n{log()}"
-        ) from e
-    final = status(testbed, watched, "iris")
-    assert not any(canary_seen), (
-        "a canary Deployment was created for a version that failed validation"
-    )
-    assert final.get("stableVersion") == "1", final
-    assert final.get("validation", {}).get("passed") is False, final
-    stable = testbed.get("deployment", "iris-stable", "-n", watched)
-    assert stable["spec"]["template"]["metadata"]["labels"]["modelrollout.io/version"] == "1"
+    # v4: fails offline validation: no traffic ever moves, no canary is ever made.
+    apply(watched, version="4", model_file="iris-inaccurate.skops")
+    canary_seen.clear()
+    final = wait_for(
+        {"Healthy", "RolledBack", "Failed"}, "iris v4 (inaccurate) to fail validation",
+        watch=lambda: canary_seen.append(canary_exists()),
+    )  # fmt: skip
+    assert final["phase"] == "Failed", final
+    assert final["validation"]["passed"] is False, final
+    assert not any(canary_seen), "a canary Deployment was made for a version that failed validation"
+    assert final["stableVersion"] == "2"
+    assert stable_version() == "2"
+
+    # Prometheus scraped the operator's own metrics from its pod IP, through the chart's annotations.
+    eventually(
+        lambda: {
+            s["metric"]["outcome"]
+            for s in testbed.query(f'modelrollout_rollouts_total{{namespace="{watched}"}}')
+        } >= {"promoted", "rolled_back", "failed"},
+        timeout=60, what="the operator's rollout counters in Prometheus",
+    )  # fmt: skip
 
     # The unwatched namespace's ModelDeployment was never touched (the operator has no rights there).
     assert status(testbed, unwatched, "iris") == {}, (
-        f"the ModelDeployment in unwatched namespace {unwatched} got a status; if the chart's operator has no "
-        "rights there (see the namespaced RBAC test), another cluster-wide operator is running on the test bed"
+        f"the ModelDeployment in unwatched namespace {unwatched} got a status; the chart's operator "
+        "has no rights there (see the namespaced RBAC test), so another cluster-wide operator is running"
     )
     assert (
         testbed.kubectl("get", "deployment", "iris-stable", "-n", unwatched, check=False).returncode
