@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
+import yaml
 
 from modelrollout.controller import observability
 
@@ -97,3 +99,13 @@ def test_dashboard_panels_have_unique_ids_and_use_the_chosen_data_source() -> No
     for panel in board["panels"]:
         if panel["type"] != "row":
             assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
+
+
+def test_the_chart_app_version_is_the_package_version() -> None:
+    """The image tag defaults to appVersion, so the two must name the same release."""
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert chart["appVersion"] == project["version"], (
+        f"Chart.yaml appVersion {chart['appVersion']} != pyproject version {project['version']}: "
+        "bump them together"
+    )
