@@ -82,7 +82,14 @@ def create(cluster: str, *, say: Any = print) -> None:
         return
     if paths.kwok_dir(cluster).exists():
         # A half-created or stopped cluster: start from a clean slate rather than guess its state.
-        kwokctl("delete", "cluster", "--kubeconfig", "", cluster=cluster, check=False)
+        kwokctl(
+            "delete",
+            "cluster",
+            "--kubeconfig",
+            _scratch_kubeconfig(cluster),
+            cluster=cluster,
+            check=False,
+        )
     say(
         f"starting control plane {cluster} (etcd, kube-apiserver, controller-manager, scheduler, kwok)"
     )
@@ -92,7 +99,7 @@ def create(cluster: str, *, say: Any = print) -> None:
         "-c",
         str(_config(cluster)),
         "--kubeconfig",
-        "",
+        _scratch_kubeconfig(cluster),
         "--wait",
         "120s",
         cluster=cluster,
@@ -103,9 +110,24 @@ def create(cluster: str, *, say: Any = print) -> None:
     _wait_default_service_account(cluster, timeout=60)
 
 
+def _scratch_kubeconfig(cluster: str) -> str:
+    # kwokctl writes the new context into this file; a scratch one keeps ~/.kube/config untouched.
+    # (kwokctl 0.8 accepts "" on create but rejects it on delete with "empty path".)
+    path = paths.state_dir(cluster) / "kwokctl-scratch-kubeconfig.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return str(path)
+
+
 def delete(cluster: str) -> None:
     if paths.kwok_dir(cluster).exists():
-        kwokctl("delete", "cluster", "--kubeconfig", "", cluster=cluster, check=False)
+        kwokctl(
+            "delete",
+            "cluster",
+            "--kubeconfig",
+            _scratch_kubeconfig(cluster),
+            cluster=cluster,
+            check=False,
+        )
 
 
 def _add_nodes(cluster: str) -> None:

@@ -35,11 +35,15 @@ def workload(dep: dict[str, Any] | None) -> rollout.Workload | None:
     labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
     # Until the Deployment controller has seen this generation, its counts describe the old template.
     current = (status.get("observedGeneration") or 0) >= (dep["metadata"].get("generation") or 0)
+    updated = int(status.get("updatedReplicas") or 0) if current else 0
+    # readyReplicas counts the old ReplicaSet's pods too; while any remain, take them to be the ready
+    # ones, so a track is rolled out only once no pod of the old version is left to answer.
+    old_pods = max(0, int(status.get("replicas") or 0) - updated)
     return rollout.Workload(
         version=labels.get(names.LABEL_VERSION),
         replicas=int(spec.get("replicas") or 0),
-        ready=_ready(dep),
-        updated=int(status.get("updatedReplicas") or 0) if current else 0,
+        ready=max(0, _ready(dep) - old_pods),
+        updated=updated,
     )
 
 

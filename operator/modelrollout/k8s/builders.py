@@ -19,6 +19,8 @@ SCRAPE_ANNOTATIONS = {"prometheus.io/scrape": "true", "prometheus.io/path": "/me
 TERMINATION_MESSAGE_PATH = "/dev/termination-log"
 # The root filesystem is read-only; scratch space is an emptyDir here (a path inside the pod).
 TMP_MOUNT = {"name": "tmp", "mountPath": "/tmp"}  # noqa: S108
+# Longer than endpoint propagation to kube-proxy and gateways usually takes; well within the grace period.
+PRE_STOP_SECONDS = 3
 
 Manifest = dict[str, Any]
 
@@ -131,6 +133,8 @@ def server_deployment(
         "livenessProbe": _probe("/v2/health/live", port, serving.liveness_probe, period=10),
         "securityContext": _security_context(),
         "volumeMounts": [*mounts, TMP_MOUNT],
+        # Endpoints are removed while this sleeps, so no new request reaches a server that is stopping.
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}},
     }
     if serving.image_pull_policy:
         container["imagePullPolicy"] = serving.image_pull_policy
