@@ -6,7 +6,6 @@ after the first scrape, so increase() and rate() see them change as they would i
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import time
@@ -18,10 +17,12 @@ from pathlib import Path
 import httpx
 import prometheus_client as pc
 import pytest
+from testbed import paths
 
 from modelrollout.analysis import compare, prometheus, provider
 
-PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
+# The test bed's own Prometheus (built by testbed/build-binaries.sh, which `make test` runs first).
+PROMETHEUS = str(paths.BIN / "prometheus")
 LABELS = ("model", "version", "track", "namespace")
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 WINDOW = timedelta(minutes=1)
@@ -121,7 +122,9 @@ class Exporter:
 @pytest.fixture(scope="module")
 def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
     if not Path(PROMETHEUS).exists():
-        pytest.skip("Prometheus is not installed: run `bash testbed/install-system-deps.sh`")
+        pytest.fail(
+            f"{PROMETHEUS} is missing: build it with `bash testbed/build-binaries.sh prometheus`"
+        )
     tmp = tmp_path_factory.mktemp("prometheus")
     exporter = Exporter()
     exporter.create_series()
