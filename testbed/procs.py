@@ -14,20 +14,25 @@ import subprocess
 import time
 from pathlib import Path
 
+# Processes this interpreter started and left running on purpose: holding their Popen objects keeps
+# them from being collected, which would warn that a child still runs (tests turn warnings into errors).
+_DETACHED: list[subprocess.Popen[bytes]] = []
+
 
 def start(*, name: str, argv: list[str], state: Path, env: dict[str, str] | None = None) -> int:
     """Starts argv detached, logging to state/<name>.log, and records its pid in state/<name>.pid."""
     state.mkdir(parents=True, exist_ok=True)
-    log = (state / f"{name}.log").open("ab")
-    proc = subprocess.Popen(
-        argv,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-        env={**os.environ, **(env or {})},
-        cwd=state,
-    )
+    with (state / f"{name}.log").open("ab") as log:
+        proc = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+            cwd=state,
+        )
+    _DETACHED.append(proc)
     (state / f"{name}.pid").write_text(str(proc.pid))
     return proc.pid
 

@@ -14,17 +14,14 @@ from tests.testbed_client import Testbed
 @pytest.fixture(scope="session")
 def testbed() -> Iterator[Testbed]:
     from testbed import __main__ as tb
-    from testbed import cluster, paths, procs
+    from testbed import cluster, paths
 
     name = os.environ.get("MODEL_ROLLOUT_TESTBED", paths.DEFAULT_CLUSTER)
     state = paths.state_dir(name)
-    already = (
-        cluster.running(name)
-        and procs.pid_of(name="podrunner", state=state) is not None
-        and procs.pid_of(name="prometheus", state=state) is not None
-    )
-    if not already:
-        tb.up(name, build=os.environ.get("MODEL_ROLLOUT_TESTBED_BUILD", "1") != "0")
+    # `up` starts only what is missing; this session tears down only a control plane it started, so a
+    # test bed someone else is using (or one kept with MODEL_ROLLOUT_KEEP_TESTBED) is never taken away.
+    started = not cluster.running(name)
+    tb.up(name, build=os.environ.get("MODEL_ROLLOUT_TESTBED_BUILD", "1") != "0")
     bed = Testbed(
         name=name,
         kubeconfig=paths.kubeconfig(name),
@@ -32,8 +29,7 @@ def testbed() -> Iterator[Testbed]:
         state_dir=state,
     )
     yield bed
-    # A test bed this session started is stopped again, unless asked to keep it for the next run.
-    if not already and os.environ.get("MODEL_ROLLOUT_KEEP_TESTBED") != "1":
+    if started and os.environ.get("MODEL_ROLLOUT_KEEP_TESTBED") != "1":
         tb.down(name)
 
 

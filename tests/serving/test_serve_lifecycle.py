@@ -203,6 +203,23 @@ def test_a_model_that_crashes_on_a_row_gives_a_500_and_keeps_serving(tmp_path: P
     assert "RuntimeError: unlucky row" in server.log_text()
 
 
+def test_a_model_that_fails_on_well_formed_rows_answers_500_not_400(tmp_path: Path) -> None:
+    """A broken artifact (weights for 5 features behind a declared 4) is the model's fault, not the
+    client's: a 400 would hide it from error-rate analysis, which counts 5xx."""
+    import skops.io
+
+    x, y = load_iris(return_X_y=True)
+    clf = LogisticRegression(max_iter=500).fit(x, y)
+    clf.coef_ = np.zeros((clf.coef_.shape[0], 5))
+    skops.io.dump(clf, tmp_path / "broken.skops")
+    args = ["--model-uri", f"file://{tmp_path}/broken.skops", "--model-name", "iris"]
+    with srv.running(tmp_path, args) as server:
+        failed = server.infer([[5.1, 3.5, 1.4, 0.2]])
+        assert failed.status_code == 500
+        assert "failed on a well-formed input" in failed.json()["error"]
+    assert "failed on a well-formed request" in server.log_text()
+
+
 def test_a_worker_that_dies_is_replaced_and_its_counts_are_kept(model_dir: Path) -> None:
     uri = f"file://{model_dir}/iris.skops"
     with srv.running(

@@ -1,4 +1,4 @@
-"""The kopf handlers: one daemon per ModelDeployment drives its turns; watch events wake it early.
+"""The kopf handlers: one task per ModelDeployment drives its turns; watch events wake it early.
 
 Start-up builds the shared clients into kopf's memo; nothing lives in module globals.
 """
@@ -46,6 +46,10 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.providers = reconcile.Providers()
     memo.metrics = observability.OperatorMetrics()
     memo.wakers = {}
+    memo.tasks = {}
+    # Namespaces and CRDs are known from the settings; scanning them needs cluster-wide list rights a
+    # namespaced install does not have (kopf would retry for a minute before watching anything).
+    settings.scanning.disabled = True
     memo.http = await observability.serve(
         memo.metrics, host=memo.settings.metrics_host, port=memo.settings.metrics_port
     )
@@ -53,33 +57,45 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    for task in list(memo.tasks.values()):
+        task.cancel()
+    await asyncio.gather(*memo.tasks.values(), return_exceptions=True)
     with contextlib.suppress(Exception):
         await memo.http.cleanup()
     memo.providers.close()
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-async def wake(*, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
-    """Any change to the object (spec, annotations, deletion) starts its next turn now."""
-    waker = memo.wakers.get((namespace, name))
-    if waker is not None:
-        waker.set()
-
-
-@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)
-async def drive(
-    *,
-    namespace: str | None,
-    name: str,
-    memo: Any,
-    stopped: kopf.DaemonStopped,
-    logger: Any,
-    **_: Any,
+async def watch(
+    *, type: str | None, namespace: str | None, name: str, memo: Any, logger: Any, **_: Any
 ) -> None:
+    """Each ModelDeployment gets one task that drives its turns; any change to it wakes that task.
+
+    A task of our own rather than a kopf daemon: daemons put a finalizer on every object, and a
+    finalizer left behind by a stopped or uninstalled operator blocks deleting the object and its
+    namespace. Children go with the object through owner references, so nothing needs one."""
     assert namespace is not None, "ModelDeployment is a namespaced kind"
-    waker = memo.wakers.setdefault((namespace, name), asyncio.Event())
+    key = (namespace, name)
+    if type == "DELETED":
+        task = memo.tasks.pop(key, None)
+        if task is not None:
+            task.cancel()
+        return
+    task = memo.tasks.get(key)
+    if task is None or task.done():
+        memo.wakers[key] = asyncio.Event()
+        memo.tasks[key] = asyncio.create_task(
+            drive(namespace=namespace, name=name, memo=memo, logger=logger)
+        )
+    else:
+        memo.wakers[key].set()
+
+
+async def drive(*, namespace: str, name: str, memo: Any, logger: Any) -> None:
+    key = (namespace, name)
+    waker = memo.wakers[key]
     try:
-        while not stopped:
+        while True:
             waker.clear()
             try:
                 delay = await asyncio.to_thread(
@@ -97,8 +113,10 @@ async def drive(
                     f"turn failed, retrying in {ERROR_BACKOFF.total_seconds():.0f}s: {e}"
                 )
                 delay = ERROR_BACKOFF
-            except Exception as e:  # a bug must not stop the daemon: the next turn may get past it
-                memo.metrics.reconcile_errors.labels(type(e).__name__).inc()
+            except (
+                Exception
+            ):  # a bug must not stop the rollout for good: the next turn may get past it
+                memo.metrics.reconcile_errors.labels("unexpected").inc()
                 logger.exception("turn failed with an unexpected error")
                 delay = ERROR_BACKOFF
             if delay is None:
@@ -107,4 +125,6 @@ async def drive(
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(waker.wait(), timeout=delay.total_seconds())
     finally:
-        memo.wakers.pop((namespace, name), None)
+        if memo.tasks.get(key) is asyncio.current_task():
+            memo.tasks.pop(key, None)
+            memo.wakers.pop(key, None)

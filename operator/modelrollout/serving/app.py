@@ -162,7 +162,17 @@ class App:
         except loading.ModelInputError as e:
             raise protocol.RequestError(400, str(e)) from e
         except (ValueError, TypeError) as e:
-            raise protocol.RequestError(400, f"model {model.name!r} rejected the input: {e}") from e
+            if decoded.rows.dtype.kind in "OSU":
+                # Strings the model could not take: the request's fault.
+                raise protocol.RequestError(
+                    400, f"model {model.name!r} rejected the input: {e}"
+                ) from e
+            # Numeric rows of the right shape: the model failed, not the client. A 400 here would
+            # hide a broken model from every error-rate check (they count 5xx) and promote it.
+            log.exception("model %r failed on a well-formed request", model.name)
+            raise protocol.RequestError(
+                500, f"model {model.name!r} failed on a well-formed input: {e}"
+            ) from e
         self.store.put(request_id, labels)
         if model.kind == "classifier":
             self.meters.predicted(labels)
