@@ -67,6 +67,12 @@ def up(name: str, *, build: bool = True) -> None:
                 "model-rollout",
                 "--path-prepend",
                 str(paths.VENV_BIN),
+                # The checkout and its venv play the image's filesystem: an emptyDir mounted at
+                # /tmp must not hide them when they live under /tmp.
+                "--keep-visible",
+                str(paths.REPO),
+                "--keep-visible",
+                str(paths.VENV_BIN.parent),
             ],
             env={"PYTHONPATH": str(paths.REPO)},
         )

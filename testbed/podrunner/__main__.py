@@ -48,6 +48,12 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
         help="directory put first on PATH (repeatable)",
     )
     p.add_argument(
+        "--keep-visible",
+        action="append",
+        default=[],
+        help="host path that stays visible in containers even under a volume mount (repeatable)",
+    )
+    p.add_argument(
         "--backoff-base",
         type=float,
         default=1.0,
@@ -81,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         project_images=frozenset(args.project_image or ["model-rollout"]),
         entrypoint=tuple(shlex.split(args.entrypoint)),
         path_prepend=tuple(str(Path(p).resolve()) for p in args.path_prepend),
+        keep_visible=tuple(str(Path(p).resolve()) for p in args.keep_visible),
         backoff_base=args.backoff_base,
         pod_network=args.pod_network,
     )

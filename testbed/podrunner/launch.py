@@ -103,6 +103,7 @@ def plan(
         mounts=mounts,
         log=cfg.log_path(meta["namespace"], meta["name"], c.name),
         plan=pod_dir / "plans" / f"{c.name}.json",
+        keep=cfg.keep_visible,
         banner=f"----- podrunner: start {attempt} of container {c.name} in pod {meta['namespace']}/{meta['name']} "
         f"(ip {pod_ip}): {argv} -----",
     )

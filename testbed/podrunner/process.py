@@ -33,6 +33,7 @@ class Launch:
     log: Path
     plan: Path  # where the shim's plan (and any start error beside it) is written
     banner: str  # the marker line written to the log before this start
+    keep: Sequence[str] = ()  # host paths the shim keeps visible under any volume mount
 
 
 @dataclass
@@ -57,6 +58,8 @@ def start(launch: Launch) -> Started:
                     for m in launch.mounts
                 ],
                 "startError": str(start_error),
+                "keep": list(launch.keep),
+                "stash": str(launch.plan.with_suffix(".keep")),
             }
         )
     )

@@ -15,6 +15,9 @@ class Settings:
     project_images: frozenset[str]
     entrypoint: tuple[str, ...]
     path_prepend: tuple[str, ...] = ()
+    keep_visible: tuple[str, ...] = ()
+    """Host paths that stay visible in every container, as an image's own files would, even under a
+    volume mounted above them (the project's checkout and venv under an emptyDir at /tmp)."""
     backoff_base: float = 1.0
     backoff_cap: float = BACKOFF_CAP
     host_ip: str = "127.0.0.1"

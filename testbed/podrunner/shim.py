@@ -23,8 +23,14 @@ def main(plan_path: str) -> int:
     _die_with_parent()
     argv = plan["argv"]
     try:
+        targets = [m["target"] for m in plan["mounts"]]
+        kept = _stash(plan.get("keep", []), targets=targets, stash=Path(plan.get("stash", "")))
         for mount in plan["mounts"]:
             _bind(mount["source"], mount["target"], read_only=mount["readOnly"])
+        for original, stashed in kept:
+            # Back where it was, on top of the volume that covered it.
+            Path(original).mkdir(parents=True, exist_ok=True)
+            _mount("--bind", str(stashed), original)
         workdir = Path(plan["workingDir"] or "/")
         workdir.mkdir(parents=True, exist_ok=True)
         os.chdir(workdir)
@@ -51,6 +57,19 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() == 1:  # the runner died before the line above
         sys.exit(START_ERROR_EXIT)
+
+
+def _stash(keep: list[str], *, targets: list[str], stash: Path) -> list[tuple[str, Path]]:
+    """Binds each kept path that a volume would cover to a side directory first, so it can be put
+    back after the volumes are mounted: the project's files must stay visible like an image's."""
+    kept = []
+    for i, path in enumerate(keep):
+        if any(path == t or path.startswith(t.rstrip("/") + "/") for t in targets):
+            side = stash / str(i)
+            side.mkdir(parents=True, exist_ok=True)
+            _mount("--bind", path, str(side))
+            kept.append((path, side))
+    return kept
 
 
 def _bind(source: str, target: str, *, read_only: bool) -> None:
