@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 from testbed import cluster, paths, procs, prometheus
@@ -38,6 +39,13 @@ def env(name: str) -> dict[str, str]:
     }
 
 
+def pod_network(name: str) -> str:
+    """Each test bed's pods get their own loopback range, so two beds on one machine never collide."""
+    if name == paths.DEFAULT_CLUSTER:
+        return "127.1.0.0/16"
+    return f"127.{2 + zlib.crc32(name.encode()) % 250}.0.0/16"
+
+
 def up(name: str, *, build: bool = True) -> None:
     t0 = time.monotonic()
     if build:
@@ -65,6 +73,8 @@ def up(name: str, *, build: bool = True) -> None:
                 "model-rollout",
                 "--entrypoint",
                 "model-rollout",
+                "--pod-network",
+                pod_network(name),
                 "--path-prepend",
                 str(paths.VENV_BIN),
                 # The checkout and its venv play the image's filesystem: an emptyDir mounted at
