@@ -25,10 +25,9 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from modelrollout.plugin import render  # noqa: E402
 from testbed import __main__ as testbed_cli  # noqa: E402
 from testbed import paths  # noqa: E402
-
-from modelrollout.plugin import render  # noqa: E402
 
 NAMESPACE = "demo"
 RELEASE = "model-rollout"
@@ -214,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def start_traffic(kubeconfig: Path, models: Path) -> Any:
     from kubernetes import config
+
     from tests.e2e import support
     from tests.e2e.traffic import TrafficGenerator
 

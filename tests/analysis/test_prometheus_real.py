@@ -17,9 +17,9 @@ from pathlib import Path
 import httpx
 import prometheus_client as pc
 import pytest
-from testbed import paths
 
 from modelrollout.analysis import compare, prometheus, provider
+from testbed import paths
 
 # The test bed's own Prometheus (built by testbed/build-binaries.sh, which `make test` runs first).
 PROMETHEUS = str(paths.BIN / "prometheus")

@@ -13,8 +13,8 @@ import pytest
 import skops.io
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
-from testbed import paths
 
+from testbed import paths
 from tests.e2e import support
 from tests.e2e.test_rollouts import ACCURACY, _bad_canary, _deploy_v1, _md, _replicas, _traffic
 from tests.testbed_client import Testbed, eventually

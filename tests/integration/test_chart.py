@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from testbed import paths
 from tests.testbed_client import Testbed, eventually
 

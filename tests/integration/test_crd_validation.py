@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.testbed_client import Testbed
 
 from modelrollout import api
+from tests.testbed_client import Testbed
 
 pytestmark = pytest.mark.integration
 

@@ -13,6 +13,7 @@ import urllib.request
 from typing import Any
 
 import pytest
+
 from tests import testbed_client
 from tests.testbed_client import eventually
 

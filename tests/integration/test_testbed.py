@@ -6,6 +6,7 @@ import json
 import textwrap
 
 import pytest
+
 from tests.testbed_client import Testbed, eventually
 
 pytestmark = pytest.mark.integration

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 import yaml
-from testbed import paths
 
 from modelrollout.controller import settings
+from testbed import paths
 
 pytestmark = pytest.mark.unit
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from testbed import paths
 
 pytestmark = pytest.mark.unit

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from urllib.parse import unquote
 
 import pytest
+
 from tests.e2e import traffic
 from tests.unit.e2e_support import fakes
 

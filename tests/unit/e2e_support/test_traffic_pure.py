@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+
 from tests.e2e import traffic
 from tests.e2e.traffic_stats import Sample, summarize
 from tests.unit.e2e_support.fakes import endpoint_slice, pod, service

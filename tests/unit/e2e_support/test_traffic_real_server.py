@@ -20,6 +20,7 @@ import httpx
 import skops.io
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
+
 from tests.e2e import traffic
 
 STARTUP_S = 90.0  # importing scikit-learn on a loaded machine can take a while

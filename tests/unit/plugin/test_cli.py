@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.unit.plugin import fake_api
-from tests.unit.plugin import objects as o
 
 from modelrollout.plugin import main
+from tests.unit.plugin import fake_api
+from tests.unit.plugin import objects as o
 
 pytestmark = pytest.mark.unit
 TOKEN = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")

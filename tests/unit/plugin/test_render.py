@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from tests.unit.plugin import objects as o
 
 from modelrollout import api
 from modelrollout.plugin import render, steps, tables, text
+from tests.unit.plugin import objects as o
 
 pytestmark = pytest.mark.unit
 

@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from tests.unit.plugin import objects as o
 
 from modelrollout.api import Phase
 from modelrollout.plugin import kube, main, requests
 from modelrollout.rollout.observation import Request
+from tests.unit.plugin import objects as o
 
 pytestmark = pytest.mark.unit
 

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from tests.unit.rollout.world import ANALYSIS, T0, VALIDATION, healthy, make_spec, model
 
 from modelrollout import api, rollout
+from tests.unit.rollout.world import ANALYSIS, T0, VALIDATION, healthy, make_spec, model
 
 pytestmark = pytest.mark.unit
 Phase, Reason = api.Phase, api.Reason

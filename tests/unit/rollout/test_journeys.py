@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from tests.unit.rollout.world import ANALYSIS, T0, VALIDATION, World, healthy, make_spec, run
 
 from modelrollout import api, rollout
 from modelrollout.analysis import judge
+from tests.unit.rollout.world import ANALYSIS, T0, VALIDATION, World, healthy, make_spec, run
 
 pytestmark = pytest.mark.unit
 Phase = api.Phase

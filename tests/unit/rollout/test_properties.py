@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.unit.rollout.world import ANALYSIS, T0, VALIDATION, World, healthy, make_spec, model
 
 from modelrollout import api, rollout
 from modelrollout.analysis import judge
+from tests.unit.rollout.world import ANALYSIS, T0, VALIDATION, World, healthy, make_spec, model
 
 pytestmark = pytest.mark.unit
 Phase = api.Phase

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from tests.unit.rollout.world import ANALYSIS, T0, VALIDATION, healthy, make_spec
 
 from modelrollout import api, rollout
 from modelrollout.rollout import timing
+from tests.unit.rollout.world import ANALYSIS, T0, VALIDATION, healthy, make_spec
 
 pytestmark = pytest.mark.unit
 

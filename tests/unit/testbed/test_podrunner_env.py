@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from testbed.podrunner import envvars, launch, settings
 
 pytestmark = pytest.mark.unit

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from testbed.podrunner import images, ipam, policy
 
 pytestmark = pytest.mark.unit

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+
 from testbed.podrunner import probe_exec, probes
 
 pytestmark = pytest.mark.unit

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from testbed.podrunner import kube, runner, settings
 
 pytestmark = pytest.mark.unit

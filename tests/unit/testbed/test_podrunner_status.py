@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from testbed.podrunner import status
 from testbed.podrunner.status import ContainerView, Running, Terminated, Waiting
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from testbed.podrunner import volumes
 
 pytestmark = pytest.mark.unit
