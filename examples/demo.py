@@ -208,6 +208,12 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if traffic is not None:
             traffic.stop()
+    if local:
+        print(
+            f"\nThe test bed keeps running: `export KUBECONFIG={kubeconfig}`, then "
+            f"`kubectl model-rollout status iris -n {NAMESPACE}` or `kubectl get md,deploy,pods -n {NAMESPACE}`;"
+            f" stop it with `.venv/bin/python -m testbed --name {paths.DEFAULT_CLUSTER} down`."
+        )
     return 0
 
 
