@@ -80,16 +80,8 @@ def create(cluster: str, *, say: Any = print) -> None:
     if running(cluster):
         say(f"cluster {cluster} is already running")
         return
-    if paths.kwok_dir(cluster).exists():
-        # A half-created or stopped cluster: start from a clean slate rather than guess its state.
-        kwokctl(
-            "delete",
-            "cluster",
-            "--kubeconfig",
-            _scratch_kubeconfig(cluster),
-            cluster=cluster,
-            check=False,
-        )
+    # A half-created or stopped cluster: start from a clean slate rather than guess its state.
+    delete(cluster)
     say(
         f"starting control plane {cluster} (etcd, kube-apiserver, controller-manager, scheduler, kwok)"
     )
