@@ -76,6 +76,11 @@ def stop(*, name: str, state: Path, grace: float = 10.0) -> bool:
     if alive(pid):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
+    # Reap it through its Popen when this interpreter started it, so that is known to be over too.
+    for proc in [p for p in _DETACHED if p.pid == pid]:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+        _DETACHED.remove(proc)
     return True
 
 
