@@ -19,16 +19,21 @@ class PrometheusSpec(SpecModel):
 
 
 class MetricComparison(SpecModel):
-    """Judge the canary against the stable version over the same interval (sequential test)."""
+    """Judge the canary against the stable version over the same interval (sequential test).
+
+    The margin is the regression the test must catch: a canary worse by the margin or more is
+    rolled back, one no worse than the stable passes, each wrongly with probability at most
+    1 - confidence; a smaller regression can go either way (about even at half the margin)."""
 
     against: Literal["stable"] = "stable"
-    max_drop: Annotated[float, Field(ge=0.0)] | None = None
-    """Largest allowed drop (absolute) for higher-is-better metrics such as accuracy."""
-    max_increase: Annotated[float, Field(ge=0.0)] | None = None
-    """Largest allowed increase (absolute, metric units) for lower-is-better metrics."""
-    max_increase_ratio: Annotated[float, Field(ge=0.0)] | None = None
-    """Largest allowed relative increase, e.g. 0.1 for +10% latency."""
+    max_drop: Annotated[float, Field(gt=0.0)] | None = None
+    """Drop (absolute) the test must catch, for higher-is-better metrics such as accuracy."""
+    max_increase: Annotated[float, Field(gt=0.0)] | None = None
+    """Increase (absolute, metric units) the test must catch, for lower-is-better metrics."""
+    max_increase_ratio: Annotated[float, Field(gt=0.0)] | None = None
+    """Relative increase the test must catch, e.g. 0.1 for +10% latency (latency only)."""
     confidence: Annotated[float, Field(ge=0.5, le=0.999)] = 0.95
+    """Probability of neither rolling back a canary as good as the stable nor passing one worse by the margin."""
 
     rules = (
         Rule(

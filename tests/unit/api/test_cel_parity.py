@@ -51,6 +51,8 @@ def maybe(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 
 numbers = st.floats(-5, 5, allow_nan=False)
 small = st.floats(0, 1, allow_nan=False)
+# Comparison margins are strictly positive fields (a zero margin cannot be tested for).
+margins = st.floats(0, 1, allow_nan=False, exclude_min=True)
 empty = st.just({})
 ANALYSIS = {"prometheus": {"address": "http://p:9090"}, "metrics": [{"name": "accuracy", "min": 1}]}
 
@@ -85,9 +87,9 @@ WIRE: dict[type[BaseModel], st.SearchStrategy[dict[str, Any]]] = {
     ),
     api.MetricComparison: st.builds(
         lambda d, i, r: present(maxDrop=d, maxIncrease=i, maxIncreaseRatio=r),
-        maybe(small),
-        maybe(small),
-        maybe(small),
+        maybe(margins),
+        maybe(margins),
+        maybe(margins),
     ),
     api.MetricSpec: st.builds(
         lambda n, q, lo, hi, c: present(name=n, query=q, min=lo, max=hi, compare=c),
