@@ -70,18 +70,23 @@ def plan_for(ctx: Context, weight: int) -> traffic_router.TrafficPlan:
 def carry_out(ctx: Context, actions: tuple[rollout.Action, ...], *, weight: int) -> None:
     """Applies actions; `weight` is the canary weight of the new status (what SetWeight asks for)."""
     plan = plan_for(ctx, weight)
+    # The stable is never scaled away before promotion: it is what a rollback falls back on.
+    sizes: dict[names.Track, int] = {
+        "stable": max(plan.stable_replicas, 1),
+        "canary": plan.canary_replicas,
+    }
     ensured: set[names.Track] = set()
     _ensure_service(ctx)
     for action in actions:
         match action:
             case rollout.EnsureStable(model=model):
-                _ensure_track(ctx, "stable", model, plan.stable_replicas)
+                _ensure_track(ctx, "stable", model, sizes["stable"])
                 ensured.add("stable")
             case rollout.EnsureCanary(model=model):
-                _ensure_track(ctx, "canary", model, plan.canary_replicas)
+                _ensure_track(ctx, "canary", model, sizes["canary"])
                 ensured.add("canary")
             case rollout.SetWeight():
-                _set_weight(ctx, plan, ensured=ensured)
+                _set_weight(ctx, plan, sizes=sizes, ensured=ensured)
             case rollout.DeleteCanary():
                 ctx.kube.delete(
                     api_version="apps/v1",
@@ -118,20 +123,26 @@ def _ensure_track(ctx: Context, track: names.Track, model: api.ModelSpec, replic
         track=track,
         model=model,
         serving=ctx.spec.serving,
-        replicas=max(replicas, 1) if track == "stable" else replicas,
+        replicas=replicas,
         default_image=ctx.image,
     )
     _apply_if_changed(ctx, manifest, current)
 
 
 def _set_weight(
-    ctx: Context, plan: traffic_router.TrafficPlan, *, ensured: set[names.Track]
+    ctx: Context,
+    plan: traffic_router.TrafficPlan,
+    *,
+    sizes: dict[names.Track, int],
+    ensured: set[names.Track],
 ) -> None:
     """Moves replicas of a track this turn did not apply (e.g. a canary draining after an abort)."""
-    for track, dep, replicas in (
-        ("stable", ctx.world.stable, max(plan.stable_replicas, 1)),
-        ("canary", ctx.world.canary, plan.canary_replicas),
-    ):
+    deployments: dict[names.Track, dict[str, Any] | None] = {
+        "stable": ctx.world.stable,
+        "canary": ctx.world.canary,
+    }
+    for track, dep in deployments.items():
+        replicas = sizes[track]
         if track in ensured or dep is None:
             continue
         if int((dep.get("spec") or {}).get("replicas") or 0) != replicas:
@@ -158,7 +169,7 @@ def _set_weight(
                     namespace=ctx.namespace,
                     owner=ctx.owner,
                     port=ctx.spec.serving.port,
-                    track=track,  # type: ignore[arg-type]
+                    track=track,
                 ),
                 None,
             )

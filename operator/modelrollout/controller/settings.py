@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 # Between turns of one ModelDeployment when nothing asks to be woken sooner: short enough that a
@@ -25,7 +25,6 @@ class Settings:
     metrics_port: int = 8081
     idle_resync: timedelta = IDLE_RESYNC
     verbose: bool = False
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 def parse(argv: Sequence[str]) -> Settings:
