@@ -156,7 +156,10 @@ def _deserialise(path: Path, *, format: str, fail: _Fail) -> Any:
                 "these could run code on load: re-save with plain scikit-learn estimators, "
                 "or ask for the types to be vetted and added to modelrollout.models.trust"
             )
-        loader: Any = lambda: skops.io.load(path, trusted=found)  # noqa: E731
+        # skops re-audits the tree against the vetted list while loading; the file's own list of
+        # what it needs is only ever used to name what was refused.
+        vetted = sorted(trust.allowed())
+        loader: Any = lambda: skops.io.load(path, trusted=vetted)  # noqa: E731
     else:
         loader = lambda: joblib.load(path)  # noqa: E731 - joblib also reads plain pickles
     try:
