@@ -113,13 +113,20 @@ def _describe(m: Measurement) -> str:
 
 
 def check_bounds(*, metric: MetricSpec, value: float | None, now: datetime) -> Measurement:
-    """Judge one value against a metric's min/max. No value (or NaN, Prometheus' 0/0) is no data."""
+    """Judge one value against a metric's min/max. No value (or NaN, Prometheus' 0/0) is no data;
+    an infinite one is an Error: +Inf would pass any min, -Inf any max."""
     if value is None or math.isnan(value):
         return Measurement(
             metric=metric.name,
             phase=Phase.INCONCLUSIVE,
             message="no data yet (no samples in the window)",
             measured_at=now,
+        )
+    if math.isinf(value):
+        return error(
+            metric=metric.name,
+            message=f"the value is {value:+}, which no threshold can judge: fix the query",
+            now=now,
         )
     broken = []
     if metric.min is not None and value < metric.min:

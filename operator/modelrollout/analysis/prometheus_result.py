@@ -4,6 +4,12 @@ Pure; the Prometheus provider hands it the decoded `data` of /api/v1/query answe
 provider's typed errors, so each message names the query and the address.
 """
 
+# Prometheus answers "NaN", "+Inf" and "-Inf" as sample values. A NaN metric is 0/0, nothing
+# counted in the window yet: NoData (Inconclusive). An infinite one is a division of something by
+# zero or a quantile past the last bucket: no threshold can judge it, so BadQuery (an Error that
+# a person must look at), never a pass. A counter or bucket count is never NaN or infinite, so
+# there either one is a broken exporter: BadQuery too.
+
 from __future__ import annotations
 
 import math
@@ -56,6 +62,14 @@ def single_value(data: Mapping[str, Any], *, query: str, address: str) -> float:
             query=query,
             address=address,
         )
+    if math.isinf(value):
+        raise provider.BadQuery(
+            f"query is {_spelled(value)} at Prometheus {address}, which no threshold can judge: it divides "
+            "a count by zero (guard the denominator, e.g. `/ (x > 0)`), or histogram_quantile "
+            f"fell past the last finite bucket (add a larger bucket); query: {query}",
+            query=query,
+            address=address,
+        )
     return value
 
 
@@ -74,7 +88,17 @@ def series_samples(
     for series in data.get("result") or []:
         points = series.get("values", []) if kind == "matrix" else [series.get("value")]
         labels = tuple(sorted(series.get("metric", {}).items()))
-        out[labels] = [_number(p, query=query, address=address) for p in points]
+        values = [_number(p, query=query, address=address) for p in points]
+        broken = [v for v in values if not math.isfinite(v)]
+        if broken:
+            raise provider.BadQuery(
+                f"series {_show(dict(labels))} from Prometheus at {address} has a {_spelled(broken[0])} "
+                "sample, which a counter never has: check the exporter or the recording rule "
+                f"behind it; query: {query}",
+                query=query,
+                address=address,
+            )
+        out[labels] = values
     return out
 
 
@@ -116,6 +140,15 @@ def grouped_increase(
         totals[group] = totals.get(group, 0.0) + exact_increase(
             before[-1] if before else None, values
         )
+    huge = sorted(group for group, total in totals.items() if not math.isfinite(total))
+    if huge:
+        # Finite samples near the float limit can still add up past it.
+        raise provider.BadQuery(
+            f"the {group_label}={huge[0]!r} counts from Prometheus at {address} add up past the "
+            f"largest number a float holds: the counters are corrupt; query: {query}",
+            query=query,
+            address=address,
+        )
     return totals
 
 
@@ -129,6 +162,11 @@ def _number(point: Any, *, query: str, address: str) -> float:
             query=query,
             address=address,
         ) from e
+
+
+def _spelled(value: float) -> str:
+    """A non-finite value as Prometheus writes it, so the message matches what its UI shows."""
+    return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
 
 
 def _show(labels: Mapping[str, str]) -> str:

@@ -56,7 +56,7 @@ class ProviderUnreachable(ProviderError):  # noqa: N818 (outcomes, read as data 
 
 
 class BadQuery(ProviderError):  # noqa: N818
-    """The backend refused the query or its result is not one number: fix the query."""
+    """The backend refused the query or its result is not one finite number: fix the query."""
 
 
 class NoData(ProviderError):  # noqa: N818

@@ -26,7 +26,6 @@ def vector(*values: str) -> dict[str, Any]:
     [
         (vector("0.9"), 0.9),
         ({"resultType": "scalar", "result": [1.0, "42"]}, 42.0),
-        (vector("+Inf"), float("inf")),
     ],
 )
 def test_one_series_or_a_scalar_is_the_metric_value(data: dict[str, Any], expected: float) -> None:
@@ -38,6 +37,7 @@ def test_one_series_or_a_scalar_is_the_metric_value(data: dict[str, Any], expect
     [
         (vector(), provider.NoData, "no series"),
         (vector("NaN"), provider.NoData, "NaN"),
+        (vector("+Inf"), provider.BadQuery, r"is \+Inf at .*which no threshold can judge"),
         ({"resultType": "scalar", "result": [1.0, "NaN"]}, provider.NoData, "NaN"),
         (vector("1", "2"), provider.BadQuery, r"2 series .*pod=\"p0\".*aggregate with sum"),
         ({"resultType": "matrix", "result": []}, provider.BadQuery, r"wrap it in rate"),
