@@ -16,10 +16,25 @@ from modelrollout.validation.results import CouldNotRun
 def read_csv(path: Path, *, source: str) -> table.Table:
     # utf-8-sig drops the byte-order mark spreadsheet exports put before the first header.
     with path.open(newline="", encoding="utf-8-sig") as f:
-        rows = [row for row in csv.reader(f) if row]
+        reader = csv.reader(f)
+        try:
+            rows = [row for row in reader if row]
+        except csv.Error as e:
+            raise table.DataError(_csv_error(e, source=source, line=reader.line_num)) from e
     if not rows:
         raise table.DataError(f"{source} is empty: it needs a header row and data rows")
     return table.from_rows(rows[0], rows[1:], source=source)
+
+
+def _csv_error(error: csv.Error, *, source: str, line: int) -> str:
+    if "field larger than field limit" in str(error):
+        return (
+            f"{source} has a cell longer than {csv.field_size_limit()} characters, the CSV "
+            f"reader's limit, by line {line}: almost always a quote (\") that opens a cell and "
+            "is never closed, so the rest of the file reads as one cell: close or remove it; or "
+            "the file is not CSV (if it is Parquet, set format: parquet)"
+        )
+    return f"{source} is not valid CSV at line {line} ({error}): fix that line"
 
 
 def read_parquet(path: Path, *, source: str) -> table.Table:

@@ -20,6 +20,7 @@ from modelrollout.validation import (
     data_checks,
     datasets,
     fairness,
+    features,
     latency,
     quality,
     robustness,
@@ -80,13 +81,25 @@ def run(
                 f"validation.{where} names column {needed!r}, which the dataset "
                 f"{spec.dataset.uri} does not have (it has: {', '.join(data.names)})"
             )
-    found.checks += _data_checks(spec, data, load_table=load_table)
+    ref = spec.reference_dataset
+    reference = (
+        None if ref is None else load_table(ref.uri, format=ref.format, role="reference dataset")
+    )
+    found.checks += _data_checks(spec, data, reference=reference)
     rows = data.take(~data[target].missing)
     found.context["dataset"]["rowsEvaluated"] = rows.rows
     if rows.rows == 0:
         raise CouldNotRun(f"every row of {spec.dataset.uri} misses the target {target!r}")
 
-    candidate = scoring.score(load(request.model), rows, target=target, group_column=group)
+    expected = features.Expected(
+        dataset=spec.dataset.uri,
+        declared=[c.name for c in spec.columns or ()],
+        reference=None if reference is None else reference.names,
+        reference_target=None if ref is None else ref.target,
+    )
+    candidate = scoring.score(
+        load(request.model), rows, target=target, group_column=group, expected=expected
+    )
     found.context["model"] = {
         "name": request.model.name,
         "version": request.model.version,
@@ -103,7 +116,14 @@ def run(
     found.checks += _model_checks(spec, rows, candidate=candidate, measured=measured)
     if spec.compare_with_stable is not None:
         found.checks.append(
-            _compare(request, rows, candidate=candidate, load=load, context=found.context)
+            _compare(
+                request,
+                rows,
+                candidate=candidate,
+                load=load,
+                expected=expected,
+                context=found.context,
+            )
         )
     # These checks' values belong beside the quality figures in the verdict (and so the status).
     for check in found.checks:
@@ -113,14 +133,13 @@ def run(
 
 
 def _data_checks(
-    spec: api.ValidationSpec, data: table.Table, *, load_table: LoadTable
+    spec: api.ValidationSpec, data: table.Table, *, reference: table.Table | None
 ) -> list[CheckResult]:
     checks = data_checks.check_schema(
         data, rules=spec.columns or [], max_missing_ratio=spec.max_missing_ratio
     )
     ref = spec.reference_dataset
-    if ref is not None:
-        reference = load_table(ref.uri, format=ref.format, role="reference dataset")
+    if ref is not None and reference is not None:
         checks += data_checks.check_drift(
             data,
             reference=reference,
@@ -177,6 +196,7 @@ def _compare(
     *,
     candidate: scoring.Scored,
     load: LoadModel,
+    expected: features.Expected,
     context: dict[str, Any],
 ) -> CheckResult:
     rule = request.validation.compare_with_stable
@@ -191,7 +211,9 @@ def _compare(
         )
     target = request.validation.dataset.target
     group = request.validation.fairness.group_column if request.validation.fairness else None
-    stable = scoring.score(load(request.stable), rows, target=target, group_column=group)
+    stable = scoring.score(
+        load(request.stable), rows, target=target, group_column=group, expected=expected
+    )
     if stable.model.kind != candidate.model.kind:
         raise CouldNotRun(
             f"the stable model {request.stable.version} is a {stable.model.kind} but the "

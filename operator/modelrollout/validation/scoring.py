@@ -54,7 +54,12 @@ def _predict(model: loading.LoadedModel, rows: np.ndarray, *, how: str = "predic
 
 
 def score(
-    model: loading.LoadedModel, data: table.Table, *, target: str, group_column: str | None
+    model: loading.LoadedModel,
+    data: table.Table,
+    *,
+    target: str,
+    group_column: str | None,
+    expected: features.Expected | None = None,
 ) -> Scored:
     names = features.feature_columns(
         data,
@@ -63,6 +68,7 @@ def score(
         n_features=model.n_features_in,
         target=target,
         group_column=group_column,
+        expected=expected,
     )
     x = features.matrix(data, names)
     y_true = features.targets(data[target], kind=model.kind, classes=model.classes)
