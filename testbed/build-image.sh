@@ -99,12 +99,12 @@ archive() {
   ln -sfn "$(basename "$out")" "$IMAGES/$kind.tar"
 }
 
-# drop_other_keys REPOSITORY KEY: untags REPOSITORY's images named by other input keys. Their layers
-# stay while anything uses them; the unnamed images of buildah's layer cache are kept.
+# drop_other_keys PREFIX KEY: untags the images named PREFIX<other key>. Their layers stay while
+# anything uses them; the unnamed images of buildah's layer cache are kept.
 drop_other_keys() {
   local name
-  buildah images --format '{{.Name}}:{{.Tag}}' | grep -E "^$1:[0-9a-f]{16}\$" | while read -r name; do
-    [ "$name" = "$1:$2" ] || buildah rmi "$name" >/dev/null 2>&1 || true
+  buildah images --format '{{.Name}}:{{.Tag}}' | { grep -E "^$1[0-9a-f]{16}\$" || true; } | while read -r name; do
+    [ "$name" = "$1$2" ] || buildah rmi "$name" >/dev/null 2>&1 || true
   done
 }
 
@@ -136,7 +136,7 @@ build_base() {
     --label org.opencontainers.image.description="Debian bookworm with Python 3.11, from Debian packages (mmdebstrap)" \
     "$container"
   buildah commit --quiet --rm "$container" "$BASE_IMAGE" >/dev/null
-  drop_other_keys localhost/model-rollout-base "$BASE_KEY"
+  drop_other_keys localhost/model-rollout-base: "$BASE_KEY"
 }
 
 # The build context is what .dockerignore keeps (its `!` lines), so the key covers exactly the files
@@ -155,12 +155,13 @@ app_key() {
 
 APP_KEY=$(app_key)
 APP_IMAGE=localhost/model-rollout:$TAG
+# The image of these inputs; the tag is part of the name, so that builds of other tags keep theirs.
+APP_KEYED=localhost/model-rollout:$TAG-$APP_KEY
 APP_ARCHIVE=$IMAGES/model-rollout-$TAG-$APP_KEY.tar
 
 build_app() {
-  if [ -f "$APP_ARCHIVE" ] && image_exists "localhost/model-rollout:$APP_KEY"; then
-    buildah tag "localhost/model-rollout:$APP_KEY" "$APP_IMAGE"
-    drop_other_keys localhost/model-rollout "$APP_KEY"
+  if [ -f "$APP_ARCHIVE" ] && image_exists "$APP_KEYED"; then
+    buildah tag "$APP_KEYED" "$APP_IMAGE"
     return 0
   fi
   build_base
@@ -170,10 +171,10 @@ build_app() {
   # chroot isolation: RUN steps need no OCI runtime or network namespace, and reach PyPI directly.
   buildah bud --quiet --layers --isolation chroot --pull=false "${volumes[@]}" \
     --build-arg "PYTHON_IMAGE=$BASE_IMAGE" \
-    --tag "localhost/model-rollout:$APP_KEY" --tag "$APP_IMAGE" \
+    --tag "$APP_KEYED" --tag "$APP_IMAGE" \
     --file "$ROOT/Dockerfile" "$ROOT" >/dev/null
   archive "model-rollout-$TAG" "$APP_KEY" "$APP_IMAGE"
-  drop_other_keys localhost/model-rollout "$APP_KEY"
+  drop_other_keys "localhost/model-rollout:$TAG-" "$APP_KEY"
 }
 
 PAUSE_SOURCE=$ROOT/testbed/image/pause.c
@@ -199,7 +200,7 @@ build_pause() {
   buildah commit --quiet --rm "$container" "localhost/pause:$PAUSE_KEY" >/dev/null
   buildah tag "localhost/pause:$PAUSE_KEY" "$PAUSE_IMAGE"
   archive "pause-$PAUSE_TAG" "$PAUSE_KEY" "$PAUSE_IMAGE"
-  drop_other_keys localhost/pause "$PAUSE_KEY"
+  drop_other_keys localhost/pause: "$PAUSE_KEY"
 }
 
 what=${1:-all}

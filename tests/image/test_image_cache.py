@@ -48,7 +48,9 @@ def changed(built: Built, tmp_path: Path) -> Iterator[tuple[Built, float]]:
     )
     yield result, time.monotonic() - started
     podman = Podman(built)
-    podman("rmi", "--force", result["MODEL_ROLLOUT_IMAGE"], check=False)
+    # By id: that drops the keyed name too; the id is this build's alone (its last layer is new).
+    image_id = podman("image", "inspect", "--format", "{{.Id}}", result["MODEL_ROLLOUT_IMAGE"])
+    podman("rmi", "--force", image_id.stdout.strip(), check=False)
     archives = Path(result["MODEL_ROLLOUT_IMAGE_ARCHIVE"]).parent
     for stale in archives.glob(f"model-rollout-{TAG}*.tar"):
         stale.unlink()
