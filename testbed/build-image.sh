@@ -169,7 +169,8 @@ build_app() {
   [ -f "$BUILD_CA_BUNDLE" ] && volumes=(--volume "$BUILD_CA_BUNDLE:/etc/ssl/certs/ca-certificates.crt:ro")
   log "building $APP_IMAGE from the Dockerfile on $BASE_IMAGE (layers cached)"
   # chroot isolation: RUN steps need no OCI runtime or network namespace, and reach PyPI directly.
-  buildah bud --quiet --layers --isolation chroot --pull=false "${volumes[@]}" \
+  # --force-rm: a failed build leaves no working container (and its mounts) behind.
+  buildah bud --quiet --layers --force-rm --isolation chroot --pull=false "${volumes[@]}" \
     --build-arg "PYTHON_IMAGE=$BASE_IMAGE" \
     --tag "$APP_KEYED" --tag "$APP_IMAGE" \
     --file "$ROOT/Dockerfile" "$ROOT" >/dev/null
