@@ -9,7 +9,7 @@ demo: setup
 	bash testbed/build-binaries.sh all
 	$(BIN)/python examples/demo.py $(ARGS)
 
-.PHONY: demo test setup lint unit integration testbed-binaries testbed-up testbed-down crd clean
+.PHONY: demo test setup lint unit integration image testbed-binaries testbed-up testbed-down crd clean
 
 $(BIN)/model-rollout: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -23,6 +23,7 @@ setup: $(BIN)/model-rollout
 test: setup lint
 	bash testbed/build-binaries.sh all
 	bash testbed/install-system-deps.sh
+	bash testbed/build-image.sh all
 	$(BIN)/pytest -m "not integration" -q
 	$(BIN)/pytest -m integration -q
 
@@ -37,6 +38,11 @@ unit: setup
 
 integration: setup
 	$(BIN)/pytest -m integration -q
+
+## image: the Dockerfile built here with buildah on a Debian-made base, and the pause image (cached)
+image:
+	bash testbed/install-system-deps.sh
+	bash testbed/build-image.sh all
 
 testbed-up: setup
 	$(BIN)/python -m testbed up

@@ -61,6 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Progressive delivery of machine-learning models on Kubernetes.",
     )
     parser.add_argument("verb", choices=sorted(VERBS), help="what to run")
+    parser.add_argument("--version", action="store_true", help="print the version (as `version`)")
+    if args[:1] == ["--version"]:
+        # The flag every command-line tool answers, so `docker run IMAGE --version` works too.
+        args[0] = "version"
     if not args or args[0] in {"-h", "--help"}:
         parser.print_help()
         return 0 if args else 2

@@ -1,5 +1,5 @@
-"""The Dockerfile cannot be built on this machine (no Docker engine), so its invariants are read here:
-multi-stage, pinned hashed locks, non-root, the entrypoint, and a lock that covers pyproject."""
+"""The Dockerfile's invariants, read from its text: multi-stage, pinned hashed locks, non-root, the
+entrypoint, and a lock that covers pyproject. tests/image builds it (testbed/build-image.sh) and runs it."""
 
 from __future__ import annotations
 
