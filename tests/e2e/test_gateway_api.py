@@ -113,7 +113,7 @@ def test_a_bad_version_is_rolled_back_and_the_route_returns_to_the_stable(
 ) -> None:
     accuracy = {"name": "accuracy", "min": 0.9, "interval": "30s"}
     steps = [{"setWeight": 50}, {"analysis": {}}]
-    _deploy_v1(testbed, namespace, models, steps=steps)
+    _deploy_v1(testbed, namespace, models, steps=steps, metrics=[accuracy])
     support.apply(
         testbed,
         namespace,
