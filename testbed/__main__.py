@@ -10,7 +10,7 @@ import time
 import zlib
 from pathlib import Path
 
-from testbed import cluster, paths, procs, prometheus
+from testbed import cluster, gateway_api, paths, procs, prometheus
 
 
 def _say(msg: str) -> None:
@@ -55,6 +55,8 @@ def up(name: str, *, build: bool = True) -> None:
     state = paths.state_dir(name)
     state.mkdir(parents=True, exist_ok=True)
     cluster.create(name, say=_say)
+    _say(f"installing the Gateway API {gateway_api.VERSION} standard CRDs")
+    gateway_api.install(name)
     saved = load_state(name)
     if procs.pid_of(name="podrunner", state=state) is None:
         _say("starting the pod runner")

@@ -1,5 +1,6 @@
 """Carries out the brain's actions in order: applies the tracks' Deployments with the replicas the
-router plans for the weight, creates or deletes the validation Job, records events. Called by reconcile."""
+router plans for the weight and the routing objects it asks for, creates or deletes the validation
+Job, records events. Called by reconcile."""
 
 from __future__ import annotations
 
@@ -153,40 +154,35 @@ def _set_weight(
                 namespace=ctx.namespace,
                 replicas=replicas,
             )
-    target = traffic_router.Target(
-        namespace=ctx.namespace,
-        stable_service=names.service(ctx.name, "stable"),
-        canary_service=names.service(ctx.name, "canary"),
-        port=ctx.spec.serving.port,
-    )
+    _route(ctx, plan)
+
+
+def _route(ctx: Context, plan: traffic_router.TrafficPlan) -> None:
+    """Keeps the per-track Services the router routes to, and writes its objects where they changed.
+
+    Both work from what observe read this turn, so an unchanged Service or route costs no call."""
+    target = ctx.world.target
     refs = ctx.router.objects_to_read(target)
-    if refs:
-        for track in ("stable", "canary"):
-            _apply_if_changed(
-                ctx,
-                builders.service(
-                    md_name=ctx.name,
-                    namespace=ctx.namespace,
-                    owner=ctx.owner,
-                    port=ctx.spec.serving.port,
-                    track=track,
-                ),
-                None,
-            )
-        current = {
-            ref: obj
-            for ref in refs
-            if (
-                obj := ctx.kube.get(
-                    api_version=ref.api_version,
-                    kind=ref.kind,
-                    name=ref.name,
-                    namespace=ref.namespace,
-                )
-            )
-            is not None
-        }
-        for manifest in ctx.router.desired_objects(plan, target=target, current=current):
+    for track in ("stable", "canary"):
+        manifest = builders.service(
+            md_name=ctx.name,
+            namespace=ctx.namespace,
+            owner=ctx.owner,
+            port=ctx.spec.serving.port,
+            track=track,
+        )
+        ref = traffic_router.ObjectRef("v1", "Service", ctx.namespace, manifest["metadata"]["name"])
+        if ref in refs:
+            _apply_if_changed(ctx, manifest, ctx.world.routing.get(ref))
+    current = ctx.world.routing
+    for manifest in ctx.router.desired_objects(plan, target=target, current=current):
+        ref = traffic_router.ObjectRef(
+            manifest["apiVersion"],
+            manifest["kind"],
+            manifest["metadata"].get("namespace", ctx.namespace),
+            manifest["metadata"]["name"],
+        )
+        if current.get(ref) != manifest:
             ctx.kube.replace(manifest)
 
 

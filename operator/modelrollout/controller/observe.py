@@ -1,9 +1,11 @@
-"""Reads what the brain needs from the cluster: the two tracks' Deployments, the validation Job and
-its verdict, manual requests in annotations, and the traffic the router reports. Called by reconcile."""
+"""Reads what the brain needs from the cluster: the two tracks' Deployments, the objects the router
+names and the weight it reads on them, the validation Job and its verdict, manual requests in
+annotations. Called by reconcile."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +23,9 @@ class World:
     stable: dict[str, Any] | None
     canary: dict[str, Any] | None
     service: dict[str, Any] | None
+    target: traffic_router.Target
+    routing: Mapping[traffic_router.ObjectRef, dict[str, Any]]
+    """The router's objects_to_read that exist, as read this turn."""
     readiness: traffic_router.Readiness
 
 
@@ -118,19 +123,52 @@ def _verdict(kube: client.Kube, *, namespace: str, job: str) -> dict[str, Any]:
     return {}
 
 
-def read_world(kube: client.Kube, *, md_name: str, namespace: str) -> World:
+def target(*, md_name: str, namespace: str, port: int) -> traffic_router.Target:
+    """Where a router sends traffic: the per-track Services the controller names for `md_name`."""
+    return traffic_router.Target(
+        namespace=namespace,
+        stable_service=names.service(md_name, "stable"),
+        canary_service=names.service(md_name, "canary"),
+        port=port,
+    )
+
+
+def read_world(
+    kube: client.Kube,
+    *,
+    md_name: str,
+    namespace: str,
+    router: traffic_router.Router,
+    port: int,
+) -> World:
     def get(kind: str, api_version: str, name: str) -> dict[str, Any] | None:
         return kube.get(api_version=api_version, kind=kind, name=name, namespace=namespace)
 
     stable = get("Deployment", "apps/v1", names.deployment(md_name, "stable"))
     canary = get("Deployment", "apps/v1", names.deployment(md_name, "canary"))
     service = get("Service", "v1", names.service(md_name))
+    where = target(md_name=md_name, namespace=namespace, port=port)
+    # Read once here, so the weight the router sees and the objects act rewrites are the same.
+    routing = {
+        ref: obj
+        for ref in router.objects_to_read(where)
+        if (
+            obj := kube.get(
+                api_version=ref.api_version, kind=ref.kind, name=ref.name, namespace=ref.namespace
+            )
+        )
+        is not None
+    }
     return World(
         stable=stable,
         canary=canary,
         service=service,
+        target=where,
+        routing=routing,
         readiness=traffic_router.Readiness(
-            stable_ready=_ready(stable), canary_ready=_ready(canary)
+            stable_ready=_ready(stable),
+            canary_ready=_ready(canary),
+            canary_route_weight=router.observed_weight(target=where, current=routing),
         ),
     )
 
@@ -142,7 +180,10 @@ def traffic(
     status: api.ModelDeploymentStatus,
     world: World,
 ) -> rollout.Traffic:
-    """Where traffic is for the weight in status: the router's plan against the pods ready now."""
+    """Where traffic is for the weight in status: the router's plan against what was observed.
+
+    A router that reads a weight off its routing object reports that as the actual share: it is
+    where requests go now, whatever this turn's plan will write."""
     plan = router.plan(
         replicas=spec.serving.replicas,
         weight=status.canary_weight,
@@ -152,5 +193,9 @@ def traffic(
     return rollout.Traffic(
         weight=status.canary_weight,
         settled=router.is_settled(plan, world.readiness),
-        actual=plan.actual_weight,
+        actual=(
+            plan.actual_weight
+            if world.readiness.canary_route_weight is None
+            else world.readiness.canary_route_weight
+        ),
     )

@@ -109,7 +109,9 @@ def _turn(
         _invalid_spec(kube, body=body, error=e, now=clock())
         return settings.idle_resync
     status = _status(body)
-    world = observe.read_world(kube, md_name=name, namespace=namespace)
+    world = observe.read_world(
+        kube, md_name=name, namespace=namespace, router=router, port=spec.serving.port
+    )
     now = clock()
     measurements: tuple[api.Measurement, ...] = ()
     if spec.analysis is not None and rollout.measurement_due(spec=spec, status=status, now=now):

@@ -3,7 +3,7 @@
 The controller picks one with `router_for(spec.rollout.trafficRouting)` and applies what it plans.
 """
 
-from modelrollout.traffic.gateway_api import GatewayAPIRouter, canary_weight_of
+from modelrollout.traffic.gateway_api import GatewayAPIRouter, canary_share_of
 from modelrollout.traffic.noop import NoopRouter
 from modelrollout.traffic.registry import names, router_for
 from modelrollout.traffic.replica_ratio import ReplicaRatioRouter, target_replicas
@@ -27,7 +27,7 @@ __all__ = [
     "RouterError",
     "Target",
     "TrafficPlan",
-    "canary_weight_of",
+    "canary_share_of",
     "names",
     "ready_share",
     "router_for",

@@ -1,7 +1,8 @@
 """Gateway API router: exact weights on the backendRefs of an HTTPRoute the user owns; replicas alone.
 
-The controller reads the HTTPRoute, passes it in as `current`, and writes back the returned copy
-with an update (not server-side apply: `spec.rules` is an atomic list, and the user owns the rest).
+The controller reads the HTTPRoute and the per-track Services once a turn and passes them in as
+`current`: the route's weights say where traffic is, and the returned copy is written back with an
+update (not server-side apply: `spec.rules` is an atomic list, and the user owns the rest).
 """
 
 from __future__ import annotations
@@ -61,7 +62,18 @@ class GatewayAPIRouter:
         )
 
     def objects_to_read(self, target: router.Target) -> list[router.ObjectRef]:
-        return [self._ref(target)]
+        # The route's backendRefs name one Service per track; the controller keeps those two.
+        return [
+            self._ref(target),
+            router.ObjectRef("v1", "Service", target.namespace, target.stable_service),
+            router.ObjectRef("v1", "Service", target.namespace, target.canary_service),
+        ]
+
+    def observed_weight(
+        self, *, target: router.Target, current: Mapping[router.ObjectRef, Mapping[str, Any]]
+    ) -> float | None:
+        route = current.get(self._ref(target))
+        return None if route is None else canary_share_of(route, target)
 
     def desired_objects(
         self,
@@ -102,15 +114,29 @@ class GatewayAPIRouter:
         return router.ObjectRef(API_VERSION, KIND, target.namespace, self.http_route)
 
 
-def canary_weight_of(route: Mapping[str, Any], target: router.Target) -> int | None:
-    """The canary weight the route carries now (for router.Readiness); None if absent or rules disagree."""
-    weights = set()
+def canary_share_of(route: Mapping[str, Any], target: router.Target) -> float | None:
+    """The canary's percent of the stable+canary weight in the rules that serve the stable.
+
+    A rule without a canary backend sends it nothing (0); None when the rules disagree, when no rule
+    serves the stable, or when a rule weighs both at 0 (the Gateway API answers 500 there, not 0%).
+    """
+    shares = set()
     for rule in route.get("spec", {}).get("rules", []):
-        if _routes_to(rule, target):
-            found = [b for b in rule["backendRefs"] if _is_service(b, target.canary_service)]
-            # The Gateway API's default weight is 1 when a backendRef leaves it out.
-            weights.add(int(found[0].get("weight", 1)) if found else None)
-    return weights.pop() if len(weights) == 1 else None
+        if not _routes_to(rule, target):
+            continue
+        canary = _weight(rule, target.canary_service)
+        stable = _weight(rule, target.stable_service)
+        if canary + stable == 0:
+            return None
+        shares.add(100.0 * canary / (canary + stable))
+    return shares.pop() if len(shares) == 1 else None
+
+
+def _weight(rule: Mapping[str, Any], service: str) -> int:
+    # The Gateway API's default weight is 1 when a backendRef leaves it out.
+    return sum(
+        int(b.get("weight", 1)) for b in rule.get("backendRefs") or [] if _is_service(b, service)
+    )
 
 
 def _routes_to(rule: Mapping[str, Any], target: router.Target) -> bool:

@@ -43,6 +43,12 @@ class NoopRouter:
         del target
         return []
 
+    def observed_weight(
+        self, *, target: router.Target, current: Mapping[router.ObjectRef, Mapping[str, Any]]
+    ) -> float | None:
+        del target, current  # no split, so no weight to read
+        return None
+
     def desired_objects(
         self,
         plan: router.TrafficPlan,

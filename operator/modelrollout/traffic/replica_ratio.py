@@ -80,6 +80,12 @@ class ReplicaRatioRouter:
         del target
         return []
 
+    def observed_weight(
+        self, *, target: router.Target, current: Mapping[router.ObjectRef, Mapping[str, Any]]
+    ) -> float | None:
+        del target, current  # no routing object: the ready pods are the traffic
+        return None
+
     def desired_objects(
         self,
         plan: router.TrafficPlan,

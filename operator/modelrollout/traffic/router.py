@@ -1,7 +1,8 @@
 """The traffic router seam: what a router decides (a TrafficPlan) and the Protocol every router meets.
 
-Routers are pure: the controller observes readiness and objects, asks a router for a plan, applies
-the replicas and manifests it returns, and advances a step only once `is_settled` says so.
+Routers are pure: the controller reads the objects a router names, lets it say what weight they carry,
+asks it for a plan, applies the replicas and manifests it returns, and advances a step only once
+`is_settled` says so.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ class Readiness:
 
     stable_ready: int
     canary_ready: int
-    canary_route_weight: int | None = None
-    """The canary weight found on the routing object (e.g. the HTTPRoute); None for replica routers."""
+    canary_route_weight: float | None = None
+    """The canary's percent of the weight on the routing object (e.g. the HTTPRoute), as the router's
+    observed_weight read it; None for replica routers, or when the object does not say one weight."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,15 @@ class Router(Protocol):
         ...
 
     def objects_to_read(self, target: Target) -> list[ObjectRef]:
-        """Objects the controller must fetch and pass to desired_objects as `current`."""
+        """Objects the controller reads once a turn and passes, as `current`, to observed_weight and
+        desired_objects. The per-track Services of `target` among them are kept by the controller."""
+        ...
+
+    def observed_weight(
+        self, *, target: Target, current: Mapping[ObjectRef, Mapping[str, Any]]
+    ) -> float | None:
+        """The canary's percent of traffic the routing objects carry now (Argo's VerifyWeight);
+        None when ready pods alone split traffic, or the objects do not say one weight."""
         ...
 
     def desired_objects(

@@ -17,6 +17,10 @@ TARGET = traffic.Target(
     namespace="ml", stable_service="iris-stable", canary_service="iris-canary", port=8080
 )
 REF = traffic.ObjectRef("gateway.networking.k8s.io/v1", "HTTPRoute", "ml", "iris")
+SERVICES = [
+    traffic.ObjectRef("v1", "Service", "ml", "iris-stable"),
+    traffic.ObjectRef("v1", "Service", "ml", "iris-canary"),
+]
 
 
 def route(*rules: list[dict[str, Any]]) -> dict[str, Any]:
@@ -108,42 +112,76 @@ def test_an_existing_canary_backend_is_updated_not_duplicated() -> None:
         {"name": "iris-stable", "port": 8080, "weight": 100},
         {"name": "iris-canary", "port": 8080, "weight": 0},
     ]
-    assert traffic.canary_weight_of(updated, TARGET) == 0
+    assert traffic.canary_share_of(updated, TARGET) == 0
+
+
+def split(stable: int, canary: int) -> list[dict[str, Any]]:
+    return [
+        {"name": "iris-stable", "port": 8080, "weight": stable},
+        {"name": "iris-canary", "port": 8080, "weight": canary},
+    ]
 
 
 @pytest.mark.parametrize(
     ("rules", "expected"),
     [
-        ([STABLE_ONLY], None),
-        ([[*STABLE_ONLY, {"name": "iris-canary", "port": 8080}]], 1),  # Gateway API default weight
-        ([[*STABLE_ONLY, {"name": "iris-canary", "weight": 20}]] * 2, 20),
-        (
-            [
-                [*STABLE_ONLY, {"name": "iris-canary", "weight": 20}],
-                [*STABLE_ONLY, {"name": "iris-canary", "weight": 30}],
-            ],
-            None,
-        ),
-        ([[*STABLE_ONLY, {"name": "iris-canary", "kind": "ServiceImport", "weight": 20}]], None),
+        ([STABLE_ONLY], 0.0),  # a rule without the canary sends it nothing
+        ([[*STABLE_ONLY, {"name": "iris-canary", "port": 8080}]], 50.0),  # both default to 1
+        ([split(80, 20)] * 2, 20.0),
+        ([split(1, 3)], 75.0),  # a share of the rule's weight, not the canary's raw weight
+        ([split(80, 20), split(70, 30)], None),  # rules that disagree say no one weight
+        ([split(0, 0)], None),  # the Gateway API answers 500 there, not 0%
+        ([[*STABLE_ONLY, {"name": "iris-canary", "kind": "ServiceImport", "weight": 20}]], 0.0),
+        ([[{"name": "docs"}]], None),  # no rule serves the stable
     ],
 )
-def test_the_observed_canary_weight_is_read_back_from_the_route(
-    rules: list[list[dict[str, Any]]], expected: int | None
+def test_the_observed_canary_share_is_read_back_from_the_route(
+    rules: list[list[dict[str, Any]]], expected: float | None
 ) -> None:
-    assert traffic.canary_weight_of(route(*rules), TARGET) == expected
+    assert traffic.canary_share_of(route(*rules), TARGET) == expected
 
 
-def test_settled_once_the_route_carries_the_planned_weight() -> None:
+def observed(router: traffic.GatewayAPIRouter, current: dict[str, Any]) -> traffic.Readiness:
+    """What the controller observes with every pod ready: the weight the router reads off the route."""
+    weight = router.observed_weight(target=TARGET, current={REF: current})
+    return traffic.Readiness(4, 4, canary_route_weight=weight)
+
+
+def test_settled_once_the_route_carries_the_requested_weight() -> None:
     router = traffic.GatewayAPIRouter(http_route="iris")
     plan = router.plan(replicas=4, weight=30, stable_ready=4, canary_ready=4)
-    assert not router.is_settled(plan, traffic.Readiness(4, 4, canary_route_weight=0))
-    assert router.is_settled(plan, traffic.Readiness(4, 4, canary_route_weight=30))
+    assert router.observed_weight(target=TARGET, current={REF: route(split(70, 30))}) == 30
+    assert router.is_settled(plan, observed(router, route(split(70, 30))))
+
+
+@pytest.mark.parametrize("on_route", [split(100, 0), split(90, 10), split(50, 50), STABLE_ONLY])
+def test_not_settled_while_the_route_carries_another_weight(on_route: list[dict[str, Any]]) -> None:
+    router = traffic.GatewayAPIRouter(http_route="iris")
+    plan = router.plan(replicas=4, weight=30, stable_ready=4, canary_ready=4)
+    assert not router.is_settled(plan, observed(router, route(on_route)))
+
+
+@pytest.mark.parametrize("on_route", [split(100, 0), STABLE_ONLY])
+def test_a_rollback_settles_once_the_route_sends_everything_to_the_stable(
+    on_route: list[dict[str, Any]],
+) -> None:
+    router = traffic.GatewayAPIRouter(http_route="iris")
+    plan = router.plan(replicas=4, weight=0, stable_ready=4, canary_ready=4)
+    assert router.is_settled(plan, observed(router, route(on_route)))
+    assert not router.is_settled(plan, observed(router, route(split(50, 50))))
+
+
+def test_without_the_route_there_is_no_weight_and_no_settling() -> None:
+    router = traffic.GatewayAPIRouter(http_route="iris")
+    plan = router.plan(replicas=4, weight=0, stable_ready=4, canary_ready=0)
+    assert router.observed_weight(target=TARGET, current={}) is None
+    assert not router.is_settled(plan, traffic.Readiness(4, 0, canary_route_weight=None))
 
 
 def test_a_missing_route_says_which_and_how_to_fix_it() -> None:
     router = traffic.GatewayAPIRouter(http_route="iris")
     plan = router.plan(replicas=4, weight=30, stable_ready=4, canary_ready=4)
-    assert router.objects_to_read(TARGET) == [REF]
+    assert router.objects_to_read(TARGET) == [REF, *SERVICES]
     with pytest.raises(traffic.RouterError, match=r"HTTPRoute ml/iris was not found.*iris-stable"):
         router.desired_objects(plan, target=TARGET, current={})
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -28,21 +30,46 @@ ROUTERS = [
 ]
 
 
+REF = traffic.ObjectRef("gateway.networking.k8s.io/v1", "HTTPRoute", "ml", "iris")
+
+
+def ref_of(obj: dict[str, Any]) -> traffic.ObjectRef:
+    meta = obj["metadata"]
+    return traffic.ObjectRef(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
+
+
 def settle(router: traffic.Router, *, replicas: int, weight: int) -> traffic.TrafficPlan:
-    """Drive readiness to the plan, as Deployments and the controller would, and return the last plan."""
-    stable, canary, routed = replicas, 0, 0
+    """Drive the cluster to the plan, as Deployments and the controller would, and return the last plan.
+
+    Each round observes as the controller does: the objects the router names, and the weight it reads
+    off them; so a router settles only on what it wrote and read back itself."""
+    stable, canary = replicas, 0
+    cluster: dict[traffic.ObjectRef, dict[str, Any]] = {REF: ROUTE}
     for _ in range(10):
+        current = {ref: cluster[ref] for ref in router.objects_to_read(TARGET) if ref in cluster}
         plan = router.plan(
             replicas=replicas, weight=weight, stable_ready=stable, canary_ready=canary
         )
-        observed = traffic.Readiness(stable, canary, canary_route_weight=routed)
-        if router.is_settled(plan, observed):
+        routed = router.observed_weight(target=TARGET, current=current)
+        if router.is_settled(plan, traffic.Readiness(stable, canary, canary_route_weight=routed)):
             return plan
-        current = dict.fromkeys(router.objects_to_read(TARGET), ROUTE)
-        objects = router.desired_objects(plan, target=TARGET, current=current)
-        routed = traffic.canary_weight_of(objects[0], TARGET) if objects else routed
+        for obj in router.desired_objects(plan, target=TARGET, current=current):
+            cluster[ref_of(obj)] = obj
         stable, canary = plan.stable_replicas, plan.canary_replicas
     raise AssertionError(f"{router.name} never settled at {weight}% of {replicas}")
+
+
+@pytest.mark.parametrize("router", ROUTERS)
+@pytest.mark.parametrize("weight", [0, 1, 30, 50, 99, 100])
+def test_a_router_reads_back_the_weight_it_writes(router: traffic.Router, weight: int) -> None:
+    plan = router.plan(replicas=4, weight=weight, stable_ready=4, canary_ready=4)
+    current = {REF: ROUTE}
+    written = {
+        ref_of(obj): obj for obj in router.desired_objects(plan, target=TARGET, current=current)
+    }
+    assert router.observed_weight(target=TARGET, current={**current, **written}) == (
+        plan.canary_route_weight
+    )
 
 
 @pytest.mark.parametrize("router", ROUTERS)
