@@ -16,9 +16,10 @@ import yaml
 from testbed import paths
 
 NODE_COUNT = 2
+FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node=fake"
 
 
-def _config(cluster: str) -> Path:
+def _config(cluster: str, *, real_node: bool) -> Path:
     cfg = {
         "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
         "kind": "KwokctlConfiguration",
@@ -35,11 +36,36 @@ def _config(cluster: str) -> Path:
             "quietPull": True,
         },
     }
+    if real_node:
+        cfg["componentsPatches"] = _real_node_patches()
     out = paths.state_dir(cluster) / "kwokctl.yaml"
     out.parent.mkdir(parents=True, exist_ok=True)
     stages = (paths.REPO / "testbed" / "node-stages.yaml").read_text()
     out.write_text(yaml.safe_dump(cfg, sort_keys=False) + "---\n" + stages)
     return out
+
+
+def _real_node_patches() -> list[dict[str, Any]]:
+    def arg(key: str, value: str, *, override: bool = False) -> dict[str, Any]:
+        return {"key": key, "value": value, "override": override}
+
+    return [
+        # kwokctl's binary runtime lets kwok manage every node, which would fake the real
+        # kubelet's node status too: kwok keeps only the nodes that carry its annotation.
+        {
+            "name": "kwok-controller",
+            "extraArgs": [
+                arg("manage-all-nodes", "false", override=True),
+                arg("manage-nodes-with-annotation-selector", FAKE_NODE_ANNOTATION),
+            ],
+        },
+        # `kubectl logs` and `exec` go through the API server to the kubelet; by default it dials
+        # the node's Hostname address first, a name no resolver here knows.
+        {
+            "name": "kube-apiserver",
+            "extraArgs": [arg("kubelet-preferred-address-types", "InternalIP,Hostname")],
+        },
+    ]
 
 
 def _stamp(component: str) -> str:
@@ -76,7 +102,8 @@ def running(cluster: str) -> bool:
     return True
 
 
-def create(cluster: str, *, say: Any = print) -> None:
+def create(cluster: str, *, say: Any = print, real_node: bool = False) -> None:
+    """Starts the control plane; with kwok's nodes, or none when a real node runs the pods."""
     if running(cluster):
         say(f"cluster {cluster} is already running")
         return
@@ -89,7 +116,7 @@ def create(cluster: str, *, say: Any = print) -> None:
         "create",
         "cluster",
         "-c",
-        str(_config(cluster)),
+        str(_config(cluster, real_node=real_node)),
         "--kubeconfig",
         _scratch_kubeconfig(cluster),
         "--wait",
@@ -97,8 +124,9 @@ def create(cluster: str, *, say: Any = print) -> None:
         cluster=cluster,
         timeout=240,
     )
-    _add_nodes(cluster)
-    _wait_nodes_ready(cluster, timeout=60)
+    if not real_node:
+        _add_nodes(cluster, count=NODE_COUNT)
+        _wait_nodes_ready(cluster, timeout=60)
     _wait_default_service_account(cluster, timeout=60)
 
 
@@ -122,8 +150,9 @@ def delete(cluster: str) -> None:
         )
 
 
-def _add_nodes(cluster: str) -> None:
-    for i in range(NODE_COUNT):
+def _add_nodes(cluster: str, *, count: int) -> None:
+    key, value = FAKE_NODE_ANNOTATION.split("=", 1)
+    for i in range(count):
         node = {
             "apiVersion": "v1",
             "kind": "Node",
@@ -135,7 +164,7 @@ def _add_nodes(cluster: str) -> None:
                     "kubernetes.io/arch": "amd64",
                     "type": "kwok",
                 },
-                "annotations": {"kwok.x-k8s.io/node": "fake"},
+                "annotations": {key: value},
             },
         }
         kubectl("apply", "-f", "-", cluster=cluster, input=json.dumps(node))
