@@ -68,7 +68,8 @@ def up(name: str, *, build: bool = True, real_node: bool = False) -> None:
             f"test bed {name} is running with {kind}: take it down first (`python -m testbed down`)"
         )
     # A real node runs every pod itself: no kwok nodes to schedule onto, no pod runner beside it.
-    cluster.create(name, say=_say, real_node=real_node)
+    node_ip = node.layout(name).node_ip if real_node else None
+    cluster.create(name, say=_say, real_node_ip=node_ip)
     if real_node:
         node.start(cluster_name=name, say=_say)
     elif procs.pid_of(name="podrunner", state=state) is None:

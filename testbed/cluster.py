@@ -17,9 +17,12 @@ from testbed import paths
 
 NODE_COUNT = 2
 FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node=fake"
+# The `kubernetes` Service's ClusterIP: the first address of kube-apiserver's default
+# --service-cluster-ip-range (10.0.0.0/24), which kwokctl leaves as it is.
+KUBERNETES_SERVICE_IP = "10.0.0.1"
 
 
-def _config(cluster: str, *, real_node: bool) -> Path:
+def _config(cluster: str, *, real_node_ip: str | None) -> Path:
     cfg = {
         "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
         "kind": "KwokctlConfiguration",
@@ -36,8 +39,12 @@ def _config(cluster: str, *, real_node: bool) -> Path:
             "quietPull": True,
         },
     }
-    if real_node:
-        cfg["componentsPatches"] = _real_node_patches()
+    if real_node_ip is not None:
+        # Pods reach the API server through the `kubernetes` Service, whose endpoint is the
+        # advertised address (testbed/node.py forwards it to 127.0.0.1), and check its
+        # certificate against the Service's IP.
+        cfg["options"]["kubeApiserverCertSANs"] = [KUBERNETES_SERVICE_IP, real_node_ip]
+        cfg["componentsPatches"] = _real_node_patches(real_node_ip)
     out = paths.state_dir(cluster) / "kwokctl.yaml"
     out.parent.mkdir(parents=True, exist_ok=True)
     stages = (paths.REPO / "testbed" / "node-stages.yaml").read_text()
@@ -45,7 +52,7 @@ def _config(cluster: str, *, real_node: bool) -> Path:
     return out
 
 
-def _real_node_patches() -> list[dict[str, Any]]:
+def _real_node_patches(node_ip: str) -> list[dict[str, Any]]:
     def arg(key: str, value: str, *, override: bool = False) -> dict[str, Any]:
         return {"key": key, "value": value, "override": override}
 
@@ -63,7 +70,10 @@ def _real_node_patches() -> list[dict[str, Any]]:
         # the node's Hostname address first, a name no resolver here knows.
         {
             "name": "kube-apiserver",
-            "extraArgs": [arg("kubelet-preferred-address-types", "InternalIP,Hostname")],
+            "extraArgs": [
+                arg("kubelet-preferred-address-types", "InternalIP,Hostname"),
+                arg("advertise-address", node_ip),
+            ],
         },
     ]
 
@@ -102,8 +112,8 @@ def running(cluster: str) -> bool:
     return True
 
 
-def create(cluster: str, *, say: Any = print, real_node: bool = False) -> None:
-    """Starts the control plane; with kwok's nodes, or none when a real node runs the pods."""
+def create(cluster: str, *, say: Any = print, real_node_ip: str | None = None) -> None:
+    """Starts the control plane; with kwok's nodes, or none when a real node (at real_node_ip) runs the pods."""
     if running(cluster):
         say(f"cluster {cluster} is already running")
         return
@@ -116,7 +126,7 @@ def create(cluster: str, *, say: Any = print, real_node: bool = False) -> None:
         "create",
         "cluster",
         "-c",
-        str(_config(cluster, real_node=real_node)),
+        str(_config(cluster, real_node_ip=real_node_ip)),
         "--kubeconfig",
         _scratch_kubeconfig(cluster),
         "--wait",
@@ -124,7 +134,7 @@ def create(cluster: str, *, say: Any = print, real_node: bool = False) -> None:
         cluster=cluster,
         timeout=240,
     )
-    if not real_node:
+    if real_node_ip is None:
         _add_nodes(cluster, count=NODE_COUNT)
         _wait_nodes_ready(cluster, timeout=60)
     _wait_default_service_account(cluster, timeout=60)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test bed takes from Debian: wrk, the load generator of the benchmarks; with
 # `node`, also what the opt-in real node runs on (containerd, runc, the CNI plugins, iptables,
-# conntrack, and a static busybox for its pause and test images).
+# conntrack, socat, and a static busybox for its pause and test images).
 # (Prometheus is built from its Go module by build-binaries.sh: Debian's lacks Kubernetes discovery.)
 # Idempotent: a machine that has them already returns at once.
 set -euo pipefail
@@ -13,6 +13,7 @@ if [ "${1:-}" = node ]; then
   [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
   command -v iptables >/dev/null || need+=(iptables)
   command -v conntrack >/dev/null || need+=(conntrack)
+  command -v socat >/dev/null || need+=(socat)
   # The images hold busybox alone: it must be the static build.
   ldd /bin/busybox 2>&1 | grep -q 'not a dynamic' || need+=(busybox-static)
 fi

@@ -12,13 +12,14 @@ import os
 import shutil
 import subprocess
 import time
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
 from testbed import cluster, node_config, node_image, paths, procs
 
 # Started in this order, stopped in the reverse one.
-COMPONENTS = ("containerd", "kubelet", "kube-proxy", "coredns")
+COMPONENTS = ("apiserver-forward", "containerd", "kubelet", "kube-proxy", "coredns")
 # Debian's packages the node needs (testbed/install-system-deps.sh node installs them).
 HOST_TOOLS = {
     "containerd": "containerd",
@@ -26,6 +27,7 @@ HOST_TOOLS = {
     "ctr": "containerd",
     "iptables": "iptables",
     "conntrack": "conntrack",
+    "socat": "socat",
 }
 BUSYBOX = Path("/bin/busybox")
 # The sysctls a node needs: routing between the bridge and Service addresses (DNAT), and bridged
@@ -84,6 +86,8 @@ def start(*, cluster_name: str, say: Callable[[str], None] = print) -> node_conf
     _write_configs(lay)
     _prepare_host(lay)
     t0 = time.monotonic()
+    if procs.pid_of(name="apiserver-forward", state=lay.state) is None:
+        _start_apiserver_forward(lay)
     if procs.pid_of(name="containerd", state=lay.state) is None:
         say("starting containerd")
         procs.start(
@@ -134,7 +138,7 @@ def stop(*, cluster_name: str, say: Callable[[str], None] = print) -> None:
     if not state.exists():
         return
     lay = layout(cluster_name)
-    for name in ("coredns", "kube-proxy", "kubelet"):
+    for name in ("coredns", "kube-proxy", "kubelet", "apiserver-forward"):
         if procs.stop(name=name, state=lay.state, grace=15):
             say(f"stopped {name}")
     if procs.pid_of(name="containerd", state=lay.state) is not None:
@@ -230,6 +234,22 @@ def _prepare_host(lay: node_config.Layout) -> None:
     if gateway not in shown:
         subprocess.run(["ip", "addr", "add", gateway, "dev", lay.bridge], check=True)
     subprocess.run(["ip", "link", "set", lay.bridge, "up"], check=True)
+
+
+def _start_apiserver_forward(lay: node_config.Layout) -> None:
+    # The API server listens on 127.0.0.1 only (the test bed's rule), which no pod can reach. It
+    # advertises the node's bridge address instead (cluster.create), so the `kubernetes`
+    # Service leads there, and this forwards that address and port to the API server.
+    port = urllib.parse.urlsplit(cluster.admin_credentials(lay.cluster)["server"]).port
+    procs.start(
+        name="apiserver-forward",
+        state=lay.state,
+        argv=[
+            "socat",
+            f"TCP-LISTEN:{port},bind={lay.node_ip},fork,reuseaddr",
+            f"TCP:127.0.0.1:{port}",
+        ],
+    )
 
 
 def _wait_path(path: Path, *, timeout: float, what: str, log: Path) -> None:

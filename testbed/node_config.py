@@ -16,8 +16,6 @@ import yaml
 
 NODE_NAME = "node-real"
 CLUSTER_DOMAIN = "cluster.local"
-# kube-apiserver's default --service-cluster-ip-range, which kwokctl does not change.
-SERVICE_CIDR = "10.0.0.0/24"
 PAUSE_IMAGE = "registry.k8s.io/pause:testbed"
 # Debian's containernetworking-plugins put bridge, host-local and loopback here.
 CNI_BIN_DIR = Path("/usr/lib/cni")

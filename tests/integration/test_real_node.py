@@ -11,8 +11,10 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -123,6 +125,27 @@ def _pod(bed: Testbed, ns: str, name: str) -> dict[str, Any]:
     return result
 
 
+def _container_pid(bed: Testbed, pod: dict[str, Any]) -> int:
+    """The host pid of the pod's first container, as containerd reports it."""
+    from testbed import node, paths
+
+    container_id = pod["status"]["containerStatuses"][0]["containerID"].split("://", 1)[1]
+    socket = node.layout(bed.name).containerd_socket
+    inspect = subprocess.run(
+        [
+            str(paths.BIN / "crictl"),
+            "--runtime-endpoint",
+            f"unix://{socket}",
+            "inspect",
+            container_id,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(json.loads(inspect.stdout)["info"]["pid"])
+
+
 def _curl(url: str) -> str:
     done = subprocess.run(
         ["curl", "-sS", "-m", "3", url], capture_output=True, text=True, timeout=10, check=False
@@ -175,26 +198,10 @@ def test_a_cluster_ip_balances_over_the_pods_from_the_host_and_from_a_pod_by_dns
 
 
 def test_a_killed_container_is_restarted_by_the_kubelet(bed: Testbed, ns: str) -> None:
-    from testbed import node, paths
-
     _apply(bed, ns, *_web("web", replicas=1))
     (pod,) = _ready_pods(bed, ns, "web", 1)
     name = pod["metadata"]["name"]
-    container_id = pod["status"]["containerStatuses"][0]["containerID"].split("://", 1)[1]
-    socket = node.layout(bed.name).containerd_socket
-    inspect = subprocess.run(
-        [
-            str(paths.BIN / "crictl"),
-            "--runtime-endpoint",
-            f"unix://{socket}",
-            "inspect",
-            container_id,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    os.kill(int(json.loads(inspect.stdout)["info"]["pid"]), signal.SIGKILL)
+    os.kill(_container_pid(bed, pod), signal.SIGKILL)
 
     def restarted() -> dict[str, Any] | None:
         status = _pod(bed, ns, name)["status"]["containerStatuses"][0]
@@ -237,3 +244,54 @@ def test_a_container_over_its_memory_limit_is_oom_killed(bed: Testbed, ns: str) 
         timeout=30,
         what="the OOM-killed pod Failed (restartPolicy Never)",
     )
+
+
+_IN_CLUSTER_CLIENT = """
+import http.client, json, ssl, sys
+ca, token = sys.argv[1], open(sys.argv[2]).read()
+ctx = ssl.create_default_context(cafile=ca)  # checks the certificate names the Service's IP
+conn = http.client.HTTPSConnection(sys.argv[3], 443, context=ctx, timeout=10)
+body = json.dumps({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
+headers = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
+conn.request("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", body, headers)
+print(json.load(conn.getresponse())["status"]["userInfo"]["username"])
+"""
+
+
+def test_a_pod_reaches_the_api_server_through_the_kubernetes_service_as_its_service_account(
+    bed: Testbed, ns: str, tmp_path: Path
+) -> None:
+    from testbed import cluster
+
+    _apply(bed, ns, *_web("web", replicas=1))
+    (pod,) = _ready_pods(bed, ns, "web", 1)
+    name = pod["metadata"]["name"]
+    env = bed.kubectl("exec", "-n", ns, name, "--", "env").stdout
+    assert f"KUBERNETES_SERVICE_HOST={cluster.KUBERNETES_SERVICE_IP}" in env
+    secrets = "/var/run/secrets/kubernetes.io/serviceaccount"
+    for f in ("ca.crt", "token"):
+        (tmp_path / f).write_text(
+            bed.kubectl("exec", "-n", ns, name, "--", "cat", f"{secrets}/{f}").stdout
+        )
+    # An in-cluster client's view: the pod's own network namespace, its mounted token and CA.
+    pid = _container_pid(bed, pod)
+    done = subprocess.run(
+        [
+            "nsenter",
+            "-t",
+            str(pid),
+            "-n",
+            sys.executable,
+            "-c",
+            _IN_CLUSTER_CLIENT,
+            str(tmp_path / "ca.crt"),
+            str(tmp_path / "token"),
+            cluster.KUBERNETES_SERVICE_IP,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"system:serviceaccount:{ns}:default"
