@@ -188,7 +188,8 @@ def kubelet_config(layout: Layout) -> str:
         },
         "imageGCHighThresholdPercent": 100,
         "imageGCLowThresholdPercent": 99,
-        # Without CAP_SYS_RESOURCE the kubelet cannot lower its own oom_score_adj (default -999).
+        # Root here lacks CAP_SYS_RESOURCE, so the kubelet cannot lower its own oom_score_adj to
+        # the default -999 (it would only log the failure): ask for what it can have.
         "oomScoreAdj": 0,
         "serializeImagePulls": False,
         "failSwapOn": False,
