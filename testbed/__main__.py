@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
 import zlib
 from pathlib import Path
 
-from testbed import cluster, gateway_api, paths, procs, prometheus
+from testbed import cluster, gateway_api, node, paths, procs, prometheus
 
 
 def _say(msg: str) -> None:
@@ -46,19 +47,34 @@ def pod_network(name: str) -> str:
     return f"127.{2 + zlib.crc32(name.encode()) % 250}.0.0/16"
 
 
-def up(name: str, *, build: bool = True) -> None:
+def real_node_requested() -> bool:
+    """MODEL_ROLLOUT_REAL_NODE=1 asks for the real node, as `up --real-node` does."""
+    return os.environ.get("MODEL_ROLLOUT_REAL_NODE", "0") == "1"
+
+
+def up(name: str, *, build: bool = True, real_node: bool = False) -> None:
     t0 = time.monotonic()
     if build:
-        subprocess.run(
-            ["bash", str(paths.REPO / "testbed" / "build-binaries.sh"), "all"], check=True
-        )
+        script = str(paths.REPO / "testbed" / "build-binaries.sh")
+        subprocess.run(["bash", script, "all"], check=True)
+        if real_node:
+            subprocess.run(["bash", script, "node"], check=True)
     state = paths.state_dir(name)
     state.mkdir(parents=True, exist_ok=True)
-    cluster.create(name, say=_say)
+    saved = load_state(name)
+    if saved.get("real_node") not in (None, real_node) and cluster.running(name):
+        kind = "a real node" if saved["real_node"] else "the pod runner"
+        raise SystemExit(
+            f"test bed {name} is running with {kind}: take it down first (`python -m testbed down`)"
+        )
+    # A real node runs every pod itself: no kwok nodes to schedule onto, no pod runner beside it.
+    node_ip = node.layout(name).node_ip if real_node else None
+    cluster.create(name, say=_say, real_node_ip=node_ip)
     _say(f"installing the Gateway API {gateway_api.VERSION} standard CRDs")
     gateway_api.install(name)
-    saved = load_state(name)
-    if procs.pid_of(name="podrunner", state=state) is None:
+    if real_node:
+        node.start(cluster_name=name, say=_say)
+    elif procs.pid_of(name="podrunner", state=state) is None:
         _say("starting the pod runner")
         procs.start(
             name="podrunner",
@@ -94,6 +110,7 @@ def up(name: str, *, build: bool = True) -> None:
         prometheus.start(cluster_name=name, state=state, port=port)
         saved["prometheus_url"] = f"http://127.0.0.1:{port}"
     saved["cluster"] = name
+    saved["real_node"] = real_node
     _state_file(name).write_text(json.dumps(saved, indent=2))
     _say(f"test bed {name} is up in {time.monotonic() - t0:.0f}s")
     print(f"export KUBECONFIG={paths.kubeconfig(name)}")
@@ -105,6 +122,7 @@ def down(name: str) -> None:
     for proc in ("prometheus", "podrunner"):
         if procs.stop(name=proc, state=state, grace=15):
             _say(f"stopped {proc}")
+    node.stop(cluster_name=name, say=_say)
     cluster.delete(name)
     _state_file(name).unlink(missing_ok=True)
     _say(f"test bed {name} is down")
@@ -117,6 +135,9 @@ def status(name: str) -> int:
     for proc in ("podrunner", "prometheus"):
         pid = procs.pid_of(name=proc, state=state)
         print(f"{proc}: {'running, pid ' + str(pid) if pid else 'stopped'}")
+    if load_state(name).get("real_node"):
+        for proc, pid in node.running(name).items():
+            print(f"{proc}: {'running, pid ' + str(pid) if pid else 'stopped'}")
     if ok:
         print(cluster.kubectl("get", "nodes", "-o", "wide", cluster=name), end="")
     return 0 if ok else 1
@@ -144,6 +165,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     p_up = sub.add_parser("up", help="build (cached) and start the test bed")
     p_up.add_argument("--no-build", action="store_true", help="use the cached binaries as they are")
+    p_up.add_argument(
+        "--real-node",
+        action="store_true",
+        default=real_node_requested(),
+        help="run pods on a real node (containerd, kubelet, kube-proxy, CoreDNS) instead of the pod runner",
+    )
     sub.add_parser("down", help="stop every process of the test bed")
     sub.add_parser("status", help="what is running")
     sub.add_parser("env", help="print the environment to use the test bed")
@@ -151,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     p_logs.add_argument("pod", nargs="?")
     args = parser.parse_args(argv)
     if args.cmd == "up":
-        up(args.name, build=not args.no_build)
+        up(args.name, build=not args.no_build, real_node=args.real_node)
     elif args.cmd == "down":
         down(args.name)
     elif args.cmd == "status":

@@ -12,6 +12,10 @@ HELM_VERSION=${HELM_VERSION:-v3.21.4}
 PROMETHEUS_VERSION=${PROMETHEUS_VERSION:-v0.316.0}
 # actionlint checks the kind workflow in .github/workflows (a unit test runs it when it is built).
 ACTIONLINT_VERSION=${ACTIONLINT_VERSION:-v1.7.12}
+# The real node's extras (build_node; not part of `all`, which the pod runner's test bed needs).
+COREDNS_VERSION=${COREDNS_VERSION:-v1.15.0}
+CRICTL_VERSION=${CRICTL_VERSION:-v1.37.0}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 CACHE=${MODEL_ROLLOUT_CACHE:-$HOME/.cache/model-rollout}
 BIN=$CACHE/bin
@@ -20,7 +24,7 @@ mkdir -p "$BIN" "$WORK"
 
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 # sum.golang.org is not reachable from every machine; the module proxy still serves the bytes.
-export GONOSUMDB=${GONOSUMDB:-k8s.io,sigs.k8s.io,go.etcd.io,helm.sh,github.com/rhysd}
+export GONOSUMDB=${GONOSUMDB:-k8s.io,sigs.k8s.io,go.etcd.io,helm.sh,github.com/rhysd,github.com/coredns}
 export GONOSUMDB GOFLAGS
 
 log() { printf '[testbed build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -34,15 +38,12 @@ wrapper() { # wrapper DIR: an empty module to hang `go get -tool` on
   (cd "$1" && go mod init "testbed.local/$(basename "$1")" >/dev/null 2>&1)
 }
 
-build_k8s() {
-  built k8s "$K8S_VERSION" kube-apiserver && built k8s "$K8S_VERSION" kubectl && return 0
-  log "building Kubernetes $K8S_VERSION (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl); cold: 15-35 min"
-  local d=$WORK/k8s minor
+k8s_wrapper() { # k8s_wrapper DIR: a wrapper module requiring k8s.io/kubernetes, entered
+  local d=$1
   wrapper "$d"; cd "$d"
   go mod download -json "k8s.io/kubernetes@$K8S_VERSION" >/dev/null
   local gomod
   gomod=$(go env GOMODCACHE)/cache/download/k8s.io/kubernetes/@v/$K8S_VERSION.mod
-  minor=${K8S_VERSION#v1.}; minor=${minor%%.*}
   # k8s.io/kubernetes replaces its staging modules with local folders; point each at the
   # published module of the same release instead (v0.<minor>.<patch>).
   local staging_ver="v0.${K8S_VERSION#v1.}"
@@ -50,20 +51,63 @@ build_k8s() {
     go mod edit -replace "$m=$m@$staging_ver"
   done
   go mod edit -require "k8s.io/kubernetes@$K8S_VERSION"
+}
+
+k8s_ldflags() { # the version stamps, without which a component reports v0.0.0-master
+  local minor=${K8S_VERSION#v1.} ld="" pkg
+  minor=${minor%%.*}
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld="$ld -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+  done
+  echo "-s -w$ld"
+}
+
+build_k8s() {
+  built k8s "$K8S_VERSION" kube-apiserver && built k8s "$K8S_VERSION" kubectl && return 0
+  log "building Kubernetes $K8S_VERSION (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl); cold: 15-35 min"
+  k8s_wrapper "$WORK/k8s"
   log "resolving modules"
   go get -tool "k8s.io/kubernetes/cmd/kube-apiserver@$K8S_VERSION" \
     "k8s.io/kubernetes/cmd/kube-controller-manager@$K8S_VERSION" \
     "k8s.io/kubernetes/cmd/kube-scheduler@$K8S_VERSION" \
     "k8s.io/kubernetes/cmd/kubectl@$K8S_VERSION"
-  local ld="" pkg
-  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    ld="$ld -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
-  done
+  local ld pkg
+  ld=$(k8s_ldflags)
   for pkg in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
     log "compiling $pkg"
-    go build -trimpath -ldflags "-s -w $ld" -o "$BIN/$pkg" "k8s.io/kubernetes/cmd/$pkg"
+    go build -trimpath -ldflags "$ld" -o "$BIN/$pkg" "k8s.io/kubernetes/cmd/$pkg"
   done
   stamp k8s "$K8S_VERSION"
+}
+
+# The real node (testbed/node.py, opt-in): kubelet and kube-proxy from the same Kubernetes release
+# as the control plane, crictl (Debian has no cri-tools) and a CoreDNS with the few plugins it uses.
+# containerd, runc and the CNI plugins come from Debian (install-system-deps.sh node).
+build_node() {
+  local v="k8s=$K8S_VERSION coredns=$COREDNS_VERSION crictl=$CRICTL_VERSION"
+  built node "$v" kubelet && built node "$v" kube-proxy && built node "$v" coredns && built node "$v" crictl && return 0
+  log "building the real node's kubelet, kube-proxy ($K8S_VERSION), crictl $CRICTL_VERSION, CoreDNS $COREDNS_VERSION; warm Go cache: 2-4 min"
+  k8s_wrapper "$WORK/k8s-node"
+  go get -tool "k8s.io/kubernetes/cmd/kubelet@$K8S_VERSION" "k8s.io/kubernetes/cmd/kube-proxy@$K8S_VERSION"
+  local ld pkg
+  ld=$(k8s_ldflags)
+  for pkg in kubelet kube-proxy; do
+    log "compiling $pkg"
+    go build -trimpath -ldflags "$ld" -o "$BIN/$pkg" "k8s.io/kubernetes/cmd/$pkg"
+  done
+  wrapper "$WORK/crictl"; cd "$WORK/crictl"
+  go get -tool "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION"
+  log "compiling crictl"
+  go build -trimpath -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$CRICTL_VERSION" \
+    -o "$BIN/crictl" sigs.k8s.io/cri-tools/cmd/crictl
+  # testbed/coredns/main.go links only the plugins the node's Corefile uses (no cloud SDKs).
+  wrapper "$WORK/coredns"; cd "$WORK/coredns"
+  cp "$HERE/coredns/main.go" .
+  go get "github.com/coredns/coredns@$COREDNS_VERSION"
+  go mod tidy
+  log "compiling CoreDNS"
+  go build -trimpath -ldflags "-s -w" -o "$BIN/coredns" .
+  stamp node "$v"
 }
 
 build_etcd() {
@@ -125,7 +169,7 @@ what=${1:-all}
 case $what in
   all) build_etcd; build_kwok; build_helm; build_prometheus; build_k8s; build_actionlint ;;
   k8s) build_k8s ;; etcd) build_etcd ;; kwok) build_kwok ;; helm) build_helm ;; prometheus) build_prometheus ;;
-  actionlint) build_actionlint ;;
-  *) echo "usage: $0 [all|k8s|etcd|kwok|helm|prometheus|actionlint]" >&2; exit 2 ;;
+  actionlint) build_actionlint ;; node) build_node ;;
+  *) echo "usage: $0 [all|k8s|etcd|kwok|helm|prometheus|actionlint|node]" >&2; exit 2 ;;
 esac
 log "binaries ready in $BIN"

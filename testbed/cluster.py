@@ -16,9 +16,13 @@ import yaml
 from testbed import paths
 
 NODE_COUNT = 2
+FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node=fake"
+# The `kubernetes` Service's ClusterIP: the first address of kube-apiserver's default
+# --service-cluster-ip-range (10.0.0.0/24), which kwokctl leaves as it is.
+KUBERNETES_SERVICE_IP = "10.0.0.1"
 
 
-def _config(cluster: str) -> Path:
+def _config(cluster: str, *, real_node_ip: str | None) -> Path:
     cfg = {
         "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
         "kind": "KwokctlConfiguration",
@@ -35,11 +39,43 @@ def _config(cluster: str) -> Path:
             "quietPull": True,
         },
     }
+    if real_node_ip is not None:
+        # Pods reach the API server through the `kubernetes` Service, whose endpoint is the
+        # advertised address (testbed/node.py forwards it to 127.0.0.1), and check its
+        # certificate against the Service's IP.
+        cfg["options"]["kubeApiserverCertSANs"] = [KUBERNETES_SERVICE_IP, real_node_ip]
+        cfg["componentsPatches"] = _real_node_patches(real_node_ip)
     out = paths.state_dir(cluster) / "kwokctl.yaml"
     out.parent.mkdir(parents=True, exist_ok=True)
     stages = (paths.REPO / "testbed" / "node-stages.yaml").read_text()
     out.write_text(yaml.safe_dump(cfg, sort_keys=False) + "---\n" + stages)
     return out
+
+
+def _real_node_patches(node_ip: str) -> list[dict[str, Any]]:
+    def arg(key: str, value: str, *, override: bool = False) -> dict[str, Any]:
+        return {"key": key, "value": value, "override": override}
+
+    return [
+        # kwokctl's binary runtime lets kwok manage every node, which would fake the real
+        # kubelet's node status too: kwok keeps only the nodes that carry its annotation.
+        {
+            "name": "kwok-controller",
+            "extraArgs": [
+                arg("manage-all-nodes", "false", override=True),
+                arg("manage-nodes-with-annotation-selector", FAKE_NODE_ANNOTATION),
+            ],
+        },
+        # `kubectl logs` and `exec` go through the API server to the kubelet; by default it dials
+        # the node's Hostname address first, a name no resolver here knows.
+        {
+            "name": "kube-apiserver",
+            "extraArgs": [
+                arg("kubelet-preferred-address-types", "InternalIP,Hostname"),
+                arg("advertise-address", node_ip),
+            ],
+        },
+    ]
 
 
 def _stamp(component: str) -> str:
@@ -76,7 +112,8 @@ def running(cluster: str) -> bool:
     return True
 
 
-def create(cluster: str, *, say: Any = print) -> None:
+def create(cluster: str, *, say: Any = print, real_node_ip: str | None = None) -> None:
+    """Starts the control plane; with kwok's nodes, or none when a real node (at real_node_ip) runs the pods."""
     if running(cluster):
         say(f"cluster {cluster} is already running")
         return
@@ -89,7 +126,7 @@ def create(cluster: str, *, say: Any = print) -> None:
         "create",
         "cluster",
         "-c",
-        str(_config(cluster)),
+        str(_config(cluster, real_node_ip=real_node_ip)),
         "--kubeconfig",
         _scratch_kubeconfig(cluster),
         "--wait",
@@ -97,8 +134,9 @@ def create(cluster: str, *, say: Any = print) -> None:
         cluster=cluster,
         timeout=240,
     )
-    _add_nodes(cluster)
-    _wait_nodes_ready(cluster, timeout=60)
+    if real_node_ip is None:
+        _add_nodes(cluster, count=NODE_COUNT)
+        _wait_nodes_ready(cluster, timeout=60)
     _wait_default_service_account(cluster, timeout=60)
 
 
@@ -122,8 +160,9 @@ def delete(cluster: str) -> None:
         )
 
 
-def _add_nodes(cluster: str) -> None:
-    for i in range(NODE_COUNT):
+def _add_nodes(cluster: str, *, count: int) -> None:
+    key, value = FAKE_NODE_ANNOTATION.split("=", 1)
+    for i in range(count):
         node = {
             "apiVersion": "v1",
             "kind": "Node",
@@ -135,7 +174,7 @@ def _add_nodes(cluster: str) -> None:
                     "kubernetes.io/arch": "amd64",
                     "type": "kwok",
                 },
-                "annotations": {"kwok.x-k8s.io/node": "fake"},
+                "annotations": {key: value},
             },
         }
         kubectl("apply", "-f", "-", cluster=cluster, input=json.dumps(node))

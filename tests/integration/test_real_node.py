@@ -1,0 +1,297 @@
+"""The test bed's opt-in real node: real containers, pod IPs, Services, DNS, restarts and OOM kills.
+
+Runs with MODEL_ROLLOUT_REAL_NODE=1 (root, Debian's containerd, `build-binaries.sh node`) on a test
+bed of its own, `<name>-real-node`, which it takes down again unless MODEL_ROLLOUT_KEEP_TESTBED=1.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.testbed_client import Testbed, eventually
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        os.environ.get("MODEL_ROLLOUT_REAL_NODE") != "1",
+        reason="the real node is opt-in: set MODEL_ROLLOUT_REAL_NODE=1 (root, containerd)",
+    ),
+]
+
+IMAGE = "docker.io/library/busybox:testbed"
+
+
+@pytest.fixture(scope="module")
+def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Testbed]:
+    from testbed import __main__ as tb
+    from testbed import cluster, node, node_image, paths
+
+    name = os.environ.get("MODEL_ROLLOUT_TESTBED", paths.DEFAULT_CLUSTER) + "-real-node"
+    started = not cluster.running(name)
+    tb.up(name, build=os.environ.get("MODEL_ROLLOUT_TESTBED_BUILD", "1") != "0", real_node=True)
+    archive = tmp_path_factory.mktemp("images") / "busybox.tar"
+    node.import_image(
+        node.layout(name), node_image.write_archive(node_image.busybox(name=IMAGE), archive)
+    )
+    yield Testbed(
+        name=name,
+        kubeconfig=paths.kubeconfig(name),
+        prometheus_url=tb.load_state(name)["prometheus_url"],
+        state_dir=paths.state_dir(name),
+    )
+    if started and os.environ.get("MODEL_ROLLOUT_KEEP_TESTBED") != "1":
+        tb.down(name)
+
+
+@pytest.fixture
+def ns(bed: Testbed) -> Iterator[str]:
+    name = f"rn-{uuid.uuid4().hex[:8]}"
+    bed.kubectl("create", "namespace", name)
+    yield name
+    bed.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def _apply(bed: Testbed, ns: str, *objects: dict[str, Any]) -> None:
+    bed.kubectl(
+        "apply",
+        "-n",
+        ns,
+        "-f",
+        "-",
+        input=json.dumps({"kind": "List", "apiVersion": "v1", "items": list(objects)}),
+    )
+
+
+def _web(name: str, *, replicas: int) -> list[dict[str, Any]]:
+    """A Deployment of busybox httpd pods that answer with their own name, and its Service."""
+    script = f"echo $(hostname) > /var/www/index.html; echo {name} serving; exec httpd -f -v -p 8080 -h /var/www"
+    container = {
+        "name": "web",
+        "image": IMAGE,
+        "command": ["sh", "-c", script],
+        "ports": [{"containerPort": 8080, "name": "http"}],
+        "readinessProbe": {"httpGet": {"path": "/", "port": 8080}, "periodSeconds": 1},
+    }
+    labels = {"app": name}
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
+        },
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name},
+        "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": "http"}]},
+    }
+    return [deployment, service]
+
+
+def _ready_pods(bed: Testbed, ns: str, app: str, count: int) -> list[dict[str, Any]]:
+    def ready() -> list[dict[str, Any]] | None:
+        pods = bed.get("pods", "-n", ns, "-l", f"app={app}")["items"]
+        ok = [
+            p
+            for p in pods
+            if any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in p.get("status", {}).get("conditions", [])
+            )
+        ]
+        return ok if len(ok) == count else None
+
+    result: list[dict[str, Any]] = eventually(ready, timeout=90, what=f"{count} Ready {app} pods")
+    return result
+
+
+def _pod(bed: Testbed, ns: str, name: str) -> dict[str, Any]:
+    result: dict[str, Any] = bed.get("pod", "-n", ns, name)
+    return result
+
+
+def _container_pid(bed: Testbed, pod: dict[str, Any]) -> int:
+    """The host pid of the pod's first container, as containerd reports it."""
+    from testbed import node, paths
+
+    container_id = pod["status"]["containerStatuses"][0]["containerID"].split("://", 1)[1]
+    socket = node.layout(bed.name).containerd_socket
+    inspect = subprocess.run(
+        [
+            str(paths.BIN / "crictl"),
+            "--runtime-endpoint",
+            f"unix://{socket}",
+            "inspect",
+            container_id,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(json.loads(inspect.stdout)["info"]["pid"])
+
+
+def _curl(url: str) -> str:
+    done = subprocess.run(
+        ["curl", "-sS", "-m", "3", url], capture_output=True, text=True, timeout=10, check=False
+    )
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def test_a_pod_runs_from_a_local_image_with_a_routable_ip_and_its_logs(
+    bed: Testbed, ns: str
+) -> None:
+    _apply(bed, ns, *_web("web", replicas=1))
+    (pod,) = _ready_pods(bed, ns, "web", 1)
+    assert pod["spec"]["nodeName"] == "node-real"
+    ip = ipaddress.ip_address(pod["status"]["podIP"])
+    assert not ip.is_loopback
+    assert ip.is_private
+    # Straight to the pod's address from the host: a real network namespace behind a bridge.
+    assert _curl(f"http://{ip}:8080/") == pod["metadata"]["name"]
+    logs = bed.kubectl("logs", "-n", ns, pod["metadata"]["name"]).stdout
+    assert "web serving" in logs
+
+
+def test_a_cluster_ip_balances_over_the_pods_from_the_host_and_from_a_pod_by_dns_name(
+    bed: Testbed, ns: str
+) -> None:
+    _apply(bed, ns, *_web("web", replicas=2))
+    pods = _ready_pods(bed, ns, "web", 2)
+    names = {p["metadata"]["name"] for p in pods}
+    ips = {p["status"]["podIP"] for p in pods}
+
+    def sliced() -> set[str] | None:
+        slices = bed.get("endpointslices", "-n", ns, "-l", "kubernetes.io/service-name=web")
+        got = {a for s in slices["items"] for e in s.get("endpoints") or [] for a in e["addresses"]}
+        return got if got == ips else None
+
+    eventually(sliced, timeout=30, what="both pod IPs in the Service's EndpointSlice")
+    cluster_ip = bed.get("service", "-n", ns, "web")["spec"]["clusterIP"]
+
+    def both_answer() -> set[str] | None:
+        seen = {_curl(f"http://{cluster_ip}/") for _ in range(30)}
+        return seen if names <= seen else None
+
+    eventually(both_answer, timeout=30, what="both pods answering on the ClusterIP")
+    client = next(iter(names))
+    # wget resolves `web.<ns>` through the pod's search list; busybox nslookup takes names as given.
+    fetch = f"for i in $(seq 30); do wget -q -O- http://web.{ns}/; done; nslookup web.{ns}.svc.cluster.local"
+    out = bed.kubectl("exec", "-n", ns, client, "--", "sh", "-c", fetch).stdout
+    assert names <= set(out.split()), out
+    assert cluster_ip in out
+
+
+def test_a_killed_container_is_restarted_by_the_kubelet(bed: Testbed, ns: str) -> None:
+    _apply(bed, ns, *_web("web", replicas=1))
+    (pod,) = _ready_pods(bed, ns, "web", 1)
+    name = pod["metadata"]["name"]
+    os.kill(_container_pid(bed, pod), signal.SIGKILL)
+
+    def restarted() -> dict[str, Any] | None:
+        status = _pod(bed, ns, name)["status"]["containerStatuses"][0]
+        return status if status["restartCount"] >= 1 and status.get("ready") else None
+
+    status = eventually(restarted, timeout=60, what="the killed container restarted and Ready")
+    assert status["lastState"]["terminated"]["exitCode"] == 128 + signal.SIGKILL
+
+
+def test_a_container_over_its_memory_limit_is_oom_killed(bed: Testbed, ns: str) -> None:
+    # busybox tail keeps an endless line in memory: 200 MiB against a 32 MiB limit.
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "hog"},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [
+                {
+                    "name": "hog",
+                    "image": IMAGE,
+                    "command": ["sh", "-c", "head -c 200000000 /dev/zero | tail"],
+                    "resources": {"limits": {"memory": "32Mi"}},
+                }
+            ],
+        },
+    }
+    _apply(bed, ns, pod)
+
+    def terminated() -> dict[str, Any] | None:
+        status = _pod(bed, ns, "hog")["status"]
+        states = status.get("containerStatuses") or [{}]
+        done: dict[str, Any] | None = states[0].get("state", {}).get("terminated")
+        return done
+
+    done = eventually(terminated, timeout=60, what="the memory hog terminated")
+    assert done["reason"] == "OOMKilled", done
+    eventually(
+        lambda: _pod(bed, ns, "hog")["status"]["phase"] == "Failed",
+        timeout=30,
+        what="the OOM-killed pod Failed (restartPolicy Never)",
+    )
+
+
+_IN_CLUSTER_CLIENT = """
+import http.client, json, ssl, sys
+ca, token = sys.argv[1], open(sys.argv[2]).read()
+ctx = ssl.create_default_context(cafile=ca)  # checks the certificate names the Service's IP
+conn = http.client.HTTPSConnection(sys.argv[3], 443, context=ctx, timeout=10)
+body = json.dumps({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
+headers = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
+conn.request("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", body, headers)
+print(json.load(conn.getresponse())["status"]["userInfo"]["username"])
+"""
+
+
+def test_a_pod_reaches_the_api_server_through_the_kubernetes_service_as_its_service_account(
+    bed: Testbed, ns: str, tmp_path: Path
+) -> None:
+    from testbed import cluster
+
+    _apply(bed, ns, *_web("web", replicas=1))
+    (pod,) = _ready_pods(bed, ns, "web", 1)
+    name = pod["metadata"]["name"]
+    env = bed.kubectl("exec", "-n", ns, name, "--", "env").stdout
+    assert f"KUBERNETES_SERVICE_HOST={cluster.KUBERNETES_SERVICE_IP}" in env
+    secrets = "/var/run/secrets/kubernetes.io/serviceaccount"
+    for f in ("ca.crt", "token"):
+        (tmp_path / f).write_text(
+            bed.kubectl("exec", "-n", ns, name, "--", "cat", f"{secrets}/{f}").stdout
+        )
+    # An in-cluster client's view: the pod's own network namespace, its mounted token and CA.
+    pid = _container_pid(bed, pod)
+    done = subprocess.run(
+        [
+            "nsenter",
+            "-t",
+            str(pid),
+            "-n",
+            sys.executable,
+            "-c",
+            _IN_CLUSTER_CLIENT,
+            str(tmp_path / "ca.crt"),
+            str(tmp_path / "token"),
+            cluster.KUBERNETES_SERVICE_IP,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"system:serviceaccount:{ns}:default"
