@@ -22,10 +22,11 @@ setup: $(BIN)/model-rollout
 ## test: everything CI runs, from nothing: install, lint, unit tests, build the test bed, integration tests
 test: setup lint
 	bash testbed/build-binaries.sh all
-	bash testbed/install-system-deps.sh
+	bash testbed/build-binaries.sh node
+	bash testbed/install-system-deps.sh node
 	bash testbed/build-image.sh all
 	$(BIN)/pytest -m "not integration" -q
-	$(BIN)/pytest -m integration -q
+	MODEL_ROLLOUT_REAL_NODE=1 $(BIN)/pytest -m integration -q
 
 lint: setup
 	$(BIN)/ruff check operator tests testbed bench examples
