@@ -20,7 +20,7 @@ import yaml
 from modelrollout.models import loading
 from tests.e2e import support
 from tests.e2e.traffic import TrafficGenerator
-from tests.testbed_client import Testbed
+from tests.testbed_client import Testbed, eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -60,7 +60,10 @@ def example(testbed: Testbed, models: Path, *, version: str, artifact: str) -> d
         for step in spec["rollout"]["steps"]
     ]
     spec["rollout"]["progressDeadline"] = "3m"
-    spec["analysis"].update(prometheus={"address": testbed.prometheus_url}, interval="5s")
+    # At 5 s a round, the comparison is Inconclusive for more rounds before it has enough feedback.
+    spec["analysis"].update(
+        prometheus={"address": testbed.prometheus_url}, interval="5s", inconclusiveLimit=60
+    )
     return {**doc, "spec": spec}
 
 
@@ -97,14 +100,14 @@ def roll_out(
         support.apply(
             testbed, namespace, example(testbed, models, version=version, artifact=artifact)
         )
+        eventually(
+            lambda: support.status(testbed, namespace, "iris").get("canaryVersion") == version,
+            timeout=60,
+            what=f"the rollout of version {version} to start",
+        )
         st = support.wait_phase(
             testbed, namespace, "iris", {"Healthy", "RolledBack", "Failed", "Paused"}, timeout=300
         )
-        if st["phase"] == "Healthy" and st.get("stableVersion") != version:
-            # Healthy at once means the operator has not seen the new version yet.
-            st = support.wait_phase(
-                testbed, namespace, "iris", {"RolledBack", "Failed", "Paused"}, timeout=300
-            )
         took = time.monotonic() - started
         served = gen.stats().by_version.get(version, 0)
     assert served > 0, f"version {version} never answered a request"
