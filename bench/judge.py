@@ -1,6 +1,6 @@
 """Benchmark: four ways to judge a canary against the stable, on the same simulated streams.
 
-Usage: python bench/judge.py [--quick] [--rollouts N] [--seed S]
+Usage: python bench/judge.py [--quick] [--rollouts N] [--seed S] [--part single|rollout|all]
 
 Each simulated rollout sends 10% of traffic to the canary and collects ground-truth feedback at
 1-5 per second in all (drawn per rollout), judged every 30 s. The stable's accuracy (0.85-0.95 per
@@ -16,6 +16,8 @@ the stable's plus the true difference. The judges, all checked on the same count
              until it decides; at 3x the fixed horizon an undecided analysis passes.
 The latency part does the same with log-normal latencies in Prometheus' default buckets and
 true slowdowns of 0%, 10% and 30% (ours: compare_latency, max_increase_ratio 0.3).
+The rollout part (bench/judge_rollout.py) judges whole 10% -> 50% -> 100% rollouts on late feedback
+for 30% of the requests, against the targets over the whole rollout rather than one analysis step.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import judge_rollout  # bench/, beside this script
 import numpy as np
 from scipy import stats
 
@@ -353,10 +356,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a fast run with fewer rollouts")
     parser.add_argument("--rollouts", type=int, help="rollouts per true change (default 10000)")
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument(
+        "--part",
+        choices=("single", "rollout", "all"),
+        default="all",
+        help="single: one analysis at 10%% (accuracy and latency); rollout: whole 10/50/100%% rollouts",
+    )
     args = parser.parse_args(argv)
     rollouts = args.rollouts or (500 if args.quick else 10_000)
-    chunk = 500
     started = time.monotonic()
+    if args.part in ("single", "all"):
+        single(rollouts=rollouts, seed=args.seed)
+    if args.part in ("rollout", "all"):
+        results = judge_rollout.run(rollouts=rollouts, seed=args.seed)
+        judge_rollout.print_report(results, rollouts=rollouts)
+    print(f"\n{time.monotonic() - started:.0f} s")
+    return 0
+
+
+def single(*, rollouts: int, seed: int) -> None:
+    """The one-analysis tables: accuracy at 10% canary weight, then latency."""
+    chunk = 500
     print(
         f"{rollouts} rollouts per true change; canary weight {CANARY_SHARE:.0%}; "
         f"{INTERVAL_S} s intervals; ours: max_drop {MARGIN}, confidence {CONFIDENCE}"
@@ -365,7 +385,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     accuracy_rows, per_difference = [], {}
     checked = 0
     for points in (0, 1, 3, 5):
-        rng = np.random.default_rng([args.seed, points])
+        rng = np.random.default_rng([seed, points])
         parts, bases = [], []
         for start in range(0, rollouts, chunk):
             streams = accuracy_streams(
@@ -420,7 +440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     latency_rows = []
     latency_rollouts = max(rollouts // 4, 100)
     for percent in (0, 10, 30):
-        rng = np.random.default_rng([args.seed, 100 + percent])
+        rng = np.random.default_rng([seed, 100 + percent])
         parts = []
         for start in range(0, latency_rollouts, chunk):
             streams = latency_streams(
@@ -443,8 +463,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         "canary requests",
         latency_rows,
     )
-    print(f"\n{time.monotonic() - started:.0f} s")
-    return 0
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ CASES = [
     # (manifest, stable manifest or None for a first rollout, checks expected to fail)
     ("iris.yaml", None, set()),
     ("iris-v2.yaml", "iris.yaml", set()),
+    ("iris-v2-compare.yaml", "iris.yaml", set()),
     ("iris-online-flip.yaml", "iris-v2.yaml", set()),
     ("iris-inaccurate.yaml", None, {"quality.accuracy"}),
     ("iris-slow.yaml", "iris-v2.yaml", {"latency.latencyP99Ms"}),

@@ -63,6 +63,7 @@ def compare_proportions(
     higher_is_better: bool = True,
     min_samples: int = MIN_SAMPLES,
     name: str | None = None,
+    carried: float = 0.0,
 ) -> Comparison:
     """Sequentially test whether the canary's rate is worse than the stable's by max_drop.
 
@@ -70,6 +71,9 @@ def compare_proportions(
     each with probability at least `confidence` (see sequential.py). For lower-is-better rates
     (errors of requests) pass higher_is_better=False; max_drop is then the rise to catch.
     Safe to call at every interval on cumulative counts; stop at the first decided verdict.
+    The counts are this stratum's (the current analysis run's, at one canary weight); `carried` is
+    the sum of the earlier strata's own statistics (Comparison.evidence), added before deciding.
+    A stratum with too few samples is Unknown whatever was carried: no data never decides.
     """
     for label, counts in (("canary", canary), ("stable", stable)):
         if not isinstance(counts, ProportionCounts):
@@ -81,6 +85,7 @@ def compare_proportions(
             "(with 0 no canary could ever be shown to be no worse)"
         )
     alpha = sequential.check_confidence(confidence)
+    carried = sequential.check_carried(carried)
     worse_at, not_worse_at = sequential.thresholds(alpha)
     label = name or ("success rate" if higher_is_better else "error rate")
     head = (
@@ -95,15 +100,16 @@ def compare_proportions(
             canary_value=canary.rate,
             stable_value=stable.rate,
             estimate=canary.rate - stable.rate,
-            statistic=0.0,
+            statistic=carried,
             worse_at=worse_at,
             not_worse_at=not_worse_at,
             canary_samples=canary.trials,
             stable_samples=stable.trials,
             message=f"{head}: not yet known, the {track} has {fewest} samples and the comparison "
             f"needs at least {min_samples} per track; keep collecting",
+            carried=carried,
         )
-    statistic = sequential.statistic(
+    evidence = sequential.statistic(
         canary_successes=canary.successes,
         canary_trials=canary.trials,
         stable_successes=stable.successes,
@@ -111,9 +117,12 @@ def compare_proportions(
         max_drop=max_drop,
         higher_is_better=higher_is_better,
     )
+    statistic = carried + evidence
     verdict = sequential.decide(statistic, alpha=alpha)
     change = f"a {'drop' if higher_is_better else 'rise'} of {max_drop:.3f}"
-    why = sequential.conclusion(verdict, statistic, change=change, confidence=confidence)
+    why = sequential.conclusion(
+        verdict, statistic, change=change, confidence=confidence, carried=carried
+    )
     return Comparison(
         verdict=verdict,
         canary_value=canary.rate,
@@ -125,6 +134,8 @@ def compare_proportions(
         canary_samples=canary.trials,
         stable_samples=stable.trials,
         message=f"{head}: {why}",
+        carried=carried,
+        evidence=evidence,
     )
 
 

@@ -80,11 +80,27 @@ def judge_round(
             "consecutive_errors": errors_in_a_row,
             "last_measured_at": max(m.measured_at for m in measurements),
             "last_measurements": list(measurements),
+            # A round that could not compare (an error) keeps the run's evidence so far.
+            "evidence": run.evidence
+            | {m.metric: m.evidence for m in measurements if m.evidence is not None},
         }
     )
     verdict, why = _verdict(tally, limits)
     summary = "; ".join(_describe(m) for m in measurements)
     return tally.model_copy(update={"phase": verdict, "message": f"{why} Last round: {summary}."})
+
+
+def carry_over(run: AnalysisStatus | None) -> dict[str, float]:
+    """The evidence the next analysis run of the same version starts from: all of this one's.
+
+    Every run is a stratum of the sequential test (its own counts, at one canary weight), so the
+    strata's log odds add up. A failed run carries nothing: re-running it is a person's decision to
+    judge the canary afresh (e.g. after fixing what broke the stable), not more of the same test.
+    """
+    if run is None or run.phase is AnalysisPhase.FAILED:
+        return {}
+    metrics = run.carried_evidence.keys() | run.evidence.keys()
+    return {m: run.carried_evidence.get(m, 0.0) + run.evidence.get(m, 0.0) for m in sorted(metrics)}
 
 
 def _verdict(run: AnalysisStatus, limits: Limits) -> tuple[AnalysisPhase, str]:
@@ -143,13 +159,27 @@ def check_bounds(*, metric: MetricSpec, value: float | None, now: datetime) -> M
 
 
 def from_verdict(
-    *, metric: str, verdict: str, value: float | None, message: str, now: datetime
+    *,
+    metric: str,
+    verdict: str,
+    value: float | None,
+    message: str,
+    now: datetime,
+    evidence: float | None = None,
 ) -> Measurement:
-    """A measurement from a canary-versus-stable verdict (Worse, NotWorse or Unknown)."""
+    """A measurement from a canary-versus-stable verdict (Worse, NotWorse or Unknown).
+
+    `evidence` is the comparison's log odds from this run's counts alone, carried to the next run.
+    """
     if verdict not in VERDICT_PHASES:
         raise ValueError(f"unknown comparison verdict {verdict!r} for metric {metric}")
     return Measurement(
-        metric=metric, phase=VERDICT_PHASES[verdict], value=value, message=message, measured_at=now
+        metric=metric,
+        phase=VERDICT_PHASES[verdict],
+        value=value,
+        message=message,
+        measured_at=now,
+        evidence=evidence,
     )
 
 

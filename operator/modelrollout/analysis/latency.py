@@ -107,14 +107,17 @@ def compare_latency(
     max_increase_ratio: float | None = None,
     max_increase_ms: float | None = None,
     min_exceedances: int = MIN_EXCEEDANCES,
+    carried: float = 0.0,
 ) -> Comparison:
     """Sequentially test whether the canary is slower than the stable by the allowed increase.
 
     Give exactly one of max_increase_ratio (0.3: 30% slower) or max_increase_ms. The margin
     means what max_drop means for proportions: a slowdown that large must be caught, none must pass.
+    `carried` means what it means for compare_proportions: the earlier strata's log odds.
     """
     _check(canary=canary, stable=stable, quantile=quantile, confidence=confidence)
     alpha = sequential.check_confidence(confidence)
+    carried = sequential.check_carried(carried)
     slowed, change = _slowdown(max_increase_ratio, max_increase_ms)
     worse_at, not_worse_at = sequential.thresholds(alpha)
     q_canary, q_stable = canary.quantile(quantile), stable.quantile(quantile)
@@ -124,18 +127,20 @@ def compare_latency(
         f"{canary.total}/{stable.total} requests (canary/stable)"
     )
 
-    def result(verdict: Verdict, statistic: float, why: str) -> Comparison:
+    def result(verdict: Verdict, evidence: float, why: str) -> Comparison:
         return Comparison(
             verdict=verdict,
             canary_value=q_canary,
             stable_value=q_stable,
             estimate=q_canary - q_stable,
-            statistic=statistic,
+            statistic=carried + evidence,
             worse_at=worse_at,
             not_worse_at=not_worse_at,
             canary_samples=canary.total,
             stable_samples=stable.total,
             message=f"{head}: {why}",
+            carried=carried,
+            evidence=evidence,
         )
 
     if canary.total == 0 or stable.total == 0:
@@ -162,7 +167,7 @@ def compare_latency(
             f"not yet known, the buckets around {_ms(bound)} are too coarse to see "
             f"{change}; add histogram buckets near the {name}",
         )
-    statistic = sequential.statistic(
+    evidence = sequential.statistic(
         canary_successes=slow_canary,
         canary_trials=canary.total,
         stable_successes=slow_stable,
@@ -170,13 +175,15 @@ def compare_latency(
         max_drop=gap,
         higher_is_better=False,
     )
-    verdict = sequential.decide(statistic, alpha=alpha)
+    verdict = sequential.decide(carried + evidence, alpha=alpha)
     shares_text = (
         f"{slow_canary / canary.total:.2%} of canary requests are slower than {_ms(bound)}, "
         f"{slow_stable / stable.total:.2%} of stable ones; "
     )
-    why = sequential.conclusion(verdict, statistic, change=change, confidence=confidence)
-    return result(verdict, statistic, shares_text + why)
+    why = sequential.conclusion(
+        verdict, carried + evidence, change=change, confidence=confidence, carried=carried
+    )
+    return result(verdict, evidence, shares_text + why)
 
 
 def _check(

@@ -20,6 +20,12 @@ variance is taken halfway between the hypotheses, not from its own counts, which
 when a near-0/1 rate looks good and inflate missed regressions. tests/unit/analysis checks the
 levels by simulation. The score has independent increments while the canary's share of traffic is
 constant; both tracks are compared over the same period, so a data shift moving both cancels out.
+
+Across a rollout the canary's share changes (10%, then 50%, ...), so counts are never pooled across
+analysis runs: each run is a stratum with its own counts, and the log likelihood ratios of the
+earlier runs of the same version are carried in and added (`carried`). A product of likelihood
+ratios of successive strata is still a likelihood ratio, so Ville's bound, and with it both error
+rates, hold over the whole rollout rather than once per analysis step.
 """
 
 from __future__ import annotations
@@ -66,12 +72,25 @@ class Comparison:
     canary_value: float  # the canary's rate (or latency quantile, seconds); nan without data
     stable_value: float
     estimate: float  # canary minus stable, in the metric's units
-    statistic: float  # log odds for "worse by the margin" over "no worse"; 0 if too few samples
+    statistic: float  # log odds for "worse by the margin" over "no worse", carried ones included
     worse_at: float  # statistic >= worse_at: Worse
     not_worse_at: float  # statistic <= not_worse_at: NotWorse
     canary_samples: int
     stable_samples: int
     message: str
+    carried: float = 0.0  # log odds carried in from earlier strata (analysis runs), in statistic
+    evidence: float = 0.0  # this stratum's own log odds; 0 while it has too few samples
+
+
+def check_carried(carried: float) -> float:
+    """The carried log odds as a float, after checking they are a finite number."""
+    usable = isinstance(carried, int | float) and not isinstance(carried, bool)
+    if not usable or not math.isfinite(carried):
+        raise ValueError(
+            f"carried evidence must be a finite log likelihood ratio, got {carried!r}; "
+            "pass the sum of the statistics of the earlier analysis runs (0.0 for none)"
+        )
+    return float(carried)
 
 
 def check_confidence(confidence: float) -> float:
@@ -176,13 +195,21 @@ def odds(statistic: float) -> str:
     return f"{value:.0f}:1" if value < 1e4 else f"{value:.1e}:1"
 
 
-def conclusion(verdict: Verdict, statistic: float, *, change: str, confidence: float) -> str:
+def conclusion(
+    verdict: Verdict, statistic: float, *, change: str, confidence: float, carried: float = 0.0
+) -> str:
     """The verdict in words with the odds behind it; `change` names the margin ("a drop of 0.030")."""
     needed = f"{confidence:.0%} confidence needs {odds(math.log(1 / (1 - confidence)))}"
     side = "for" if statistic > 0 else "against"
     evidence = f"the odds are {odds(statistic)} {side} {change} (versus none)"
+    if carried:
+        evidence += f", earlier analysis runs included (they gave {_signed_odds(carried)})"
     if verdict is Verdict.WORSE:
         return f"worse: {evidence}, and {needed}; roll back"
     if verdict is Verdict.NOT_WORSE:
         return f"not worse: {evidence}, and {needed}; the canary may proceed"
     return f"not yet known: {evidence}, and {needed} either way; keep collecting"
+
+
+def _signed_odds(statistic: float) -> str:
+    return f"{odds(statistic)} {'for' if statistic > 0 else 'against'}"

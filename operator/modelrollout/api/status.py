@@ -47,6 +47,8 @@ class Measurement(StatusModel):
     value: float | None = None
     message: str = ""
     measured_at: datetime
+    evidence: float | None = None
+    """A comparison's log odds for "worse by the margin", from this analysis run's counts alone."""
 
 
 class AnalysisStatus(StatusModel):
@@ -67,6 +69,12 @@ class AnalysisStatus(StatusModel):
     last_measured_at: datetime | None = None
     last_measurements: list[Measurement] = Field(default_factory=list)
     message: str = ""
+    evidence: dict[str, float] = Field(default_factory=dict)
+    """Per compared metric, this run's latest log odds (its own counts, at one canary weight)."""
+    carried_evidence: dict[str, float] = Field(default_factory=dict)
+    """Per compared metric, the log odds of the earlier runs of this version, added to this run's:
+    the sequential test goes on across weights without pooling counts, so its error rates hold
+    over the whole rollout."""
 
 
 class HistoryEntry(StatusModel):

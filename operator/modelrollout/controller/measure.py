@@ -94,6 +94,7 @@ def _measure(
     window = timedelta(seconds=max(1, int(window.total_seconds() + 0.999)))
     canary_scope = scope("canary", canary_version, window=window)
     stable_scope = scope("stable", status.stable_version, window=window)
+    carried = status.analysis.carried_evidence.get(metric.name, 0.0) if status.analysis else 0.0
     if metric.name == "latency_p99_ms":
         result = latency.compare_latency(
             canary=prov.histogram_counts(metric.name, scope=canary_scope),
@@ -101,6 +102,7 @@ def _measure(
             confidence=cmp.confidence,
             max_increase_ratio=cmp.max_increase_ratio,
             max_increase_ms=cmp.max_increase,
+            carried=carried,
         )
         value = result.canary_value * 1000.0
     else:
@@ -119,6 +121,7 @@ def _measure(
             confidence=cmp.confidence,
             higher_is_better=metric.name not in _LOWER_IS_BETTER,
             name=metric.name,
+            carried=carried,
         )
         value = result.canary_value
     return judge.from_verdict(
@@ -127,4 +130,5 @@ def _measure(
         value=value,
         message=result.message,
         now=now,
+        evidence=result.evidence,
     )

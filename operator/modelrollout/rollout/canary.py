@@ -113,8 +113,15 @@ def _pause(turn: Turn, index: int, length: str | None) -> None:
 
 
 def _fresh_run(turn: Turn, index: int) -> AnalysisStatus:
-    runs = turn.status.analysis.runs if turn.status.analysis is not None else 0
-    return AnalysisStatus(step=index, runs=runs + 1, started_at=turn.now)
+    # A run's counts start now, at the weight of this step; the evidence of the runs before it
+    # (other weights) is carried in as log odds, never as counts. transitions.start clears it.
+    old = turn.status.analysis
+    return AnalysisStatus(
+        step=index,
+        runs=(old.runs if old is not None else 0) + 1,
+        started_at=turn.now,
+        carried_evidence=judge.carry_over(old),
+    )
 
 
 def _analyse(turn: Turn, index: int) -> None:
