@@ -152,8 +152,11 @@ class App:
 
     def _infer(self, req: http.Request) -> http.Response:
         model = self.model
+        header = req.headers.get("x-request-id")
+        if header is not None:
+            protocol.request_id(header, where="the x-request-id header")
         decoded = protocol.decode_infer(req.body, model=model)
-        request_id = decoded.id or req.headers.get("x-request-id") or self._ids.next()
+        request_id = decoded.id or header or self._ids.next()
         try:
             labels = model.predict(decoded.rows)
             proba = (

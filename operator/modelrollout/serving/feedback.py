@@ -70,6 +70,7 @@ def decode(body: bytes) -> Feedback:
         raise protocol.RequestError(
             400, "feedback needs 'id': the id of the inference request (echoed in its response)"
         )
+    protocol.request_id(request_id, where="feedback 'id'")
     if truth is None:
         raise protocol.RequestError(400, "feedback needs 'truth': one true value per row")
     return Feedback(id=request_id, truth=truth if isinstance(truth, list) else [truth])

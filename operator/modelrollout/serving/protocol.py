@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,10 @@ from modelrollout.models import loading
 NUMERIC = {"FP32": np.float32, "FP64": np.float64, "INT32": np.int32, "INT64": np.int64}
 DATATYPES = (*NUMERIC, "BYTES")
 OUTPUTS = ("predict", "predict_proba")
+# A request id is echoed in a response header and keys the feedback store: a short token of plain
+# characters cannot splice headers (CR/LF), fail to encode (non-ASCII) or bloat either.
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+REQUEST_ID_RULE = "1 to 128 characters, each a letter, digit, '.', '_', ':' or '-'"
 
 
 class RequestError(Exception):
@@ -44,11 +49,25 @@ def parse_json(body: bytes) -> dict[str, Any]:
     return doc
 
 
+def request_id(value: str, *, where: str) -> str:
+    """`value` if it is a usable request id, else a 400 naming `where` it came from and the rule."""
+    if REQUEST_ID.fullmatch(value) is None:
+        shown = value if len(value) <= 40 else value[:40] + "..."
+        raise RequestError(
+            400,
+            f"{where} is {shown!r} ({len(value)} characters); a request id must be "
+            f"{REQUEST_ID_RULE}",
+        )
+    return value
+
+
 def decode_infer(body: bytes, *, model: loading.LoadedModel) -> InferRequest:
     doc = parse_json(body)
-    request_id = doc.get("id")
-    if request_id is not None and not isinstance(request_id, str):
+    given = doc.get("id")
+    if given is not None and not isinstance(given, str):
         raise RequestError(400, "'id' must be a string")
+    if given is not None:
+        request_id(given, where="'id' in the body")
     inputs = doc.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise RequestError(400, "'inputs' must be a non-empty list of tensors")
@@ -68,7 +87,7 @@ def decode_infer(body: bytes, *, model: loading.LoadedModel) -> InferRequest:
         raise RequestError(
             400, f"input shape {list(rows.shape)} must be [rows, features] with at least one row"
         )
-    return InferRequest(id=request_id, rows=rows, outputs=_outputs(doc.get("outputs"), model))
+    return InferRequest(id=given, rows=rows, outputs=_outputs(doc.get("outputs"), model))
 
 
 def _tensor(spec: Any, index: int) -> tuple[str, np.ndarray]:

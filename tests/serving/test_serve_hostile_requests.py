@@ -1,0 +1,97 @@
+"""Requests written to break the server: each gets a 400 that says why, and metrics count it so."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from tests.serving import server as srv
+
+SETOSA = [5.1, 3.5, 1.4, 0.2]
+ONE_ROW = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": [SETOSA]}]}
+RULE = "1 to 128 characters, each a letter, digit, '.', '_', ':' or '-'"
+
+
+def counts(server: srv.Server) -> dict[str, float]:
+    """The iris server's request counter by code (the iris fixture's default labels)."""
+    values = server.metrics()
+    return {
+        code: values.get(srv.series("model_requests_total", code=code), 0.0)
+        for code in ("200", "400", "500")
+    }
+
+
+def raw_exchange(server: srv.Server, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+@pytest.mark.parametrize(
+    "request_id",
+    ["a\r\nx-injected: 1", "caf\u00e9", "\u20ac", "x" * 129, "", "a b", "a/b"],
+    ids=["crlf", "latin-1", "non-latin-1", "129-chars", "empty", "space", "slash"],
+)
+def test_a_body_id_outside_the_rule_is_a_400_naming_it_and_counted_as_a_400(
+    iris: srv.Server, request_id: str
+) -> None:
+    before = counts(iris)
+    response = iris.post("/v2/models/iris/infer", json={"id": request_id, **ONE_ROW})
+    assert response.status_code == 400
+    assert "x-injected" not in response.headers
+    assert "x-request-id" not in response.headers
+    error = response.json()["error"]
+    assert "'id' in the body" in error
+    assert RULE in error
+    after = counts(iris)
+    assert after["400"] == before["400"] + 1
+    assert after["200"] == before["200"]
+
+
+def test_a_long_x_request_id_header_is_a_400_not_echoed(iris: srv.Server) -> None:
+    before = counts(iris)
+    response = iris.post(
+        "/v2/models/iris/infer", json=ONE_ROW, headers={"x-request-id": "y" * 10_000}
+    )
+    assert response.status_code == 400
+    assert "x-request-id" not in response.headers
+    error = response.json()["error"]
+    assert "the x-request-id header" in error
+    assert "(10000 characters)" in error
+    assert len(error) < 300, "the refusal must not echo the whole id"
+    assert counts(iris)["400"] == before["400"] + 1
+
+
+def test_a_non_ascii_x_request_id_header_is_a_400_in_json(iris: srv.Server) -> None:
+    body = b'{"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": [1, 2, 3, 4]}]}'
+    answer = raw_exchange(
+        iris,
+        b"POST /v2/models/iris/infer HTTP/1.1\r\nhost: x\r\nx-request-id: \xe2\x82\xac\r\n"
+        + f"content-length: {len(body)}\r\nconnection: close\r\n\r\n".encode()
+        + body,
+    )
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400")
+    assert b"x-request-id:" not in head.lower()
+    assert b"the x-request-id header" in payload
+    assert RULE.encode() in payload
+
+
+@pytest.mark.parametrize("request_id", ["req-1", "a.b_c:d-E9", "z" * 128])
+def test_an_id_inside_the_rule_is_echoed_in_body_and_header(
+    iris: srv.Server, request_id: str
+) -> None:
+    response = iris.post("/v2/models/iris/infer", json={"id": request_id, **ONE_ROW})
+    assert response.status_code == 200
+    assert response.json()["id"] == response.headers["x-request-id"] == request_id
+
+
+def test_feedback_for_an_id_outside_the_rule_is_a_400_naming_the_rule(iris: srv.Server) -> None:
+    response = iris.post("/v2/models/iris/feedback", json={"id": "a\r\nb", "truth": [0]})
+    assert response.status_code == 400
+    assert "feedback 'id'" in response.json()["error"]
+    assert RULE in response.json()["error"]
