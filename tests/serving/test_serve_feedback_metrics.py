@@ -59,8 +59,8 @@ def run_known_sequence(server: srv.Server, *, fresh_connections: bool = False) -
     }
     assert post(feedback, {"id": "b", "truth": ["0"]}).json()["correct"] == 1
     again = post(feedback, {"id": "b", "truth": [0]})
-    assert again.status_code == 404
-    assert "already scored" in again.json()["error"]
+    assert again.status_code == 409
+    assert "'b' was already scored" in again.json()["error"]
     assert post(feedback, {"id": "never", "truth": [0]}).status_code == 404
     mismatch = post(feedback, {"id": "c", "truth": [0, 0]})
     assert mismatch.status_code == 400

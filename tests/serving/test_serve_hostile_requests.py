@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import socket
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.serving import server as srv
+from tests.serving.conftest import IRIS_ARGS
 
-SETOSA = [5.1, 3.5, 1.4, 0.2]
+SETOSA, VIRGINICA = [5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]
+TOKEN = "feedback-secret-7c1e"
 ONE_ROW = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": [SETOSA]}]}
 RULE = "1 to 128 characters, each a letter, digit, '.', '_', ':' or '-'"
 
@@ -95,3 +100,77 @@ def test_feedback_for_an_id_outside_the_rule_is_a_400_naming_the_rule(iris: srv.
     assert response.status_code == 400
     assert "feedback 'id'" in response.json()["error"]
     assert RULE in response.json()["error"]
+
+
+def test_a_server_made_id_is_128_random_bits(iris: srv.Server) -> None:
+    ids = {iris.post("/v2/models/iris/infer", json=ONE_ROW).json()["id"] for _ in range(3)}
+    assert len(ids) == 3
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids), ids
+    # No shared prefix to learn and count from, as a per-process prefix and a counter had.
+    assert len({i[:12] for i in ids}) == 3
+
+
+def test_an_id_still_awaiting_feedback_cannot_be_taken_over(iris: srv.Server) -> None:
+    first = iris.post("/v2/models/iris/infer", json={"id": "victim-1", **ONE_ROW})
+    assert first.json()["outputs"][0]["data"] == [0]
+    virginica = {"name": "x", "shape": [1, 4], "datatype": "FP64", "data": [VIRGINICA]}
+    forged = iris.post("/v2/models/iris/infer", json={"id": "victim-1", "inputs": [virginica]})
+    assert forged.status_code == 409
+    assert "'victim-1' belongs to an earlier request" in forged.json()["error"]
+    header = iris.post("/v2/models/iris/infer", json=ONE_ROW, headers={"x-request-id": "victim-1"})
+    assert header.status_code == 409
+    # The victim's own prediction (class 0) is the one scored.
+    answer = iris.post("/v2/models/iris/feedback", json={"id": "victim-1", "truth": [0]})
+    assert answer.json()["correct"] == 1
+
+
+def test_a_second_feedback_for_an_id_is_a_409_and_counts_nothing(iris: srv.Server) -> None:
+    assert iris.post("/v2/models/iris/infer", json={"id": "once-1", **ONE_ROW}).status_code == 200
+    assert iris.post("/v2/models/iris/feedback", json={"id": "once-1", "truth": [0]}).is_success
+    correct = srv.series("model_feedback_total", outcome="correct")
+    before = iris.metrics()[correct]
+    again = iris.post("/v2/models/iris/feedback", json={"id": "once-1", "truth": [0]})
+    assert again.status_code == 409
+    assert "'once-1' was already scored" in again.json()["error"]
+    assert iris.metrics()[correct] == before
+    # Once scored, the id may name a new request.
+    assert iris.post("/v2/models/iris/infer", json={"id": "once-1", **ONE_ROW}).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def guarded(model_dir: Path) -> Iterator[srv.Server]:
+    uri = f"file://{model_dir}/iris.skops"
+    env = srv.clean_env(MODEL_ROLLOUT_FEEDBACK_TOKEN=TOKEN)
+    with srv.running(model_dir, ["--model-uri", uri, *IRIS_ARGS], env=env) as server:
+        yield server
+
+
+@pytest.mark.parametrize(
+    ("authorization", "says"),
+    [(None, "no bearer token"), ("Bearer wrong", "a different token"),
+     (f"Basic {TOKEN}", "no bearer token"), (f"Bearer {TOKEN}x", "a different token")],
+)  # fmt: skip
+def test_with_a_feedback_token_feedback_without_it_is_a_401(
+    guarded: srv.Server, authorization: str | None, says: str
+) -> None:
+    request_id = "guarded-" + re.sub(r"[^A-Za-z0-9]", "", authorization or "none")
+    assert guarded.post("/v2/models/iris/infer", json={"id": request_id, **ONE_ROW}).is_success
+    headers = {"authorization": authorization} if authorization else {}
+    body = {"id": request_id, "truth": [0]}
+    refused = guarded.post("/v2/models/iris/feedback", json=body, headers=headers)
+    assert refused.status_code == 401
+    assert refused.headers["www-authenticate"] == "Bearer"
+    error = refused.json()["error"]
+    assert "'Authorization: Bearer <token>'" in error
+    assert "MODEL_ROLLOUT_FEEDBACK_TOKEN" in error
+    assert says in error
+    assert TOKEN not in error
+    # The refusal did not use up the prediction.
+    good = {"authorization": f"Bearer {TOKEN}"}
+    answer = guarded.post("/v2/models/iris/feedback", json=body, headers=good)
+    assert answer.status_code == 200
+    assert answer.json()["correct"] == 1
+
+
+def test_the_feedback_token_never_appears_in_the_server_log(guarded: srv.Server) -> None:
+    assert TOKEN not in guarded.log_text()

@@ -89,3 +89,19 @@ def test_output_tensors_carry_the_datatype_of_their_values() -> None:
     assert (
         protocol.dumps(proba) == b'{"name":"p","datatype":"FP64","shape":[1,2],"data":[0.25,0.75]}'
     )
+
+
+def test_the_store_remembers_scored_ids_until_the_id_is_used_again() -> None:
+    store = feedback.FeedbackStore(max_entries=2)
+    store.put("a", np.array([1]))
+    assert "a" in store
+    assert store.take("a") is not None
+    store.answered("a")
+    assert store.was_answered("a")
+    assert "a" not in store
+    store.put("a", np.array([2]))
+    assert not store.was_answered("a")
+    for request_id in ("b", "c", "d"):
+        store.answered(request_id)
+    assert not store.was_answered("b"), "the oldest answered id is forgotten past the cap"
+    assert store.was_answered("d")

@@ -1,6 +1,7 @@
 """The model server's settings: command-line flags, each also read from `MODEL_ROLLOUT_<FLAG>`.
 
-A flag on the command line wins over the environment, which wins over the default.
+A flag on the command line wins over the environment, which wins over the default. The feedback
+token (MODEL_ROLLOUT_FEEDBACK_TOKEN) is read from the environment only.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ class ServeConfig:
     track: str = "stable"
     namespace: str = "default"
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    # From the environment only (no flag), so the secret is not in the process list; never shown.
+    feedback_token: str | None = dataclasses.field(default=None, repr=False)
 
 
 class ConfigError(Exception):
@@ -101,6 +104,7 @@ def parse(argv: Sequence[str]) -> ServeConfig:
         max_body_bytes=_int(
             "max_body_bytes", values.get("max_body_bytes", str(DEFAULT_MAX_BODY_BYTES)), low=1
         ),
+        feedback_token=values.get("feedback_token") or None,
     )
 
 

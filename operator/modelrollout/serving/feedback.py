@@ -22,20 +22,38 @@ MAX_ENTRIES = 50_000
 
 
 class FeedbackStore:
+    """Predictions awaiting truth, and the ids already scored, so a second feedback is refused."""
+
     def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
         self._entries: collections.OrderedDict[str, np.ndarray] = collections.OrderedDict()
+        # Ids are at most 128 characters, so as many answered ids as entries cost a few MB.
+        self._answered: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._max = max_entries
+
+    def __contains__(self, request_id: str) -> bool:
+        return request_id in self._entries
 
     def put(self, request_id: str, predictions: np.ndarray) -> None:
         entries = self._entries
         entries[request_id] = predictions
         entries.move_to_end(request_id)
+        self._answered.pop(request_id, None)  # an id may be reused once its feedback is in
         if len(entries) > self._max:
             entries.popitem(last=False)
 
     def take(self, request_id: str) -> np.ndarray | None:
         """The predictions of `request_id`, removed so the same truth is never counted twice."""
         return self._entries.pop(request_id, None)
+
+    def answered(self, request_id: str) -> None:
+        """Remember that `request_id` was scored; the oldest such ids are forgotten first."""
+        answered = self._answered
+        answered[request_id] = None
+        if len(answered) > self._max:
+            answered.popitem(last=False)
+
+    def was_answered(self, request_id: str) -> bool:
+        return request_id in self._answered
 
     def __len__(self) -> int:
         return len(self._entries)
