@@ -174,3 +174,53 @@ def test_with_a_feedback_token_feedback_without_it_is_a_401(
 
 def test_the_feedback_token_never_appears_in_the_server_log(guarded: srv.Server) -> None:
     assert TOKEN not in guarded.log_text()
+
+
+def tensor(data: object, shape: list[int], datatype: str = "FP64", name: str = "x") -> dict:
+    return {"name": name, "shape": shape, "datatype": datatype, "data": data}
+
+
+@pytest.mark.parametrize(
+    ("inputs", "says"),
+    [
+        ([tensor([[1e39, 3.5, 1.4, 0.2]], [1, 4], "FP32", "petals")],
+         "input 'petals': a value is beyond the range of FP32"),
+        ([tensor([[-3.5e38, 3.5, 1.4, 0.2]], [1, 4], "FP32")], "beyond the range of FP32"),
+        ([tensor([1.0] * 4, [1] * 65 + [4])], "input 'x': shape [1, 1, 1, 1, 1, 1, 1, 1]..."),
+        ([tensor([1.0] * 4, [1, 1, 1, 4])], "has 4 dimensions; send [rows, features]"),
+        ([tensor([[1.0, 2.0], [3.0, 4.0]], [1, 4])],
+         "input 'x': 'data' is nested as [2, 2] but 'shape' is [1, 4]"),
+        ([tensor([], [2**62, 0])], "input 'x': shape [4611686018427387904, 0] holds no values"),
+        ([tensor([1.0, 2.0], [2], name="a"), tensor([1.0, 2.0, 3.0], [3], name="b"),
+          tensor([1.0, 2.0], [2], name="c"), tensor([1.0, 2.0], [2], name="d")],
+         "of equal length"),
+    ],
+    ids=["fp32-overflow", "fp32-negative-overflow", "65-dims", "4-dims", "nested-mismatch",
+         "empty-huge-dim", "columns-of-unequal-length"],
+)  # fmt: skip
+def test_a_tensor_the_model_cannot_take_is_a_400_before_the_model_runs(
+    iris: srv.Server, inputs: list[dict], says: str
+) -> None:
+    before = counts(iris)
+    response = iris.post("/v2/models/iris/infer", json={"inputs": inputs})
+    assert response.status_code == 400, response.text
+    assert says in response.json()["error"]
+    after = counts(iris)
+    assert after["400"] == before["400"] + 1
+    assert after["500"] == before["500"]
+
+
+@pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity", b"1e400"])
+def test_nan_and_infinity_in_the_body_are_a_400(iris: srv.Server, literal: bytes) -> None:
+    body = b'{"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": [1, 2, 3, '
+    response = iris.post("/v2/models/iris/infer", content=body + literal + b"]}]}")
+    assert response.status_code == 400
+    assert "not valid JSON" in response.json()["error"]
+
+
+def test_the_largest_finite_fp32_value_is_served(iris: srv.Server) -> None:
+    response = iris.post(
+        "/v2/models/iris/infer",
+        json={"inputs": [tensor([[3.4e38, 1.0, 1.0, 1.0]], [1, 4], "FP32")]},
+    )
+    assert response.status_code == 200, response.text

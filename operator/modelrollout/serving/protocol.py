@@ -19,6 +19,8 @@ from modelrollout.models import loading
 NUMERIC = {"FP32": np.float32, "FP64": np.float64, "INT32": np.int32, "INT64": np.int64}
 DATATYPES = (*NUMERIC, "BYTES")
 OUTPUTS = ("predict", "predict_proba")
+# Rows of features; [rows] for one feature. Anything deeper is not a tabular batch.
+MAX_DIMS = 2
 # A request id is echoed in a response header and keys the feedback store: a short token of plain
 # characters cannot splice headers (CR/LF), fail to encode (non-ASCII) or bloat either.
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -100,6 +102,13 @@ def _tensor(spec: Any, index: int) -> tuple[str, np.ndarray]:
     shape, datatype, data = spec.get("shape"), spec.get("datatype"), spec.get("data")
     if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
         raise RequestError(400, f"{where}: 'shape' must be a list of non-negative integers")
+    if len(shape) > MAX_DIMS:
+        # Checked before numpy sees it: past 64 dimensions numpy raises, which was a 500.
+        raise RequestError(
+            400,
+            f"{where}: shape {shape[:8]}{'...' if len(shape) > 8 else ''} has {len(shape)} "
+            "dimensions; send [rows, features], or [rows] for one feature",
+        )
     if datatype not in DATATYPES:
         raise RequestError(
             400,
@@ -115,6 +124,16 @@ def _tensor(spec: Any, index: int) -> tuple[str, np.ndarray]:
     if raw.size != expected:
         raise RequestError(
             400, f"{where}: 'data' holds {raw.size} values but shape {shape} needs {expected}"
+        )
+    if expected == 0:
+        raise RequestError(400, f"{where}: shape {shape} holds no values; send at least one row")
+    if raw.ndim > 1 and list(raw.shape) != shape:
+        # Flat data is laid out by the shape; nested data that disagrees with it is a mistake
+        # that a reshape would silently turn into other rows.
+        raise RequestError(
+            400,
+            f"{where}: 'data' is nested as {list(raw.shape)} but 'shape' is {shape}; send it "
+            "flat, or nested exactly as the shape",
         )
     if datatype == "BYTES":
         if raw.size and raw.dtype.kind != "U":
@@ -136,7 +155,21 @@ def _numeric(raw: np.ndarray, datatype: str, where: str) -> np.ndarray:
         info = np.iinfo(np.int32 if datatype == "INT32" else np.int64)
         if raw.min() < info.min or raw.max() > info.max:
             raise RequestError(400, f"{where}: a value is out of range for {datatype}")
-    return raw.astype(target, copy=False)
+    if integral:
+        return raw.astype(target, copy=False)
+    with np.errstate(over="ignore"):  # an overflow is reported below, to the client
+        values = raw.astype(target, copy=False)
+    if not np.isfinite(values).all():
+        # The model would fail on inf or NaN with a 500 that hides whose fault it was.
+        if np.isfinite(raw).all():
+            limit = float(np.finfo(values.dtype).max)
+            raise RequestError(
+                400,
+                f"{where}: a value is beyond the range of {datatype} (+/-{limit:.4g}); send "
+                "FP64 or scale the feature",
+            )
+        raise RequestError(400, f"{where}: 'data' holds NaN or infinity; send finite numbers")
+    return values
 
 
 def _columns(tensors: list[tuple[str, np.ndarray]], model: loading.LoadedModel) -> np.ndarray:
