@@ -40,7 +40,7 @@ class App:
         peer_sockets: Sequence[Path] = (),
     ) -> None:
         self.model, self.settings, self.meters = model, settings, meters
-        self.store = feedback.FeedbackStore()
+        self.store = feedback.FeedbackStore(max_bytes=settings.feedback_max_bytes)
         self.peer_sockets = list(peer_sockets)
         self.draining = False
         name, version = settings.model_name, settings.model_version
@@ -185,7 +185,7 @@ class App:
             raise protocol.RequestError(
                 500, f"model {model.name!r} failed on a well-formed input: {e}"
             ) from e
-        self.store.put(request_id, labels)
+        self.meters.feedback_store(self.store, evicted=self.store.put(request_id, labels))
         if model.kind == "classifier":
             self.meters.predicted(labels)
         results = {"predict": labels, "predict_proba": proba}
@@ -230,6 +230,7 @@ class App:
     def _feedback_local(self, body: bytes) -> http.Response | None:
         fb = feedback.decode(body)
         predictions = self.store.take(fb.id)
+        self.meters.feedback_store(self.store)
         if predictions is None:
             if self.store.was_answered(fb.id):
                 raise protocol.RequestError(
@@ -243,7 +244,8 @@ class App:
                 kind=self.model.kind, predictions=predictions, truth=fb.truth, request_id=fb.id
             )
         except protocol.RequestError:
-            self.store.put(fb.id, predictions)  # a malformed truth must not use up the id
+            # A malformed truth must not use up the id.
+            self.meters.feedback_store(self.store, evicted=self.store.put(fb.id, predictions))
             raise
         self.store.answered(fb.id)
         self.meters.scored(score)
@@ -260,8 +262,9 @@ class App:
         return error(
             404,
             f"no predictions are kept for request id {request_id!r}: it is unknown, or older "
-            f"than the last {feedback.MAX_ENTRIES} requests of its worker; send feedback once "
-            "per request, soon after it",
+            f"than the last {feedback.MAX_ENTRIES} requests of its worker or than its "
+            f"{self.settings.feedback_max_bytes} bytes of kept predictions "
+            "(--feedback-max-bytes); send feedback once per request, soon after it",
         )
 
 
