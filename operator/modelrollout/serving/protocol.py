@@ -157,7 +157,10 @@ def _numeric(raw: np.ndarray, datatype: str, where: str) -> np.ndarray:
             raise RequestError(400, f"{where}: a value is out of range for {datatype}")
     if integral:
         return raw.astype(target, copy=False)
-    with np.errstate(over="ignore"):  # an overflow is reported below, to the client
+    if datatype == "FP32":
+        with np.errstate(over="ignore"):  # an overflow is reported below, to the client
+            values = raw.astype(target, copy=False)
+    else:  # JSON numbers are float64 already: nothing to overflow, and errstate costs a µs
         values = raw.astype(target, copy=False)
     if not np.isfinite(values).all():
         # The model would fail on inf or NaN with a 500 that hides whose fault it was.
