@@ -6,8 +6,10 @@ import re
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
+from modelrollout.serving import feedback
 from tests.serving import server as srv
 from tests.serving.conftest import IRIS_ARGS
 
@@ -19,6 +21,9 @@ CONTRACT = {
     "model_feedback_total",
     "model_feedback_abs_error",
     "model_info",
+    "model_feedback_store_entries",
+    "model_feedback_store_bytes",
+    "model_feedback_store_evictions_total",
 }
 S = srv.series
 
@@ -59,8 +64,8 @@ def run_known_sequence(server: srv.Server, *, fresh_connections: bool = False) -
     }
     assert post(feedback, {"id": "b", "truth": ["0"]}).json()["correct"] == 1
     again = post(feedback, {"id": "b", "truth": [0]})
-    assert again.status_code == 404
-    assert "already scored" in again.json()["error"]
+    assert again.status_code == 409
+    assert "'b' was already scored" in again.json()["error"]
     assert post(feedback, {"id": "never", "truth": [0]}).status_code == 404
     mismatch = post(feedback, {"id": "c", "truth": [0, 0]})
     assert mismatch.status_code == 400
@@ -81,6 +86,9 @@ def assert_known_sequence_metrics(server: srv.Server, digest: str) -> None:
     assert values[S("model_feedback_total", outcome="correct")] == 2
     assert values[S("model_feedback_total", outcome="incorrect")] == 2
     assert values[S("model_feedback_abs_error_count")] == 0
+    assert values[S("model_feedback_store_entries")] == 0  # every kept prediction was scored
+    assert values[S("model_feedback_store_bytes")] == 0
+    assert values[S("model_feedback_store_evictions_total")] == 0
     assert values[S("model_info", digest=digest, format="skops")] == 1
 
 
@@ -165,3 +173,27 @@ def test_feedback_without_an_id_or_truth_says_what_to_send(iris: srv.Server) -> 
     no_truth = iris.post("/v2/models/iris/feedback", json={"id": "x"})
     assert "needs 'truth'" in no_truth.json()["error"]
     assert iris.post("/v2/models/iris/feedback", content=b"{").status_code == 400
+
+
+def test_the_feedback_store_keeps_to_its_byte_budget_evicting_the_oldest(model_dir: Path) -> None:
+    one_row = feedback.approximate_bytes("e-1", np.zeros(1, dtype=np.int64))
+    uri = f"file://{model_dir}/iris.skops"
+    budget = 2 * one_row + one_row // 2  # room for two one-row requests, not three
+    args = ["--model-uri", uri, *IRIS_ARGS, "--feedback-max-bytes", str(budget)]
+    with srv.running(model_dir, args) as server:
+        for request_id in ("e-1", "e-2", "e-3"):
+            assert server.infer([SETOSA], id=request_id).status_code == 200
+        values = server.metrics()
+        assert values[S("model_feedback_store_entries")] == 2
+        assert values[S("model_feedback_store_bytes")] == 2 * one_row
+        assert values[S("model_feedback_store_evictions_total")] == 1
+        forgotten = server.post("/v2/models/iris/feedback", json={"id": "e-1", "truth": [0]})
+        assert forgotten.status_code == 404
+        assert server.post("/v2/models/iris/feedback", json={"id": "e-3", "truth": [0]}).is_success
+        # A request bigger than the whole budget is served but not kept, and nothing else is lost.
+        assert server.infer([SETOSA] * 50, id="big").status_code == 200
+        values = server.metrics()
+        assert values[S("model_feedback_store_entries")] == 1
+        assert values[S("model_feedback_store_bytes")] == one_row
+        assert values[S("model_feedback_store_evictions_total")] == 2
+        assert server.post("/v2/models/iris/feedback", json={"id": "e-2", "truth": [0]}).is_success

@@ -89,3 +89,38 @@ def test_output_tensors_carry_the_datatype_of_their_values() -> None:
     assert (
         protocol.dumps(proba) == b'{"name":"p","datatype":"FP64","shape":[1,2],"data":[0.25,0.75]}'
     )
+
+
+def test_the_store_remembers_scored_ids_until_the_id_is_used_again() -> None:
+    store = feedback.FeedbackStore(max_entries=2)
+    store.put("a", np.array([1]))
+    assert "a" in store
+    assert store.take("a") is not None
+    store.answered("a")
+    assert store.was_answered("a")
+    assert "a" not in store
+    store.put("a", np.array([2]))
+    assert not store.was_answered("a")
+    for request_id in ("b", "c", "d"):
+        store.answered(request_id)
+    assert not store.was_answered("b"), "the oldest answered id is forgotten past the cap"
+    assert store.was_answered("d")
+
+
+def test_the_store_evicts_the_oldest_to_stay_within_its_byte_budget() -> None:
+    row = np.zeros(1, dtype=np.int64)
+    size = feedback.approximate_bytes("a", row)
+    store = feedback.FeedbackStore(max_bytes=2 * size)
+    assert [store.put(i, row) for i in ("a", "b", "c")] == [0, 0, 1]
+    assert (len(store), store.bytes, store.evictions) == (2, 2 * size, 1)
+    assert "a" not in store
+    assert store.take("b") is not None
+    assert store.bytes == size
+    assert store.put("huge", np.zeros(1000, dtype=np.int64)) == 1, "too big to keep at all"
+    assert (len(store), store.bytes, store.evictions) == (1, size, 2)
+
+
+def test_string_labels_count_their_text_not_just_pointers() -> None:
+    short = np.array(["a"], dtype=object)
+    long = np.array(["a" * 10_000], dtype=object)
+    assert feedback.approximate_bytes("r", long) - feedback.approximate_bytes("r", short) >= 9_999

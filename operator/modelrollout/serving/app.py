@@ -6,8 +6,9 @@ must answer returns an awaitable. No request can make it raise: failures become 
 
 from __future__ import annotations
 
+import hmac
 import logging
-import os
+import secrets
 import time
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
@@ -39,7 +40,7 @@ class App:
         peer_sockets: Sequence[Path] = (),
     ) -> None:
         self.model, self.settings, self.meters = model, settings, meters
-        self.store = feedback.FeedbackStore()
+        self.store = feedback.FeedbackStore(max_bytes=settings.feedback_max_bytes)
         self.peer_sockets = list(peer_sockets)
         self.draining = False
         name, version = settings.model_name, settings.model_version
@@ -47,7 +48,6 @@ class App:
             f"/v2/models/{name}/infer",
             f"/v2/models/{name}/versions/{version}/infer",
         }
-        self._ids = _RequestIds()
         self._metadata = metadata.model_metadata(
             model, settings=settings, label_type=metadata.warm_up(model)
         )
@@ -152,8 +152,20 @@ class App:
 
     def _infer(self, req: http.Request) -> http.Response:
         model = self.model
+        header = req.headers.get("x-request-id")
+        if header is not None:
+            protocol.request_id(header, where="the x-request-id header")
         decoded = protocol.decode_infer(req.body, model=model)
-        request_id = decoded.id or req.headers.get("x-request-id") or self._ids.next()
+        given = decoded.id or header
+        if given is not None and given in self.store:
+            # Without this a client could replace another's predictions, and so its feedback.
+            raise protocol.RequestError(
+                409,
+                f"request id {given!r} belongs to an earlier request still awaiting feedback; "
+                "send a fresh id per request, or none and use the id the server returns",
+            )
+        # Unguessable, so feedback cannot be sent for a request one did not make.
+        request_id = given or secrets.token_hex(16)
         try:
             labels = model.predict(decoded.rows)
             proba = (
@@ -173,7 +185,7 @@ class App:
             raise protocol.RequestError(
                 500, f"model {model.name!r} failed on a well-formed input: {e}"
             ) from e
-        self.store.put(request_id, labels)
+        self.meters.feedback_store(self.store, evicted=self.store.put(request_id, labels))
         if model.kind == "classifier":
             self.meters.predicted(labels)
         results = {"predict": labels, "predict_proba": proba}
@@ -186,6 +198,9 @@ class App:
         return ok(doc, headers=(("x-request-id", request_id),))
 
     def feedback(self, req: http.Request) -> http.Response | Awaitable[http.Response]:
+        refused = self._unauthorized(req)
+        if refused is not None:
+            return refused
         found = self._feedback_local(req.body)
         if found is not None:
             return found
@@ -194,18 +209,45 @@ class App:
             return self._not_kept(request_id)
         return self._feedback_from_peers(req.body, request_id)
 
+    def _unauthorized(self, req: http.Request) -> http.Response | None:
+        token = self.settings.feedback_token
+        if token is None:
+            return None
+        scheme, _, given = req.headers.get("authorization", "").partition(" ")
+        # compare_digest on bytes: it takes no time hint from the token, and no non-ASCII str.
+        if scheme.lower() == "bearer" and hmac.compare_digest(
+            given.strip().encode("latin-1"), token.encode()
+        ):
+            return None
+        problem = "a different token" if scheme.lower() == "bearer" else "no bearer token"
+        return error(
+            401,
+            f"feedback on this server needs 'Authorization: Bearer <token>' with the token set "
+            f"in MODEL_ROLLOUT_FEEDBACK_TOKEN; the request had {problem}",
+            headers=(("www-authenticate", "Bearer"),),
+        )
+
     def _feedback_local(self, body: bytes) -> http.Response | None:
         fb = feedback.decode(body)
         predictions = self.store.take(fb.id)
+        self.meters.feedback_store(self.store)
         if predictions is None:
+            if self.store.was_answered(fb.id):
+                raise protocol.RequestError(
+                    409,
+                    f"request id {fb.id!r} was already scored; feedback is counted once per "
+                    "request, so this one was not",
+                )
             return None
         try:
             score = feedback.score(
                 kind=self.model.kind, predictions=predictions, truth=fb.truth, request_id=fb.id
             )
         except protocol.RequestError:
-            self.store.put(fb.id, predictions)  # a malformed truth must not use up the id
+            # A malformed truth must not use up the id.
+            self.meters.feedback_store(self.store, evicted=self.store.put(fb.id, predictions))
             raise
+        self.store.answered(fb.id)
         self.meters.scored(score)
         return ok({"id": fb.id, "model_name": self.settings.model_name, **score.as_json()})
 
@@ -219,24 +261,13 @@ class App:
     def _not_kept(self, request_id: str) -> http.Response:
         return error(
             404,
-            f"no predictions are kept for request id {request_id!r}: it is unknown, already "
-            f"scored, or older than the last {feedback.MAX_ENTRIES} requests of its worker; "
-            "send feedback once per request, soon after it",
+            f"no predictions are kept for request id {request_id!r}: it is unknown, or older "
+            f"than the last {feedback.MAX_ENTRIES} requests of its worker or than its "
+            f"{self.settings.feedback_max_bytes} bytes of kept predictions "
+            "(--feedback-max-bytes); send feedback once per request, soon after it",
         )
 
 
 def _method(req: http.Request, allowed: str) -> None:
     if req.method != allowed:
         raise protocol.RequestError(405, f"{req.path} takes {allowed}, not {req.method}")
-
-
-class _RequestIds:
-    """Unique request ids: a random per-process prefix and a counter, cheaper than uuid4."""
-
-    def __init__(self) -> None:
-        self._prefix = os.urandom(6).hex()
-        self._n = 0
-
-    def next(self) -> str:
-        self._n += 1
-        return f"{self._prefix}-{self._n:x}"

@@ -1,6 +1,7 @@
 """The model server's settings: command-line flags, each also read from `MODEL_ROLLOUT_<FLAG>`.
 
-A flag on the command line wins over the environment, which wins over the default.
+A flag on the command line wins over the environment, which wins over the default. The feedback
+token (MODEL_ROLLOUT_FEEDBACK_TOKEN) is read from the environment only.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 from collections.abc import Sequence
 
 from modelrollout import models
+from modelrollout.serving import feedback
 
 ENV_PREFIX = "MODEL_ROLLOUT_"
 TRACKS = ("stable", "canary")
@@ -35,6 +37,9 @@ class ServeConfig:
     track: str = "stable"
     namespace: str = "default"
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    feedback_max_bytes: int = feedback.MAX_BYTES
+    # From the environment only (no flag), so the secret is not in the process list; never shown.
+    feedback_token: str | None = dataclasses.field(default=None, repr=False)
 
 
 class ConfigError(Exception):
@@ -68,6 +73,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--track", choices=TRACKS, help="stable or canary, for metric labels")
     p.add_argument("--namespace", help="Kubernetes namespace, for metric labels")
     p.add_argument("--max-body-bytes", help="larger request bodies get 413")
+    p.add_argument(
+        "--feedback-max-bytes",
+        help="approximate bytes of predictions each worker keeps for feedback, oldest evicted "
+        f"first (default {feedback.MAX_BYTES})",
+    )
     return p
 
 
@@ -101,6 +111,10 @@ def parse(argv: Sequence[str]) -> ServeConfig:
         max_body_bytes=_int(
             "max_body_bytes", values.get("max_body_bytes", str(DEFAULT_MAX_BODY_BYTES)), low=1
         ),
+        feedback_max_bytes=_int(
+            "feedback_max_bytes", values.get("feedback_max_bytes", str(feedback.MAX_BYTES)), low=1
+        ),
+        feedback_token=values.get("feedback_token") or None,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import numbers
+import sys
 from typing import Any
 
 import numpy as np
@@ -19,23 +20,76 @@ from modelrollout.serving import protocol
 # minute and a half of history at 500 requests/s per worker, while a full store of 32-row requests
 # stays around 25 MB, small beside the model in a serving pod's memory limit.
 MAX_ENTRIES = 50_000
+# The entry cap alone lets large batches (or long string labels) grow a worker without bound:
+# 50,000 requests of 10,000 rows are 4 GB. 64 MiB keeps the 32-row case above under the entry cap.
+MAX_BYTES = 64 * 1024 * 1024
+# Per entry beside the predictions' own bytes: the id string, the dict slot, the ndarray header.
+ENTRY_OVERHEAD_BYTES = 250
+
+
+def approximate_bytes(request_id: str, predictions: np.ndarray) -> int:
+    size = ENTRY_OVERHEAD_BYTES + len(request_id) + predictions.nbytes
+    if predictions.dtype.kind == "O":  # nbytes counts only the pointers to the labels
+        size += sum(sys.getsizeof(v) for v in predictions.reshape(-1).tolist())
+    return size
 
 
 class FeedbackStore:
-    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
-        self._entries: collections.OrderedDict[str, np.ndarray] = collections.OrderedDict()
-        self._max = max_entries
+    """Predictions awaiting truth, and the ids already scored, so a second feedback is refused.
 
-    def put(self, request_id: str, predictions: np.ndarray) -> None:
+    Bounded by entries and by approximate bytes; the oldest predictions are evicted first.
+    """
+
+    def __init__(self, max_entries: int = MAX_ENTRIES, max_bytes: int = MAX_BYTES) -> None:
+        self._entries: collections.OrderedDict[str, tuple[np.ndarray, int]] = (
+            collections.OrderedDict()
+        )
+        # Ids are at most 128 characters, so as many answered ids as entries cost a few MB.
+        self._answered: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._max, self._max_bytes = max_entries, max_bytes
+        self.bytes = 0
+        self.evictions = 0
+
+    def __contains__(self, request_id: str) -> bool:
+        return request_id in self._entries
+
+    def put(self, request_id: str, predictions: np.ndarray) -> int:
+        """Keep `predictions` for `request_id`; returns how many older entries were evicted."""
         entries = self._entries
-        entries[request_id] = predictions
-        entries.move_to_end(request_id)
-        if len(entries) > self._max:
-            entries.popitem(last=False)
+        self.take(request_id)
+        self._answered.pop(request_id, None)  # an id may be reused once its feedback is in
+        size = approximate_bytes(request_id, predictions)
+        if size > self._max_bytes:
+            # Keeping it would evict everything else and still not fit: the one request loses.
+            self.evictions += 1
+            return 1
+        entries[request_id] = (predictions, size)
+        self.bytes += size
+        evicted = 0
+        while len(entries) > self._max or self.bytes > self._max_bytes:
+            _, (_, old) = entries.popitem(last=False)
+            self.bytes -= old
+            evicted += 1
+        self.evictions += evicted
+        return evicted
 
     def take(self, request_id: str) -> np.ndarray | None:
         """The predictions of `request_id`, removed so the same truth is never counted twice."""
-        return self._entries.pop(request_id, None)
+        entry = self._entries.pop(request_id, None)
+        if entry is None:
+            return None
+        self.bytes -= entry[1]
+        return entry[0]
+
+    def answered(self, request_id: str) -> None:
+        """Remember that `request_id` was scored; the oldest such ids are forgotten first."""
+        answered = self._answered
+        answered[request_id] = None
+        if len(answered) > self._max:
+            answered.popitem(last=False)
+
+    def was_answered(self, request_id: str) -> bool:
+        return request_id in self._answered
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -70,6 +124,7 @@ def decode(body: bytes) -> Feedback:
         raise protocol.RequestError(
             400, "feedback needs 'id': the id of the inference request (echoed in its response)"
         )
+    protocol.request_id(request_id, where="feedback 'id'")
     if truth is None:
         raise protocol.RequestError(400, "feedback needs 'truth': one true value per row")
     return Feedback(id=request_id, truth=truth if isinstance(truth, list) else [truth])

@@ -1,4 +1,4 @@
-"""The server's Prometheus metrics: exactly the contract in shared/design.md, nothing else.
+"""The server's Prometheus metrics: the contract in shared/design.md, and the feedback store's size.
 
 Every series carries model/version/track/namespace from the server's own settings.
 """
@@ -72,6 +72,22 @@ class Metrics:
                      [*COMMON, "digest", "format"], registry=reg,
                      multiprocess_mode="max")  # fmt: skip
         info.labels(*self._common, digest, settings.format).set(1)
+        # livesum: each worker holds its own store, and a dead worker's store is gone with it.
+        self.store_entries = Gauge(
+            "model_feedback_store_entries", "Predictions kept awaiting ground-truth feedback",
+            COMMON, registry=reg, multiprocess_mode="livesum",
+        ).labels(*self._common)  # fmt: skip
+        self.store_bytes = Gauge(
+            "model_feedback_store_bytes", "Approximate bytes of the predictions kept for feedback",
+            COMMON, registry=reg, multiprocess_mode="livesum",
+        ).labels(*self._common)  # fmt: skip
+        self.store_evictions = Counter(
+            "model_feedback_store_evictions",
+            "Predictions dropped, oldest first, to stay within the store's entry or byte budget",
+            COMMON, registry=reg,
+        ).labels(*self._common)  # fmt: skip
+        self.store_entries.set(0)
+        self.store_bytes.set(0)
         self._codes: dict[int, Counter] = {}
         self._labels: dict[object, Counter] = {}
         if reg is None:
@@ -105,6 +121,12 @@ class Metrics:
             self.incorrect.inc(score.incorrect)
         for error in score.abs_errors:
             self.abs_error.observe(error)
+
+    def feedback_store(self, store: feedback.FeedbackStore, *, evicted: int = 0) -> None:
+        self.store_entries.set(len(store))
+        self.store_bytes.set(store.bytes)
+        if evicted:
+            self.store_evictions.inc(evicted)
 
     def render(self) -> bytes:
         return generate_latest(self._registry)

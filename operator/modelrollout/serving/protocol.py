@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,12 @@ from modelrollout.models import loading
 NUMERIC = {"FP32": np.float32, "FP64": np.float64, "INT32": np.int32, "INT64": np.int64}
 DATATYPES = (*NUMERIC, "BYTES")
 OUTPUTS = ("predict", "predict_proba")
+# Rows of features; [rows] for one feature. Anything deeper is not a tabular batch.
+MAX_DIMS = 2
+# A request id is echoed in a response header and keys the feedback store: a short token of plain
+# characters cannot splice headers (CR/LF), fail to encode (non-ASCII) or bloat either.
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+REQUEST_ID_RULE = "1 to 128 characters, each a letter, digit, '.', '_', ':' or '-'"
 
 
 class RequestError(Exception):
@@ -44,11 +51,25 @@ def parse_json(body: bytes) -> dict[str, Any]:
     return doc
 
 
+def request_id(value: str, *, where: str) -> str:
+    """`value` if it is a usable request id, else a 400 naming `where` it came from and the rule."""
+    if REQUEST_ID.fullmatch(value) is None:
+        shown = value if len(value) <= 40 else value[:40] + "..."
+        raise RequestError(
+            400,
+            f"{where} is {shown!r} ({len(value)} characters); a request id must be "
+            f"{REQUEST_ID_RULE}",
+        )
+    return value
+
+
 def decode_infer(body: bytes, *, model: loading.LoadedModel) -> InferRequest:
     doc = parse_json(body)
-    request_id = doc.get("id")
-    if request_id is not None and not isinstance(request_id, str):
+    given = doc.get("id")
+    if given is not None and not isinstance(given, str):
         raise RequestError(400, "'id' must be a string")
+    if given is not None:
+        request_id(given, where="'id' in the body")
     inputs = doc.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise RequestError(400, "'inputs' must be a non-empty list of tensors")
@@ -68,7 +89,7 @@ def decode_infer(body: bytes, *, model: loading.LoadedModel) -> InferRequest:
         raise RequestError(
             400, f"input shape {list(rows.shape)} must be [rows, features] with at least one row"
         )
-    return InferRequest(id=request_id, rows=rows, outputs=_outputs(doc.get("outputs"), model))
+    return InferRequest(id=given, rows=rows, outputs=_outputs(doc.get("outputs"), model))
 
 
 def _tensor(spec: Any, index: int) -> tuple[str, np.ndarray]:
@@ -81,6 +102,13 @@ def _tensor(spec: Any, index: int) -> tuple[str, np.ndarray]:
     shape, datatype, data = spec.get("shape"), spec.get("datatype"), spec.get("data")
     if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
         raise RequestError(400, f"{where}: 'shape' must be a list of non-negative integers")
+    if len(shape) > MAX_DIMS:
+        # Checked before numpy sees it: past 64 dimensions numpy raises, which was a 500.
+        raise RequestError(
+            400,
+            f"{where}: shape {shape[:8]}{'...' if len(shape) > 8 else ''} has {len(shape)} "
+            "dimensions; send [rows, features], or [rows] for one feature",
+        )
     if datatype not in DATATYPES:
         raise RequestError(
             400,
@@ -96,6 +124,16 @@ def _tensor(spec: Any, index: int) -> tuple[str, np.ndarray]:
     if raw.size != expected:
         raise RequestError(
             400, f"{where}: 'data' holds {raw.size} values but shape {shape} needs {expected}"
+        )
+    if expected == 0:
+        raise RequestError(400, f"{where}: shape {shape} holds no values; send at least one row")
+    if raw.ndim > 1 and list(raw.shape) != shape:
+        # Flat data is laid out by the shape; nested data that disagrees with it is a mistake
+        # that a reshape would silently turn into other rows.
+        raise RequestError(
+            400,
+            f"{where}: 'data' is nested as {list(raw.shape)} but 'shape' is {shape}; send it "
+            "flat, or nested exactly as the shape",
         )
     if datatype == "BYTES":
         if raw.size and raw.dtype.kind != "U":
@@ -117,7 +155,24 @@ def _numeric(raw: np.ndarray, datatype: str, where: str) -> np.ndarray:
         info = np.iinfo(np.int32 if datatype == "INT32" else np.int64)
         if raw.min() < info.min or raw.max() > info.max:
             raise RequestError(400, f"{where}: a value is out of range for {datatype}")
-    return raw.astype(target, copy=False)
+    if integral:
+        return raw.astype(target, copy=False)
+    if datatype == "FP32":
+        with np.errstate(over="ignore"):  # an overflow is reported below, to the client
+            values = raw.astype(target, copy=False)
+    else:  # JSON numbers are float64 already: nothing to overflow, and errstate costs a µs
+        values = raw.astype(target, copy=False)
+    if not np.isfinite(values).all():
+        # The model would fail on inf or NaN with a 500 that hides whose fault it was.
+        if np.isfinite(raw).all():
+            limit = float(np.finfo(values.dtype).max)
+            raise RequestError(
+                400,
+                f"{where}: a value is beyond the range of {datatype} (+/-{limit:.4g}); send "
+                "FP64 or scale the feature",
+            )
+        raise RequestError(400, f"{where}: 'data' holds NaN or infinity; send finite numbers")
+    return values
 
 
 def _columns(tensors: list[tuple[str, np.ndarray]], model: loading.LoadedModel) -> np.ndarray:
