@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import httpx
@@ -88,7 +89,8 @@ def assert_known_sequence_metrics(server: srv.Server, digest: str) -> None:
     assert values[S("model_feedback_abs_error_count")] == 0
     assert values[S("model_feedback_store_entries")] == 0  # every kept prediction was scored
     assert values[S("model_feedback_store_bytes")] == 0
-    assert values[S("model_feedback_store_evictions_total")] == 0
+    for reason in feedback.EVICTION_REASONS:
+        assert values[S("model_feedback_store_evictions_total", reason=reason)] == 0
     assert values[S("model_info", digest=digest, format="skops")] == 1
 
 
@@ -186,7 +188,7 @@ def test_the_feedback_store_keeps_to_its_byte_budget_evicting_the_oldest(model_d
         values = server.metrics()
         assert values[S("model_feedback_store_entries")] == 2
         assert values[S("model_feedback_store_bytes")] == 2 * one_row
-        assert values[S("model_feedback_store_evictions_total")] == 1
+        assert values[S("model_feedback_store_evictions_total", reason="bytes")] == 1
         forgotten = server.post("/v2/models/iris/feedback", json={"id": "e-1", "truth": [0]})
         assert forgotten.status_code == 404
         assert server.post("/v2/models/iris/feedback", json={"id": "e-3", "truth": [0]}).is_success
@@ -195,5 +197,31 @@ def test_the_feedback_store_keeps_to_its_byte_budget_evicting_the_oldest(model_d
         values = server.metrics()
         assert values[S("model_feedback_store_entries")] == 1
         assert values[S("model_feedback_store_bytes")] == one_row
-        assert values[S("model_feedback_store_evictions_total")] == 2
+        assert values[S("model_feedback_store_evictions_total", reason="bytes")] == 2
         assert server.post("/v2/models/iris/feedback", json={"id": "e-2", "truth": [0]}).is_success
+
+
+def test_predictions_older_than_the_age_limit_are_dropped_even_on_an_idle_server(
+    model_dir: Path,
+) -> None:
+    uri = f"file://{model_dir}/iris.skops"
+    args = ["--model-uri", uri, *IRIS_ARGS, "--feedback-max-age-seconds", "1"]
+    with srv.running(model_dir, args) as server:
+        assert server.infer([SETOSA], id="old-1").status_code == 200
+        assert server.infer([SETOSA, VIRGINICA], id="old-2").status_code == 200
+        assert server.metrics()[S("model_feedback_store_entries")] == 2
+        time.sleep(1.3)
+        # No request since: the scrape itself finds them too old.
+        values = server.metrics()
+        assert values[S("model_feedback_store_entries")] == 0
+        assert values[S("model_feedback_store_bytes")] == 0
+        assert values[S("model_feedback_store_evictions_total", reason="age")] == 2
+        assert values[S("model_feedback_store_evictions_total", reason="entries")] == 0
+        late = server.post("/v2/models/iris/feedback", json={"id": "old-1", "truth": [0]})
+        assert late.status_code == 404
+        assert "1 seconds (--feedback-max-age-seconds)" in late.json()["error"]
+        assert values[S("model_feedback_total", outcome="correct")] == 0
+        # A fresh prediction within the limit still gets its feedback.
+        assert server.infer([SETOSA], id="new-1").status_code == 200
+        fresh = server.post("/v2/models/iris/feedback", json={"id": "new-1", "truth": [0]})
+        assert fresh.json()["correct"] == 1

@@ -118,6 +118,47 @@ def test_the_store_evicts_the_oldest_to_stay_within_its_byte_budget() -> None:
     assert store.bytes == size
     assert store.put("huge", np.zeros(1000, dtype=np.int64)) == 1, "too big to keep at all"
     assert (len(store), store.bytes, store.evictions) == (1, size, 2)
+    assert store.evicted == {"entries": 0, "bytes": 2, "age": 0}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_store_drops_predictions_past_the_age_limit_oldest_first() -> None:
+    clock = Clock()
+    store = feedback.FeedbackStore(max_age_seconds=60, clock=clock)
+    store.put("a", np.array([1]))
+    clock.now += 30
+    store.put("b", np.array([2]))
+    clock.now += 29.9
+    assert "a" in store, "59.9 s old is within the limit"
+    clock.now += 0.1
+    assert "a" not in store
+    assert "b" in store
+    assert store.evicted == {"entries": 0, "bytes": 0, "age": 1}
+    assert store.bytes == feedback.approximate_bytes("b", np.array([2]))
+    clock.now += 30
+    assert store.take("b") is None, "a take must not return predictions past the limit"
+    assert (len(store), store.bytes, store.evicted["age"]) == (0, 0, 2)
+
+
+def test_an_id_stored_again_after_feedback_gets_a_fresh_age() -> None:
+    clock = Clock()
+    store = feedback.FeedbackStore(max_age_seconds=60, clock=clock)
+    store.put("a", np.array([1]))
+    store.put("b", np.array([1]))
+    clock.now += 50
+    assert store.take("a") is not None
+    store.put("a", np.array([2]))
+    clock.now += 20
+    assert store.expire() == 1, "only b is 70 s old"
+    assert store.take("a") is not None
+    assert store.evicted["entries"] == 0
 
 
 def test_string_labels_count_their_text_not_just_pointers() -> None:

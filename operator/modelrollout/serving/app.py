@@ -40,7 +40,10 @@ class App:
         peer_sockets: Sequence[Path] = (),
     ) -> None:
         self.model, self.settings, self.meters = model, settings, meters
-        self.store = feedback.FeedbackStore(max_bytes=settings.feedback_max_bytes)
+        self.store = feedback.FeedbackStore(
+            max_bytes=settings.feedback_max_bytes,
+            max_age_seconds=settings.feedback_max_age_seconds,
+        )
         self.peer_sockets = list(peer_sockets)
         self.draining = False
         name, version = settings.model_name, settings.model_version
@@ -81,6 +84,9 @@ class App:
             return response
         if parts == ["metrics"]:
             _method(req, "GET")
+            # An idle server's store still ages: evict now so the gauges say what is held.
+            self.store.expire()
+            self.meters.feedback_store(self.store)
             return http.Response(200, self.meters.render(), content_type=metrics.CONTENT_TYPE)
         if parts[:1] != ["v2"] and parts != ["internal", "feedback"]:
             raise protocol.RequestError(404, f"no route {req.path}; the API lives under /v2")
@@ -185,7 +191,8 @@ class App:
             raise protocol.RequestError(
                 500, f"model {model.name!r} failed on a well-formed input: {e}"
             ) from e
-        self.meters.feedback_store(self.store, evicted=self.store.put(request_id, labels))
+        self.store.put(request_id, labels)
+        self.meters.feedback_store(self.store)
         if model.kind == "classifier":
             self.meters.predicted(labels)
         results = {"predict": labels, "predict_proba": proba}
@@ -245,7 +252,8 @@ class App:
             )
         except protocol.RequestError:
             # A malformed truth must not use up the id.
-            self.meters.feedback_store(self.store, evicted=self.store.put(fb.id, predictions))
+            self.store.put(fb.id, predictions)
+            self.meters.feedback_store(self.store)
             raise
         self.store.answered(fb.id)
         self.meters.scored(score)
@@ -259,12 +267,14 @@ class App:
         return self._not_kept(request_id)
 
     def _not_kept(self, request_id: str) -> http.Response:
+        s = self.settings
         return error(
             404,
-            f"no predictions are kept for request id {request_id!r}: it is unknown, or older "
-            f"than the last {feedback.MAX_ENTRIES} requests of its worker or than its "
-            f"{self.settings.feedback_max_bytes} bytes of kept predictions "
-            "(--feedback-max-bytes); send feedback once per request, soon after it",
+            f"no predictions are kept for request id {request_id!r}: it is unknown, or it was "
+            f"dropped to keep its worker within {feedback.MAX_ENTRIES} requests, "
+            f"{s.feedback_max_bytes} bytes (--feedback-max-bytes) or "
+            f"{s.feedback_max_age_seconds} seconds (--feedback-max-age-seconds) of kept "
+            "predictions; send feedback once per request, soon after it",
         )
 
 

@@ -38,6 +38,7 @@ class ServeConfig:
     namespace: str = "default"
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     feedback_max_bytes: int = feedback.MAX_BYTES
+    feedback_max_age_seconds: int = feedback.MAX_AGE_SECONDS
     # From the environment only (no flag), so the secret is not in the process list; never shown.
     feedback_token: str | None = dataclasses.field(default=None, repr=False)
 
@@ -78,6 +79,11 @@ def _parser() -> argparse.ArgumentParser:
         help="approximate bytes of predictions each worker keeps for feedback, oldest evicted "
         f"first (default {feedback.MAX_BYTES})",
     )
+    p.add_argument(
+        "--feedback-max-age-seconds",
+        help="predictions older than this get no feedback and are dropped "
+        f"(default {feedback.MAX_AGE_SECONDS})",
+    )
     return p
 
 
@@ -113,6 +119,11 @@ def parse(argv: Sequence[str]) -> ServeConfig:
         ),
         feedback_max_bytes=_int(
             "feedback_max_bytes", values.get("feedback_max_bytes", str(feedback.MAX_BYTES)), low=1
+        ),
+        feedback_max_age_seconds=_int(
+            "feedback_max_age_seconds",
+            values.get("feedback_max_age_seconds", str(feedback.MAX_AGE_SECONDS)),
+            low=1,
         ),
         feedback_token=values.get("feedback_token") or None,
     )

@@ -1,7 +1,7 @@
 """Ground-truth feedback: the predictions kept per request id, and scoring truth against them.
 
-The store is a bounded LRU per worker process; `serving.app` asks the other workers when an id is
-not in its own store (see `serving.workers` for why the store is not shared memory).
+The store is bounded per worker process, in entries, bytes and age; `serving.app` asks the other
+workers when an id is not in its own store (see `serving.workers` for why it is not shared memory).
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import collections
 import dataclasses
 import numbers
 import sys
+import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -23,8 +25,13 @@ MAX_ENTRIES = 50_000
 # The entry cap alone lets large batches (or long string labels) grow a worker without bound:
 # 50,000 requests of 10,000 rows are 4 GB. 64 MiB keeps the 32-row case above under the entry cap.
 MAX_BYTES = 64 * 1024 * 1024
+# At low traffic the caps above would keep predictions for days; truth that comes an hour late
+# no longer says much about the canary step it would be counted in, and the memory is held idle.
+MAX_AGE_SECONDS = 3600
 # Per entry beside the predictions' own bytes: the id string, the dict slot, the ndarray header.
 ENTRY_OVERHEAD_BYTES = 250
+# Why an entry left the store before its feedback came: the metric's `reason` label.
+EVICTION_REASONS = ("entries", "bytes", "age")
 
 
 def approximate_bytes(request_id: str, predictions: np.ndarray) -> int:
@@ -37,49 +44,77 @@ def approximate_bytes(request_id: str, predictions: np.ndarray) -> int:
 class FeedbackStore:
     """Predictions awaiting truth, and the ids already scored, so a second feedback is refused.
 
-    Bounded by entries and by approximate bytes; the oldest predictions are evicted first.
+    Bounded by entries, by approximate bytes and by age; the oldest predictions are evicted first.
     """
 
-    def __init__(self, max_entries: int = MAX_ENTRIES, max_bytes: int = MAX_BYTES) -> None:
-        self._entries: collections.OrderedDict[str, tuple[np.ndarray, int]] = (
+    def __init__(
+        self,
+        *,
+        max_entries: int = MAX_ENTRIES,
+        max_bytes: int = MAX_BYTES,
+        max_age_seconds: float = MAX_AGE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        # Insertion order is age order: `put` always appends, so the oldest entry is first.
+        self._entries: collections.OrderedDict[str, tuple[np.ndarray, int, float]] = (
             collections.OrderedDict()
         )
         # Ids are at most 128 characters, so as many answered ids as entries cost a few MB.
         self._answered: collections.OrderedDict[str, None] = collections.OrderedDict()
-        self._max, self._max_bytes = max_entries, max_bytes
+        self._max, self._max_bytes, self._max_age = max_entries, max_bytes, max_age_seconds
+        self._clock = clock
         self.bytes = 0
-        self.evictions = 0
+        self.evicted = dict.fromkeys(EVICTION_REASONS, 0)
+
+    @property
+    def evictions(self) -> int:
+        return sum(self.evicted.values())
 
     def __contains__(self, request_id: str) -> bool:
+        self.expire()
         return request_id in self._entries
 
     def put(self, request_id: str, predictions: np.ndarray) -> int:
-        """Keep `predictions` for `request_id`; returns how many older entries were evicted."""
+        """Keep `predictions` for `request_id`; returns how many entries were evicted."""
+        before = self.evictions
         entries = self._entries
         self.take(request_id)
         self._answered.pop(request_id, None)  # an id may be reused once its feedback is in
         size = approximate_bytes(request_id, predictions)
         if size > self._max_bytes:
             # Keeping it would evict everything else and still not fit: the one request loses.
-            self.evictions += 1
-            return 1
-        entries[request_id] = (predictions, size)
+            self.evicted["bytes"] += 1
+            return self.evictions - before
+        entries[request_id] = (predictions, size, self._clock())
         self.bytes += size
-        evicted = 0
-        while len(entries) > self._max or self.bytes > self._max_bytes:
-            _, (_, old) = entries.popitem(last=False)
-            self.bytes -= old
-            evicted += 1
-        self.evictions += evicted
-        return evicted
+        while len(entries) > self._max:
+            self._pop_oldest("entries")
+        while self.bytes > self._max_bytes:
+            self._pop_oldest("bytes")
+        return self.evictions - before
 
     def take(self, request_id: str) -> np.ndarray | None:
         """The predictions of `request_id`, removed so the same truth is never counted twice."""
+        self.expire()
         entry = self._entries.pop(request_id, None)
         if entry is None:
             return None
         self.bytes -= entry[1]
         return entry[0]
+
+    def expire(self) -> int:
+        """Evict the predictions older than the age limit; returns how many."""
+        entries, oldest_kept = self._entries, self._clock() - self._max_age
+        expired = 0
+        while entries and next(iter(entries.values()))[2] <= oldest_kept:
+            self._pop_oldest("age")
+            expired += 1
+        return expired
+
+    def _pop_oldest(self, reason: str) -> None:
+        _, (_, size, _) = self._entries.popitem(last=False)
+        self.bytes -= size
+        self.evicted[reason] += 1
 
     def answered(self, request_id: str) -> None:
         """Remember that `request_id` was scored; the oldest such ids are forgotten first."""

@@ -81,11 +81,16 @@ class Metrics:
             "model_feedback_store_bytes", "Approximate bytes of the predictions kept for feedback",
             COMMON, registry=reg, multiprocess_mode="livesum",
         ).labels(*self._common)  # fmt: skip
-        self.store_evictions = Counter(
+        evictions = Counter(
             "model_feedback_store_evictions",
-            "Predictions dropped, oldest first, to stay within the store's entry or byte budget",
-            COMMON, registry=reg,
-        ).labels(*self._common)  # fmt: skip
+            "Predictions dropped, oldest first, before their feedback came, by the budget they "
+            "exceeded (entries, bytes, age)",
+            [*COMMON, "reason"], registry=reg,
+        )  # fmt: skip
+        self.store_evictions = {
+            reason: evictions.labels(*self._common, reason) for reason in feedback.EVICTION_REASONS
+        }
+        self._evicted = dict.fromkeys(feedback.EVICTION_REASONS, 0)
         self.store_entries.set(0)
         self.store_bytes.set(0)
         self._codes: dict[int, Counter] = {}
@@ -122,11 +127,14 @@ class Metrics:
         for error in score.abs_errors:
             self.abs_error.observe(error)
 
-    def feedback_store(self, store: feedback.FeedbackStore, *, evicted: int = 0) -> None:
+    def feedback_store(self, store: feedback.FeedbackStore) -> None:
+        """Show the store's size now, and count the evictions since the last call."""
         self.store_entries.set(len(store))
         self.store_bytes.set(store.bytes)
-        if evicted:
-            self.store_evictions.inc(evicted)
+        for reason, total in store.evicted.items():
+            if total != self._evicted[reason]:
+                self.store_evictions[reason].inc(total - self._evicted[reason])
+                self._evicted[reason] = total
 
     def render(self) -> bytes:
         return generate_latest(self._registry)
