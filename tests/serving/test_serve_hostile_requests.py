@@ -176,6 +176,20 @@ def test_the_feedback_token_never_appears_in_the_server_log(guarded: srv.Server)
     assert TOKEN not in guarded.log_text()
 
 
+def test_the_feedback_token_can_be_a_mounted_file(model_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "token"
+    path.write_text(TOKEN + "\n")  # as a Secret volume often has it
+    args = ["--model-uri", f"file://{model_dir}/iris.skops", *IRIS_ARGS]
+    with srv.running(model_dir, [*args, "--feedback-token-file", str(path)]) as server:
+        assert server.post("/v2/models/iris/infer", json={"id": "f-1", **ONE_ROW}).is_success
+        body = {"id": "f-1", "truth": [0]}
+        assert server.post("/v2/models/iris/feedback", json=body).status_code == 401
+        good = {"authorization": f"Bearer {TOKEN}"}
+        answer = server.post("/v2/models/iris/feedback", json=body, headers=good)
+        assert answer.status_code == 200
+        assert TOKEN not in server.log_text()
+
+
 def tensor(data: object, shape: list[int], datatype: str = "FP64", name: str = "x") -> dict:
     return {"name": name, "shape": shape, "datatype": datatype, "data": data}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -165,3 +166,47 @@ def test_string_labels_count_their_text_not_just_pointers() -> None:
     short = np.array(["a"], dtype=object)
     long = np.array(["a" * 10_000], dtype=object)
     assert feedback.approximate_bytes("r", long) - feedback.approximate_bytes("r", short) >= 9_999
+
+
+def test_the_feedback_token_can_come_from_a_file_without_its_newline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MODEL_ROLLOUT_FEEDBACK_TOKEN", raising=False)
+    path = tmp_path / "token"
+    path.write_text("s3cret-token\n")
+    settings = config.parse(["--model-uri", "file:///m.skops", "--feedback-token-file", str(path)])
+    assert settings.feedback_token == "s3cret-token"
+    assert "s3cret" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("env", "content", "says"),
+    [
+        ({"MODEL_ROLLOUT_FEEDBACK_TOKEN": "a"}, "b", "set both in MODEL_ROLLOUT_FEEDBACK_TOKEN"),
+        ({}, None, "cannot be read"),
+        ({}, "\n", "holds no usable feedback token"),
+        ({}, "two words", "one word of printable ASCII"),
+        ({"MODEL_ROLLOUT_FEEDBACK_TOKEN": ""}, "", "MODEL_ROLLOUT_FEEDBACK_TOKEN holds no usable"),
+        ({"MODEL_ROLLOUT_FEEDBACK_TOKEN": "caf\u00e9"}, "", "one word of printable ASCII"),
+    ],
+    ids=["env-and-file", "missing-file", "empty-file", "spaces", "empty-env", "non-ascii-env"],
+)
+def test_an_unusable_feedback_token_stops_the_server_naming_where_it_came_from(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    content: str | None,
+    says: str,
+) -> None:
+    monkeypatch.delenv("MODEL_ROLLOUT_FEEDBACK_TOKEN", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    args = ["--model-uri", "file:///m.skops"]
+    path = tmp_path / "token"
+    if content is None:
+        args += ["--feedback-token-file", str(path)]
+    elif content:
+        path.write_text(content)
+        args += ["--feedback-token-file", str(path)]
+    with pytest.raises(config.ConfigError, match=re.escape(says)):
+        config.parse(args)

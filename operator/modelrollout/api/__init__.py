@@ -33,7 +33,14 @@ from modelrollout.api.rollout import (
     Step,
     TrafficRouting,
 )
-from modelrollout.api.serving import EnvVar, ProbeTuning, ResourceRequirements, ServingSpec
+from modelrollout.api.serving import (
+    FEEDBACK_TOKEN_ENV,
+    EnvVar,
+    ProbeTuning,
+    ResourceRequirements,
+    SecretKey,
+    ServingSpec,
+)
 from modelrollout.api.spec import (
     API_VERSION,
     GROUP,
@@ -72,6 +79,7 @@ from modelrollout.api.validation import (
 __all__ = [
     "API_VERSION",
     "BUILTIN_METRICS",
+    "FEEDBACK_TOKEN_ENV",
     "GROUP",
     "HISTORY_LIMIT",
     "KIND",
@@ -117,6 +125,7 @@ __all__ = [
     "RollbackSpec",
     "RolloutSpec",
     "Rule",
+    "SecretKey",
     "ServingSpec",
     "Step",
     "Thresholds",

@@ -1,4 +1,4 @@
-"""`spec.serving`: how the model server pods run (image, replicas, resources, probes)."""
+"""`spec.serving`: how the model server pods run (image, replicas, resources, probes, feedback auth)."""
 
 from __future__ import annotations
 
@@ -36,6 +36,21 @@ class EnvVar(SpecModel):
     )
 
 
+# The model server reads its feedback token from this variable (see serving.config).
+FEEDBACK_TOKEN_ENV = "MODEL_ROLLOUT_FEEDBACK_TOKEN"  # noqa: S105 - the name of a variable
+
+
+class SecretKey(SpecModel):
+    """A key of a Secret in the ModelDeployment's namespace."""
+
+    secret_name: Annotated[
+        str, Field(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", min_length=1, max_length=253)
+    ]
+    """The Secret's name; the pods do not start until it exists."""
+    key: Annotated[str, Field(pattern=r"^[-._a-zA-Z0-9]+$", min_length=1, max_length=253)] = "token"
+    """The key in the Secret whose value is the token."""
+
+
 class ProbeTuning(SpecModel):
     """Timing of a probe; the probe itself (HTTP on the server's health path) is fixed."""
 
@@ -66,3 +81,17 @@ class ServingSpec(SpecModel):
     pod_labels: dict[str, str] | None = None
     """Extra labels on serving pods (the operator's own labels win on a clash)."""
     pod_annotations: dict[str, str] | None = None
+    feedback_auth: SecretKey | None = None
+    """A Secret key holding a token that feedback must carry as 'Authorization: Bearer <token>';
+    unset, anyone who can reach the server can send feedback, and so move online accuracy."""
+
+    rules = (
+        Rule(
+            cel=f"!has(self.feedbackAuth) || !has(self.env) || "
+            f"!self.env.exists(e, e.name == '{FEEDBACK_TOKEN_ENV}')",
+            message=f"set feedbackAuth or an env entry named {FEEDBACK_TOKEN_ENV}, not both",
+            check=lambda s: (
+                s.feedback_auth is None or all(e.name != FEEDBACK_TOKEN_ENV for e in s.env)
+            ),
+        ),
+    )

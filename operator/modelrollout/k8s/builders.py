@@ -128,6 +128,7 @@ def server_deployment(
             *_DOWNWARD_ENV,
             {"name": "MODEL_ROLLOUT_PVC_ROOT", "value": PVC_ROOT},
             *[e.model_dump(by_alias=True, exclude_none=True) for e in serving.env],
+            *_feedback_token_env(serving.feedback_auth),
         ],
         "readinessProbe": _probe("/v2/health/ready", port, serving.readiness_probe, period=2),
         "livenessProbe": _probe("/v2/health/live", port, serving.liveness_probe, period=10),
@@ -179,6 +180,14 @@ def server_deployment(
             },
         },
     }
+
+
+def _feedback_token_env(auth: api.SecretKey | None) -> list[Manifest]:
+    if auth is None:
+        return []
+    # An env var, not an argument: arguments are visible to anyone who can list the processes.
+    ref = {"name": auth.secret_name, "key": auth.key}
+    return [{"name": api.FEEDBACK_TOKEN_ENV, "valueFrom": {"secretKeyRef": ref}}]
 
 
 def service(

@@ -229,8 +229,9 @@ class App:
         problem = "a different token" if scheme.lower() == "bearer" else "no bearer token"
         return error(
             401,
-            f"feedback on this server needs 'Authorization: Bearer <token>' with the token set "
-            f"in MODEL_ROLLOUT_FEEDBACK_TOKEN; the request had {problem}",
+            "feedback on this server needs 'Authorization: Bearer <token>' with the server's "
+            "feedback token (MODEL_ROLLOUT_FEEDBACK_TOKEN or --feedback-token-file); the request "
+            f"had {problem}",
             headers=(("www-authenticate", "Bearer"),),
         )
 

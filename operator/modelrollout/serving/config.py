@@ -1,7 +1,7 @@
 """The model server's settings: command-line flags, each also read from `MODEL_ROLLOUT_<FLAG>`.
 
 A flag on the command line wins over the environment, which wins over the default. The feedback
-token (MODEL_ROLLOUT_FEEDBACK_TOKEN) is read from the environment only.
+token itself is read from MODEL_ROLLOUT_FEEDBACK_TOKEN or from --feedback-token-file, never a flag.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 from modelrollout import models
 from modelrollout.serving import feedback
@@ -39,8 +40,10 @@ class ServeConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     feedback_max_bytes: int = feedback.MAX_BYTES
     feedback_max_age_seconds: int = feedback.MAX_AGE_SECONDS
-    # From the environment only (no flag), so the secret is not in the process list; never shown.
+    # From the environment or a file (no flag), so the secret is not in the process list; never
+    # shown.
     feedback_token: str | None = dataclasses.field(default=None, repr=False)
+    feedback_token_file: str | None = None
 
 
 class ConfigError(Exception):
@@ -84,6 +87,11 @@ def _parser() -> argparse.ArgumentParser:
         help="predictions older than this get no feedback and are dropped "
         f"(default {feedback.MAX_AGE_SECONDS})",
     )
+    p.add_argument(
+        "--feedback-token-file",
+        help="a file (a mounted Secret) holding the token that feedback must carry as "
+        "'Authorization: Bearer <token>'; or set the token in MODEL_ROLLOUT_FEEDBACK_TOKEN",
+    )
     return p
 
 
@@ -125,8 +133,36 @@ def parse(argv: Sequence[str]) -> ServeConfig:
             values.get("feedback_max_age_seconds", str(feedback.MAX_AGE_SECONDS)),
             low=1,
         ),
-        feedback_token=values.get("feedback_token") or None,
+        feedback_token=_token(values.get("feedback_token"), values.get("feedback_token_file")),
+        feedback_token_file=values.get("feedback_token_file") or None,
     )
+
+
+def _token(value: str | None, path: str | None) -> str | None:
+    if value is not None and path:
+        raise ConfigError(
+            f"the feedback token is set both in {ENV_PREFIX}FEEDBACK_TOKEN and as "
+            f"{_where('feedback_token_file')}; set one"
+        )
+    where = f"{ENV_PREFIX}FEEDBACK_TOKEN"
+    if path:
+        where = f"the file {path!r} of {_where('feedback_token_file')}"
+        try:
+            # A Secret's file often ends in a newline that no client sends.
+            value = Path(path).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(
+                f"{where} cannot be read ({e}); mount the Secret there or drop the setting"
+            ) from e
+    if value is None:
+        return None
+    # Empty is refused, not read as "no token": a Secret with an empty key would otherwise turn
+    # authentication off without a word. Spaces or non-ASCII could never match a header.
+    if not value or not value.isascii() or any(c.isspace() or not c.isprintable() for c in value):
+        raise ConfigError(
+            f"{where} holds no usable feedback token: it must be one word of printable ASCII"
+        )
+    return value
 
 
 def _where(name: str) -> str:

@@ -67,6 +67,13 @@ WIRE: dict[type[BaseModel], st.SearchStrategy[dict[str, Any]]] = {
         maybe(st.just("1")),
         maybe(st.just({"fieldRef": {"fieldPath": "metadata.name"}})),
     ),
+    api.ServingSpec: st.builds(
+        lambda auth, names: present(
+            feedbackAuth=auth, env=None if names is None else [{"name": n} for n in names]
+        ),
+        maybe(st.just({"secretName": "s"})),
+        maybe(st.lists(st.sampled_from(["X", api.FEEDBACK_TOKEN_ENV]), unique=True)),
+    ),
     api.ColumnSpec: st.builds(
         lambda lo, hi: present(name="c", type="float", min=lo, max=hi),
         maybe(numbers),
