@@ -64,7 +64,10 @@ class App:
             return error(e.status, e.message)
         except Exception:
             log.exception("unexpected error on %s %s", req.method, req.path)
-            return error(500, f"internal error on {req.method} {req.path}; see the server log")
+            return error(
+                500,
+                f"internal error on {req.method} {protocol.shown(req.path)}; see the server log",
+            )
 
     def _route(  # noqa: PLR0911 - a router returns from each route
         self, req: http.Request
@@ -89,7 +92,9 @@ class App:
             self.meters.feedback_store(self.store)
             return http.Response(200, self.meters.render(), content_type=metrics.CONTENT_TYPE)
         if parts[:1] != ["v2"] and parts != ["internal", "feedback"]:
-            raise protocol.RequestError(404, f"no route {req.path}; the API lives under /v2")
+            raise protocol.RequestError(
+                404, f"no route {protocol.shown(req.path)}; the API lives under /v2"
+            )
         if parts == ["v2"]:
             _method(req, "GET")
             return ok(metadata.SERVER)
@@ -102,7 +107,7 @@ class App:
             return self._feedback_local(req.body) or self._not_kept(feedback.decode(req.body).id)
         if parts[:2] == ["v2", "models"] and len(parts) >= 3:
             return self._model_route(req, parts[2:], is_infer=is_infer)
-        raise protocol.RequestError(404, f"no route {req.path}")
+        raise protocol.RequestError(404, f"no route {protocol.shown(req.path)}")
 
     def _model_route(
         self, req: http.Request, rest: list[str], *, is_infer: bool
@@ -113,7 +118,7 @@ class App:
             version, rest = rest[1], rest[2:]
         action = rest[0] if len(rest) == 1 else ("" if not rest else None)
         if action not in ("", "ready", "infer", "feedback"):
-            raise protocol.RequestError(404, f"no route {req.path}")
+            raise protocol.RequestError(404, f"no route {protocol.shown(req.path)}")
         problem = self._unknown_model(name, version)
         if problem:
             if is_infer:
@@ -133,10 +138,13 @@ class App:
     def _unknown_model(self, name: str, version: str | None) -> str | None:
         s = self.settings
         if name != s.model_name:
-            return f"model {name!r} is not served here; this server serves {s.model_name!r}"
+            return (
+                f"model {protocol.shown(name)} is not served here; this server serves "
+                f"{s.model_name!r}"
+            )
         if version is not None and version != s.model_version:
             return (
-                f"model {name!r} has no version {version!r} here; this server serves "
+                f"model {name!r} has no version {protocol.shown(version)} here; this server serves "
                 f"version {s.model_version!r}"
             )
         return None
@@ -158,6 +166,7 @@ class App:
 
     def _infer(self, req: http.Request) -> http.Response:
         model = self.model
+        protocol.json_body(req.headers.get("content-type"))
         header = req.headers.get("x-request-id")
         if header is not None:
             protocol.request_id(header, where="the x-request-id header")
@@ -208,6 +217,7 @@ class App:
         refused = self._unauthorized(req)
         if refused is not None:
             return refused
+        protocol.json_body(req.headers.get("content-type"))
         found = self._feedback_local(req.body)
         if found is not None:
             return found
@@ -281,4 +291,6 @@ class App:
 
 def _method(req: http.Request, allowed: str) -> None:
     if req.method != allowed:
-        raise protocol.RequestError(405, f"{req.path} takes {allowed}, not {req.method}")
+        raise protocol.RequestError(
+            405, f"{protocol.shown(req.path)} takes {allowed}, not {req.method}"
+        )

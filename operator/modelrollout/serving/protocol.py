@@ -25,6 +25,11 @@ MAX_DIMS = 2
 # characters cannot splice headers (CR/LF), fail to encode (non-ASCII) or bloat either.
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 REQUEST_ID_RULE = "1 to 128 characters, each a letter, digit, '.', '_', ':' or '-'"
+# How much of a client's string an error message repeats: enough to recognise it, while a 60 KiB
+# path or tensor name does not come back as a 60 KiB error.
+SHOWN_CHARS = 64
+# The binary tensor extension is not implemented: such a body would be misread as JSON.
+JSON_MEDIA = "application/json"
 
 
 class RequestError(Exception):
@@ -51,14 +56,33 @@ def parse_json(body: bytes) -> dict[str, Any]:
     return doc
 
 
+def shown(value: object) -> str:
+    """`value` as an error message quotes it: its repr, cut to SHOWN_CHARS characters."""
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "..."
+
+
+def json_body(content_type: str | None) -> None:
+    """A 415 unless the request says its body is JSON, or says nothing."""
+    if not content_type:
+        return
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == JSON_MEDIA or (media.startswith("application/") and media.endswith("+json")):
+        return
+    raise RequestError(
+        415,
+        f"the content-type header is {shown(content_type)}; this server takes JSON bodies only "
+        f"(no binary tensor extension): send content-type: {JSON_MEDIA}",
+    )
+
+
 def request_id(value: str, *, where: str) -> str:
     """`value` if it is a usable request id, else a 400 naming `where` it came from and the rule."""
     if REQUEST_ID.fullmatch(value) is None:
-        shown = value if len(value) <= 40 else value[:40] + "..."
+        cut = value if len(value) <= 40 else value[:40] + "..."
         raise RequestError(
             400,
-            f"{where} is {shown!r} ({len(value)} characters); a request id must be "
-            f"{REQUEST_ID_RULE}",
+            f"{where} is {cut!r} ({len(value)} characters); a request id must be {REQUEST_ID_RULE}",
         )
     return value
 
@@ -98,7 +122,10 @@ def _tensor(spec: Any, index: int) -> tuple[str, np.ndarray]:
             400, f"inputs[{index}] must be an object with name, shape, datatype, data"
         )
     name = spec.get("name", f"input-{index}")
-    where = f"input {name!r}"
+    if not isinstance(name, str):
+        # Names pick the column of each feature when there are several inputs.
+        raise RequestError(400, f"inputs[{index}]: 'name' must be a string, not {shown(name)}")
+    where = f"input {shown(name)}"
     shape, datatype, data = spec.get("shape"), spec.get("datatype"), spec.get("data")
     if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
         raise RequestError(400, f"{where}: 'shape' must be a list of non-negative integers")
@@ -112,7 +139,8 @@ def _tensor(spec: Any, index: int) -> tuple[str, np.ndarray]:
     if datatype not in DATATYPES:
         raise RequestError(
             400,
-            f"{where}: datatype {datatype!r} is not supported; use one of {', '.join(DATATYPES)}",
+            f"{where}: datatype {shown(datatype)} is not supported; use one of "
+            f"{', '.join(DATATYPES)}",
         )
     if not isinstance(data, list):
         raise RequestError(400, f"{where}: 'data' must be a list")
@@ -145,6 +173,19 @@ def _tensor(spec: Any, index: int) -> tuple[str, np.ndarray]:
 def _numeric(raw: np.ndarray, datatype: str, where: str) -> np.ndarray:
     kind = raw.dtype.kind
     integral = datatype.startswith("INT")
+    if (
+        integral
+        and kind == "f"
+        and raw.size
+        and np.isfinite(raw).all()
+        and (raw == raw.round()).all()
+    ):
+        # Whole numbers that came as floats: past 2**64 JSON integers do, or the client wrote 1.0.
+        raise RequestError(
+            400,
+            f"{where}: datatype {datatype} but 'data' holds a number written as a float or too "
+            f"large for {datatype}; send integers within its range, or use FP64",
+        )
     if raw.size and (kind not in "iuf" or (integral and kind == "f")):
         found = {"b": "booleans", "U": "strings", "f": "fractional numbers"}.get(
             kind, "non-numbers"
@@ -201,7 +242,7 @@ def _outputs(spec: Any, model: loading.LoadedModel) -> tuple[str, ...]:
         if name not in available:
             raise RequestError(
                 400,
-                f"output {name!r} is not available from model {model.name!r}; "
+                f"output {shown(name)} is not available from model {model.name!r}; "
                 f"choose from {', '.join(available)}",
             )
     return names
