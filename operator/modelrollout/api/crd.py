@@ -17,6 +17,7 @@ import yaml
 from modelrollout.api.spec import (
     GROUP,
     KIND,
+    NAME_RULES,
     PLURAL,
     SHORT_NAMES,
     SINGULAR,
@@ -103,6 +104,9 @@ def build_crd() -> dict[str, Any]:
             "spec": _schema_of(ModelDeploymentSpec),
             "status": _schema_of(ModelDeploymentStatus),
         },
+        "x-kubernetes-validations": [
+            {"rule": r.cel, "message": r.message, "fieldPath": r.field_path} for r in NAME_RULES
+        ],
     }
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
