@@ -38,7 +38,17 @@ class MetricComparison(SpecModel):
     """Increase (absolute, metric units) the test must catch, for lower-is-better metrics."""
     max_increase_ratio: Annotated[float, Field(gt=0.0, le=MAX_INCREASE_RATIO)] | None = None
     """Relative increase the test must catch, e.g. 0.1 for +10% latency (latency only)."""
-    confidence: Annotated[float, Field(ge=0.5, le=0.999)] = 0.95
+    confidence: Annotated[
+        float,
+        Field(ge=0.5, le=0.999),
+        # The API server checks a whole number (`confidence: 0`, `1`) against bounds cut to whole
+        # numbers, 0 and 0, so it would take 0 and refuse 1 as "above 0": CEL holds the real bounds.
+        Rule(
+            cel="self >= 0.5 && self <= 0.999",
+            message="confidence is a probability from 0.5 to 0.999: write e.g. 0.95",
+            check=lambda c: 0.5 <= c <= 0.999,
+        ),
+    ] = 0.95
     """Probability of neither rolling back a canary as good as the stable nor passing one worse by the margin."""
 
     rules = (

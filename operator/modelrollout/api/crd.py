@@ -100,7 +100,9 @@ def build_crd() -> dict[str, Any]:
         "properties": {
             "apiVersion": {"type": "string"},
             "kind": {"type": "string"},
-            "metadata": {"type": "object"},
+            # Declaring name makes `.metadata.name` a valid fieldPath for the root's name rules,
+            # so the API server's refusal names that field rather than `<nil>`.
+            "metadata": {"type": "object", "properties": {"name": {"type": "string"}}},
             "spec": _schema_of(ModelDeploymentSpec),
             "status": _schema_of(ModelDeploymentStatus),
         },

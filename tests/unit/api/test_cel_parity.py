@@ -54,6 +54,8 @@ def maybe(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 numbers = st.floats(-5, 5, allow_nan=False)
 small = st.floats(0, 1, allow_nan=False)
 positive = st.floats(0, 5, allow_nan=False)
+# The values where the metrics' unit rules turn: below 0, the ends of [0, 1], percent by mistake.
+edges = st.one_of(st.sampled_from([-1.0, 0.0, 1.0, 1.5, 90.0]), numbers)
 at_most_1 = st.floats(-5, 1, allow_nan=False)
 # Comparison margins are strictly positive fields (a zero margin cannot be tested for).
 margins = st.floats(0, 1, allow_nan=False, exclude_min=True)
@@ -116,14 +118,14 @@ WIRE: dict[type[BaseModel], st.SearchStrategy[dict[str, Any]]] = {
         lambda n, q, lo, hi, c: present(name=n, query=q, min=lo, max=hi, compare=c),
         st.sampled_from(["accuracy", "error_rate", "latency_p99_ms", "queue_depth"]),
         maybe(st.just("sum(up)")),
-        maybe(numbers),
-        maybe(numbers),
+        maybe(edges),
+        maybe(edges),
         # One margin each (the comparison's own rule is MetricComparison's), inside its field bounds.
         maybe(
             st.builds(
                 lambda key, value: {key: value},
                 st.sampled_from(["maxDrop", "maxIncrease", "maxIncreaseRatio"]),
-                st.floats(0, 2, allow_nan=False, exclude_min=True),
+                st.sampled_from([0.01, 0.5, 0.999, 1.0, 1.5, 100.0]),
             )
         ),
     ),
@@ -210,6 +212,9 @@ near_durations = st.one_of(
 FIELD_VALUES = {
     f"self.matches('{base.DURATION_PATTERN}')": near_durations,
     "self.matches('[1-9]')": durations,
+    "self >= 0.5 && self <= 0.999": st.one_of(
+        st.floats(0, 1, allow_nan=False), st.sampled_from([0.5, 0.999, 0.4999, 0.9991])
+    ),
 }
 
 
@@ -228,7 +233,7 @@ def test_cel_and_python_agree_on_a_field_rule(key: str) -> None:
 
     @settings(max_examples=200, deadline=None)
     @given(value=FIELD_VALUES[rule.cel])
-    def agree(value: str) -> None:
+    def agree(value: Any) -> None:
         assert bool(cel.evaluate(rule.cel, {"self": value})) == rule.check(value), value
 
     agree()
