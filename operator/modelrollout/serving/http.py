@@ -25,6 +25,7 @@ _REASONS = {s.value: s.phrase for s in http.HTTPStatus}
 # Request line and headers together; real clients send well under 8 KiB, and the parser itself
 # sets no limit, so without one a client could grow a worker's memory without ever sending a body.
 MAX_HEAD_BYTES = 64 * 1024
+_HEAD_TOO_LARGE = b'{"error": "the request line and headers exceed 64 KiB; send smaller headers"}'
 
 
 @dataclasses.dataclass(slots=True)
@@ -46,6 +47,14 @@ class Response:
 
 
 Handler = Callable[[Request], "Response | Awaitable[Response]"]
+
+
+class _RefusedError(Exception):
+    """Raised in a parser callback to stop parsing; the request is answered with `status`."""
+
+    def __init__(self, status: int, body: bytes) -> None:
+        super().__init__(status)
+        self.status, self.body = status, body
 
 
 class _Date:
@@ -96,7 +105,12 @@ class HttpProtocol(asyncio.Protocol):
         self._queue: list[tuple[Request, bool]] = []
         self._busy = False
         self._closing = False
+        # The head's size two ways: parsed lines (exact once a line ends) and raw bytes read while
+        # the head is unfinished (catches a line that never ends, which the parser buffers).
         self._head_size = 0
+        self._head_raw = 0
+        self._in_head = True  # no message yet, or the current one's headers are unfinished
+        self._heads_done = 0  # on_headers_complete calls, to tell whether a read ended a head
 
     # asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -112,16 +126,32 @@ class HttpProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._closing:
             return
+        whole_read_is_head = self._in_head
+        heads_done = self._heads_done
         try:
             self._parser.feed_data(data)
-            if self._in_message and self._head_size > MAX_HEAD_BYTES:
-                self._reply_and_close(
-                    431, b'{"error": "the request line and headers exceed 64 KiB"}'
-                )
         except httptools.HttpParserUpgrade:
             self._reply_and_close(400, b'{"error": "protocol upgrades are not supported"}')
+            return
+        except httptools.HttpParserCallbackError as e:
+            refused = e.__context__
+            if not isinstance(refused, _RefusedError):
+                raise
+            self._reply_and_close(refused.status, refused.body)
+            return
         except httptools.HttpParserError as e:
             self._reply_and_close(400, orjson.dumps({"error": f"malformed HTTP request: {e}"}))
+            return
+        if not self._in_head or self._closing:
+            return
+        if whole_read_is_head and heads_done == self._heads_done:
+            self._head_raw += len(data)
+        else:
+            # This read finished one head and began the next: the new head's share of it is not
+            # known, so it is counted from the next read on (the parsed lines still count now).
+            self._head_raw = 0
+        if max(self._head_raw, self._head_size) > MAX_HEAD_BYTES:
+            self._reply_and_close(431, _HEAD_TOO_LARGE)
 
     # httptools callbacks
     def on_message_begin(self) -> None:
@@ -132,13 +162,21 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         self._url += url
-        self._head_size += len(url)
+        self._grow_head(len(url))
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._head_size += len(name) + len(value)
+        self._grow_head(len(name) + len(value) + 4)  # ": " and CRLF
         self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
+    def _grow_head(self, size: int) -> None:
+        self._head_size += size
+        if self._head_size > MAX_HEAD_BYTES:
+            raise _RefusedError(431, _HEAD_TOO_LARGE)
+
     def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._heads_done += 1
+        self._head_raw = 0
         length = self._headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self._max_body:
             # Answer at once and stop reading: buffering the body is what the limit prevents.
@@ -159,6 +197,7 @@ class HttpProtocol(asyncio.Protocol):
         self._body.append(body)
 
     def on_message_complete(self) -> None:
+        self._in_head = True
         if not self._oversize:
             self._finish_message()
 
