@@ -7,6 +7,8 @@ from __future__ import annotations
 import contextlib
 import socket
 
+import pytest
+
 from tests.serving.server import Server
 
 HEAD_LIMIT = 64 * 1024
@@ -40,12 +42,13 @@ def test_a_header_line_that_never_ends_is_cut_off_at_the_limit(iris: Server) -> 
         sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nhost: x\r\nx-endless: ")
         sent = 0
         with contextlib.suppress(ConnectionResetError, BrokenPipeError):
-            while sent < 64 * HEAD_LIMIT:  # 4 MiB: far past the limit plus a read's slack
+            # 4 MiB, far past the limit plus one read's slack; the kernel's buffers take much of
+            # it, so how much was sent says nothing of how much the server read.
+            while sent < 64 * HEAD_LIMIT:
                 sock.sendall(b"a" * 16384)
                 sent += 16384
         answer = sock.recv(4096)
     assert answer.startswith(b"HTTP/1.1 431"), answer[:200]
-    assert sent < 8 * HEAD_LIMIT, f"the server read {sent} bytes of one header before refusing"
     assert iris.get("/v2/health/live").status_code == 200
 
 
@@ -64,3 +67,56 @@ def test_a_head_just_under_the_limit_is_served(iris: Server) -> None:
     filler = b"x-filler: " + b"a" * (HEAD_LIMIT - len(head) - 1024) + b"\r\n"
     answer = exchange(iris.port, head + filler + b"\r\n")
     assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+
+
+POST = b"POST /v2/models/iris/infer HTTP/1.1\r\nhost: x\r\n"
+# A second request hidden where a proxy and this server might disagree about the first one's end.
+SMUGGLED = b"GET /v2/health/live HTTP/1.1\r\nhost: x\r\n\r\n"
+FRAMING_ATTACKS = {
+    "content-length and chunked": POST
+    + b"content-length: 4\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n",
+    "chunked and content-length": POST
+    + b"transfer-encoding: chunked\r\ncontent-length: 4\r\n\r\n0\r\n\r\n",
+    "two differing content-lengths": POST + b"content-length: 2\r\ncontent-length: 40\r\n\r\n{}",
+    "a content-length list": POST + b"content-length: 2, 40\r\n\r\n{}",
+    "a non-numeric content-length": POST + b"content-length: 2x\r\n\r\n{}",
+    "a signed content-length": POST + b"content-length: +2\r\n\r\n{}",
+    "an overflowing content-length": POST + b"content-length: 99999999999999999999999\r\n\r\n",
+    "gzip": POST + b"transfer-encoding: gzip\r\n\r\n{}",
+    "gzip then chunked": POST + b"transfer-encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+    "chunked twice": POST + b"transfer-encoding: chunked, chunked\r\n\r\n0\r\n\r\n",
+    "two transfer-encoding lines": POST
+    + b"transfer-encoding: gzip\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n",
+    "chunked in http/1.0": b"GET /v2/health/live HTTP/1.0\r\nhost: x\r\nconnection: keep-alive\r\n"
+    + b"transfer-encoding: chunked\r\n\r\n0\r\n\r\n",
+    "an obs-fold line": b"GET /v2/health/live HTTP/1.1\r\nhost: x\r\nx-a: one\r\n two\r\n\r\n",
+    "an obs-fold transfer-encoding": POST + b"transfer-encoding:\r\n chunked\r\n\r\n0\r\n\r\n",
+    "a chunk size that is not hex": POST
+    + b"transfer-encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+    "a 0x chunk size": POST + b"transfer-encoding: chunked\r\n\r\n0x2\r\n{}\r\n0\r\n\r\n",
+    "a negative chunk size": POST + b"transfer-encoding: chunked\r\n\r\n-2\r\n{}\r\n0\r\n\r\n",
+    "a chunk size with a space": POST + b"transfer-encoding: chunked\r\n\r\n2 \r\n{}\r\n0\r\n\r\n",
+    "an empty chunk size": POST + b"transfer-encoding: chunked\r\n\r\n\r\n{}\r\n0\r\n\r\n",
+    "an overflowing chunk size": POST
+    + b"transfer-encoding: chunked\r\n\r\nfffffffffffffffffff\r\n{}\r\n0\r\n\r\n",
+    "a chunk longer than its size": POST + b"transfer-encoding: chunked\r\n\r\n2\r\n{}XX0\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("request_bytes", FRAMING_ATTACKS.values(), ids=FRAMING_ATTACKS.keys())
+def test_ambiguous_framing_gets_a_400_and_a_close(iris: Server, request_bytes: bytes) -> None:
+    answer = exchange(iris.port, request_bytes + SMUGGLED)
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:300]
+    assert b"connection: close" in answer
+    # The refusal comes from the framing, not from the model server reading a body it was given.
+    assert b"malformed HTTP request" in answer or b"cannot frame a request" in answer
+    assert answer.count(b"HTTP/1.1 ") == 1, "a request after the refused one was answered"
+
+
+def test_a_plain_chunked_body_is_still_served(iris: Server) -> None:
+    body = b'{"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": [1, 2, 3, 4]}]}'
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    answer = exchange(
+        iris.port, POST + b"transfer-encoding: Chunked \r\nconnection: close\r\n\r\n" + chunked
+    )
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:300]

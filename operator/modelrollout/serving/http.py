@@ -49,6 +49,15 @@ class Response:
 Handler = Callable[[Request], "Response | Awaitable[Response]"]
 
 
+def _framing(what: str) -> bytes:
+    return orjson.dumps(
+        {
+            "error": f"{what} cannot frame a request here; send the body with one Content-Length "
+            "or with Transfer-Encoding: chunked alone"
+        }
+    )
+
+
 class _RefusedError(Exception):
     """Raised in a parser callback to stop parsing; the request is answered with `status`."""
 
@@ -166,7 +175,20 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._grow_head(len(name) + len(value) + 4)  # ": " and CRLF
-        self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+        key = name.decode("latin-1").lower()
+        if key == "transfer-encoding":
+            self._check_transfer_encoding(value.decode("latin-1"))
+        self._headers[key] = value.decode("latin-1")
+
+    def _check_transfer_encoding(self, value: str) -> None:
+        # The parser already refuses Content-Length beside Transfer-Encoding, a bad or repeated
+        # Content-Length, folded lines and bad chunk sizes. It takes codings it cannot decode when
+        # chunked comes last, and a second Transfer-Encoding line: a proxy in front may read either
+        # differently (RFC 9112 section 6.3), and only chunked is decoded here anyway.
+        if "transfer-encoding" in self._headers:
+            raise _RefusedError(400, _framing("more than one Transfer-Encoding header"))
+        if value.strip().lower() != "chunked":
+            raise _RefusedError(400, _framing(f"Transfer-Encoding {value.strip()!r}"))
 
     def _grow_head(self, size: int) -> None:
         self._head_size += size
@@ -177,6 +199,9 @@ class HttpProtocol(asyncio.Protocol):
         self._in_head = False
         self._heads_done += 1
         self._head_raw = 0
+        if "transfer-encoding" in self._headers and self._parser.get_http_version() == "1.0":
+            # RFC 9112 section 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing.
+            raise _RefusedError(400, _framing("Transfer-Encoding in an HTTP/1.0 request"))
         length = self._headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self._max_body:
             # Answer at once and stop reading: buffering the body is what the limit prevents.
