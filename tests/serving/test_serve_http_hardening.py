@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from tests.serving import server as srv
 from tests.serving.server import Server
 
 HEAD_LIMIT = 64 * 1024
@@ -120,3 +124,76 @@ def test_a_plain_chunked_body_is_still_served(iris: Server) -> None:
         iris.port, POST + b"transfer-encoding: Chunked \r\nconnection: close\r\n\r\n" + chunked
     )
     assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+
+
+HEAD_TIMEOUT, IDLE_TIMEOUT = 1.0, 2.0
+
+
+@pytest.fixture(scope="module")
+def impatient(model_dir: Path) -> Iterator[Server]:
+    """A server with its head and idle timeouts cut short, for tests that wait them out."""
+    args = ["--model-uri", f"file://{model_dir}/iris.skops", "--model-name", "iris",
+            "--head-timeout-seconds", str(HEAD_TIMEOUT),
+            "--idle-timeout-seconds", str(IDLE_TIMEOUT)]  # fmt: skip
+    with srv.running(model_dir, args) as s:
+        yield s
+
+
+def closed_after(sock: socket.socket) -> tuple[float, bytes]:
+    """Seconds until the server closes `sock`, and what it sent before."""
+    start, answer = time.monotonic(), b""
+    with contextlib.suppress(ConnectionResetError):
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return time.monotonic() - start, answer
+
+
+def test_a_client_trickling_its_head_neither_delays_others_nor_stays(impatient: Server) -> None:
+    with socket.create_connection(("127.0.0.1", impatient.port), timeout=10) as slow:
+        opened = time.monotonic()
+        head = b"GET /v2/health/live HTTP/1.1\r\nhost: x\r\nx-slow: " + b"a" * 100
+        latencies, answer = [], b""
+        with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+            for byte in head:
+                slow.sendall(bytes([byte]))
+                start = time.monotonic()
+                assert impatient.get("/v2/health/live").status_code == 200
+                latencies.append(time.monotonic() - start)
+                time.sleep(0.05)
+                if time.monotonic() - opened > 3 * HEAD_TIMEOUT:
+                    break
+        _, answer = closed_after(slow)
+        held = time.monotonic() - opened
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert b"did not arrive in time" in answer
+    assert HEAD_TIMEOUT <= held < 2 * HEAD_TIMEOUT + 0.5, f"the slow client was held {held:.2f}s"
+    assert max(latencies) < 0.5, f"another client waited {max(latencies):.2f}s"
+
+
+def test_a_connection_that_never_sends_is_closed_after_the_head_timeout(impatient: Server) -> None:
+    with socket.create_connection(("127.0.0.1", impatient.port), timeout=10) as sock:
+        waited, answer = closed_after(sock)
+    assert answer == b""  # no request began, so there is nothing to answer
+    assert HEAD_TIMEOUT * 0.9 <= waited < 2 * HEAD_TIMEOUT + 0.5
+
+
+def test_an_idle_keep_alive_connection_is_closed_after_the_idle_timeout(
+    impatient: Server,
+) -> None:
+    with socket.create_connection(("127.0.0.1", impatient.port), timeout=10) as sock:
+        for _ in range(2):  # the idle clock restarts after each response
+            sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nhost: x\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+            time.sleep(IDLE_TIMEOUT / 2)
+        waited, answer = closed_after(sock)
+    assert answer == b""
+    # Half the idle timeout already passed; the head timeout (shorter) must not have applied.
+    assert IDLE_TIMEOUT / 2 * 0.8 <= waited < IDLE_TIMEOUT + 0.5
+
+
+def test_a_body_that_stops_coming_gets_a_408(impatient: Server) -> None:
+    with socket.create_connection(("127.0.0.1", impatient.port), timeout=10) as sock:
+        sock.sendall(POST + b"content-length: 100\r\n\r\n{")
+        waited, answer = closed_after(sock)
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert IDLE_TIMEOUT * 0.9 <= waited < 2 * IDLE_TIMEOUT + 0.5

@@ -35,6 +35,10 @@ class ServeConfig:
     track: str = "stable"
     namespace: str = "default"
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    # A client that trickles a head holds a connection; 10 s is ample for any real one on a
+    # cluster network. An idle keep-alive connection is kept longer, for a gateway's pool.
+    head_timeout_seconds: float = 10.0
+    idle_timeout_seconds: float = 60.0
 
 
 class ConfigError(Exception):
@@ -68,6 +72,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--track", choices=TRACKS, help="stable or canary, for metric labels")
     p.add_argument("--namespace", help="Kubernetes namespace, for metric labels")
     p.add_argument("--max-body-bytes", help="larger request bodies get 413")
+    p.add_argument(
+        "--head-timeout-seconds",
+        help="a request line and headers not received in this time get 408 (default 10)",
+    )
+    p.add_argument(
+        "--idle-timeout-seconds",
+        help="close a keep-alive connection idle this long; also the time for a body (default 60)",
+    )
     return p
 
 
@@ -101,6 +113,8 @@ def parse(argv: Sequence[str]) -> ServeConfig:
         max_body_bytes=_int(
             "max_body_bytes", values.get("max_body_bytes", str(DEFAULT_MAX_BODY_BYTES)), low=1
         ),
+        head_timeout_seconds=_seconds("head_timeout_seconds", values.get("head_timeout_seconds")),
+        idle_timeout_seconds=_seconds("idle_timeout_seconds", values.get("idle_timeout_seconds")),
     )
 
 
@@ -117,6 +131,19 @@ def _int(name: str, raw: str, *, low: int, high: int | None = None) -> int:
     if value < low or (high is not None and value > high):
         bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
         raise ConfigError(f"{_where(name)} is {raw!r}; it must be a whole number {bounds}")
+    return value
+
+
+def _seconds(name: str, raw: str | None) -> float:
+    default: float = getattr(ServeConfig, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not 0.05 <= value <= 86400:  # also refuses nan
+        raise ConfigError(f"{_where(name)} is {raw!r}; it must be seconds from 0.05 to 86400")
     return value
 
 

@@ -1,11 +1,16 @@
 """A small HTTP/1.1 server on asyncio and httptools, built for one job: answering inference fast.
 
-Keep-alive, pipelining, chunked bodies, 100-continue, size limits, and a drain on shutdown.
+Keep-alive, pipelining, chunked bodies, 100-continue, size limits, timeouts for slow clients,
+and a drain on shutdown.
 """
 
 # Handlers run inline on the event loop: inference is CPU-bound and short, so a task or a thread
 # per request would only add latency. A handler may return an awaitable when it must wait on I/O.
 # The drain lets every request already received finish while idle connections close.
+# Timeouts are deadlines that one sweep per server checks a few times a second, so a request pays
+# for a clock read, not for a timer: a head must arrive within `head_timeout` of its first byte
+# (or of the connection opening), a body within `idle_timeout` of its head, and a connection with
+# nothing to do is closed after `idle_timeout`.
 
 from __future__ import annotations
 
@@ -47,6 +52,13 @@ class Response:
 
 
 Handler = Callable[[Request], "Response | Awaitable[Response]"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Limits:
+    max_body: int
+    head_timeout: float = 10.0
+    idle_timeout: float = 60.0
 
 
 def _framing(what: str) -> bytes:
@@ -95,14 +107,20 @@ class Connections:
         if not self.open:
             self.emptied.set()
 
+    def expire(self) -> None:
+        now = time.monotonic()
+        for conn in list(self.open):
+            conn.expire(now)
+
 
 class HttpProtocol(asyncio.Protocol):
     def __init__(
-        self, *, handler: Handler, conns: Connections, max_body: int, internal: bool = False
+        self, *, handler: Handler, conns: Connections, limits: Limits, internal: bool = False
     ) -> None:
-        self._handler, self._conns, self._max_body, self._internal = (
-            handler, conns, max_body, internal,
+        self._handler, self._conns, self._limits, self._internal = (
+            handler, conns, limits, internal,
         )  # fmt: skip
+        self._max_body = limits.max_body
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._url = b""
@@ -120,11 +138,14 @@ class HttpProtocol(asyncio.Protocol):
         self._head_raw = 0
         self._in_head = True  # no message yet, or the current one's headers are unfinished
         self._heads_done = 0  # on_headers_complete calls, to tell whether a read ended a head
+        self._deadline: float | None = None  # when the wait for the client's next bytes ends
+        self._idle = False  # waiting between requests, not inside one
 
     # asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
         self._conns.open.add(self)
+        self._deadline = time.monotonic() + self._limits.head_timeout
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._conns.open.discard(self)
@@ -135,6 +156,9 @@ class HttpProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._closing:
             return
+        if self._idle:  # the next request's first bytes: its head must now arrive in time
+            self._idle = False
+            self._deadline = time.monotonic() + self._limits.head_timeout
         whole_read_is_head = self._in_head
         heads_done = self._heads_done
         try:
@@ -165,6 +189,8 @@ class HttpProtocol(asyncio.Protocol):
     # httptools callbacks
     def on_message_begin(self) -> None:
         self._in_message = True
+        if self._deadline is None:  # pipelined behind a request whose head was complete
+            self._deadline = time.monotonic() + self._limits.head_timeout
         self._url, self._headers, self._body, self._size = b"", {}, [], 0
         self._oversize = False
         self._head_size = 0
@@ -199,6 +225,7 @@ class HttpProtocol(asyncio.Protocol):
         self._in_head = False
         self._heads_done += 1
         self._head_raw = 0
+        self._deadline = time.monotonic() + self._limits.idle_timeout  # for the body
         if "transfer-encoding" in self._headers and self._parser.get_http_version() == "1.0":
             # RFC 9112 section 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing.
             raise _RefusedError(400, _framing("Transfer-Encoding in an HTTP/1.0 request"))
@@ -229,6 +256,7 @@ class HttpProtocol(asyncio.Protocol):
     # request processing
     def _finish_message(self) -> None:
         self._in_message = False
+        self._deadline = None  # the handler's time is not the client's
         raw = self._url.decode("latin-1")
         path = raw.split("?", 1)[0]
         request = Request(
@@ -289,10 +317,26 @@ class HttpProtocol(asyncio.Protocol):
         if close:
             self._closing = True
             transport.close()
+        elif not (self._in_message or self._queue):
+            self._idle = True
+            self._deadline = time.monotonic() + self._limits.idle_timeout
 
     def _reply_and_close(self, status: int, body: bytes) -> None:
         self._queue.clear()
         self._write(Response(status, body), keep_alive=False)
+
+    def expire(self, now: float) -> None:
+        """Close the connection if the client let its deadline pass."""
+        if self._deadline is None or now < self._deadline or self._busy or self._queue:
+            return  # a response on its way re-arms the deadline once written
+        if self._in_message:
+            self._reply_and_close(
+                408,
+                b'{"error": "the request did not arrive in time; send it without pauses"}',
+            )
+        elif self._transport is not None:  # idle, or opened and never written to
+            self._closing = True
+            self._transport.close()
 
     def close_if_idle(self) -> None:
         if not (self._in_message or self._busy or self._queue) and self._transport is not None:
@@ -304,7 +348,7 @@ async def serve(
     *,
     handler: Handler,
     sockets: list[tuple[Any, bool]],
-    max_body: int,
+    limits: Limits,
     stop: asyncio.Event,
     drain_seconds: float,
     on_draining: Callable[[], None],
@@ -315,9 +359,34 @@ async def serve(
     servers = []
     for sock, internal in sockets:
         factory = functools.partial(
-            HttpProtocol, handler=handler, conns=conns, max_body=max_body, internal=internal
+            HttpProtocol, handler=handler, conns=conns, limits=limits, internal=internal
         )
         servers.append(await loop.create_server(factory, sock=sock, backlog=2048))
+    # A quarter of the shortest timeout, so a deadline is kept within 25% (and at most 1 s).
+    sweeper = asyncio.ensure_future(
+        _sweep(conns, every=min(1.0, limits.head_timeout / 4, limits.idle_timeout / 4))
+    )
+    try:
+        await _serve_until(servers=servers, conns=conns, stop=stop,
+                           drain_seconds=drain_seconds, on_draining=on_draining)  # fmt: skip
+    finally:
+        sweeper.cancel()
+
+
+async def _sweep(conns: Connections, *, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        conns.expire()
+
+
+async def _serve_until(
+    *,
+    servers: list[asyncio.Server],
+    conns: Connections,
+    stop: asyncio.Event,
+    drain_seconds: float,
+    on_draining: Callable[[], None],
+) -> None:
     await stop.wait()
     on_draining()
     for server in servers:
