@@ -197,3 +197,42 @@ def test_a_body_that_stops_coming_gets_a_408(impatient: Server) -> None:
         waited, answer = closed_after(sock)
     assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
     assert IDLE_TIMEOUT * 0.9 <= waited < 2 * IDLE_TIMEOUT + 0.5
+
+
+MAX_CONNECTIONS = 3
+
+
+@pytest.fixture(scope="module")
+def capped(model_dir: Path) -> Iterator[Server]:
+    args = ["--model-uri", f"file://{model_dir}/iris.skops", "--model-name", "iris",
+            "--max-connections", str(MAX_CONNECTIONS)]  # fmt: skip
+    with srv.running(model_dir, args) as s:
+        s.client.close()  # its keep-alive connection from the readiness check would take a place
+        yield s
+
+
+def served(sock: socket.socket) -> bool:
+    with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+        sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nhost: x\r\n\r\n")
+        return sock.recv(65536).startswith(b"HTTP/1.1 200")
+    return False
+
+
+def test_connections_past_the_cap_are_closed_at_once(capped: Server) -> None:
+    time.sleep(0.2)  # the server sees the readiness check's connection close
+    address = ("127.0.0.1", capped.port)
+    held = [socket.create_connection(address, timeout=10) for _ in range(MAX_CONNECTIONS)]
+    try:
+        assert all(served(sock) for sock in held)
+        with socket.create_connection(address, timeout=10) as extra:
+            start = time.monotonic()
+            assert not served(extra)
+            assert time.monotonic() - start < 1.0, "the connection past the cap was kept waiting"
+        assert all(served(sock) for sock in held), "connections within the cap stopped working"
+        held.pop().close()
+        time.sleep(0.2)
+        with socket.create_connection(address, timeout=10) as again:
+            assert served(again), "a place freed by a closed connection was not reused"
+    finally:
+        for sock in held:
+            sock.close()

@@ -39,6 +39,8 @@ class ServeConfig:
     # cluster network. An idle keep-alive connection is kept longer, for a gateway's pool.
     head_timeout_seconds: float = 10.0
     idle_timeout_seconds: float = 60.0
+    # Per worker: far more than a gateway's pool needs; the open-file limit must allow as many.
+    max_connections: int = 4096
 
 
 class ConfigError(Exception):
@@ -80,6 +82,10 @@ def _parser() -> argparse.ArgumentParser:
         "--idle-timeout-seconds",
         help="close a keep-alive connection idle this long; also the time for a body (default 60)",
     )
+    p.add_argument(
+        "--max-connections",
+        help="open connections per worker; more are closed at once (default 4096)",
+    )
     return p
 
 
@@ -115,6 +121,11 @@ def parse(argv: Sequence[str]) -> ServeConfig:
         ),
         head_timeout_seconds=_seconds("head_timeout_seconds", values.get("head_timeout_seconds")),
         idle_timeout_seconds=_seconds("idle_timeout_seconds", values.get("idle_timeout_seconds")),
+        max_connections=_int(
+            "max_connections",
+            values.get("max_connections", str(ServeConfig.max_connections)),
+            low=1,
+        ),
     )
 
 

@@ -59,6 +59,7 @@ class Limits:
     max_body: int
     head_timeout: float = 10.0
     idle_timeout: float = 60.0
+    max_connections: int = 4096  # public ones; a sibling's feedback query is never refused
 
 
 def _framing(what: str) -> bytes:
@@ -97,6 +98,7 @@ class Connections:
 
     def __init__(self) -> None:
         self.open: set[HttpProtocol] = set()
+        self.public = 0  # open connections from clients, not from sibling workers
         self.draining = False
         self.emptied = asyncio.Event()
 
@@ -140,15 +142,28 @@ class HttpProtocol(asyncio.Protocol):
         self._heads_done = 0  # on_headers_complete calls, to tell whether a read ended a head
         self._deadline: float | None = None  # when the wait for the client's next bytes ends
         self._idle = False  # waiting between requests, not inside one
+        self._counted = False  # holds one of the public connections the cap allows
 
     # asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
+        if not self._internal:
+            if self._conns.public >= self._limits.max_connections:
+                # Past the cap a worker would trade every client's latency for one more: close
+                # before reading, so the client retries, maybe on a less loaded worker.
+                self._closing = True
+                transport.close()
+                return
+            self._conns.public += 1
+            self._counted = True
         self._conns.open.add(self)
         self._deadline = time.monotonic() + self._limits.head_timeout
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._conns.open.discard(self)
+        if self._counted:
+            self._counted = False
+            self._conns.public -= 1
         self._transport = None
         if self._conns.draining and not self._conns.open:
             self._conns.emptied.set()

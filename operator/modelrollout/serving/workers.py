@@ -178,6 +178,7 @@ async def _serve(
             max_body=settings.max_body_bytes,
             head_timeout=settings.head_timeout_seconds,
             idle_timeout=settings.idle_timeout_seconds,
+            max_connections=settings.max_connections,
         ),
         stop=stop,
         drain_seconds=DRAIN_SECONDS,
