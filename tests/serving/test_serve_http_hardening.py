@@ -167,7 +167,8 @@ def test_a_client_trickling_its_head_neither_delays_others_nor_stays(impatient: 
     assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
     assert b"did not arrive in time" in answer
     assert HEAD_TIMEOUT <= held < 2 * HEAD_TIMEOUT + 0.5, f"the slow client was held {held:.2f}s"
-    assert max(latencies) < 0.5, f"another client waited {max(latencies):.2f}s"
+    # Never as long as the slow client's own timeout, even on a loaded machine.
+    assert max(latencies) < HEAD_TIMEOUT, f"another client waited {max(latencies):.2f}s"
 
 
 def test_a_connection_that_never_sends_is_closed_after_the_head_timeout(impatient: Server) -> None:
