@@ -35,6 +35,12 @@ def test_a_flag_wins_over_the_environment_which_wins_over_the_default(
         ({"MODEL_ROLLOUT_TRACK": "blue"}, "use one of stable, canary"),
         ({"MODEL_ROLLOUT_ALLOW_UNSAFE_PICKLE": "maybe"}, "use true or false"),
         ({"MODEL_ROLLOUT_MAX_BODY_BYTES": "0"}, "at least 1"),
+        (
+            {"MODEL_ROLLOUT_HEAD_TIMEOUT_SECONDS": "ten"},
+            "MODEL_ROLLOUT_HEAD_TIMEOUT_SECONDS) is 'ten'",
+        ),
+        ({"MODEL_ROLLOUT_IDLE_TIMEOUT_SECONDS": "0"}, "seconds from 0.05 to 86400"),
+        ({"MODEL_ROLLOUT_IDLE_TIMEOUT_SECONDS": "nan"}, "seconds from 0.05 to 86400"),
     ],
 )
 def test_a_bad_environment_value_names_the_variable(

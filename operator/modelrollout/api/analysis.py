@@ -6,11 +6,17 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from modelrollout.api.base import Duration, Rule, SpecModel
+from modelrollout.api.base import PositiveDuration, Rule, SpecModel
 
-# Names the operator knows a query for; anything else needs `query`.
+# Names the operator knows a query for; anything else needs `query`. The comparison with the
+# stable needs counts too, which only these have (analysis/queries.py).
 BUILTIN_METRICS = ("accuracy", "latency_p99_ms", "error_rate")
 _BUILTIN_CEL = "[" + ", ".join(f"'{m}'" for m in BUILTIN_METRICS) + "]"
+# Built-in metrics that are shares between 0 and 1 (the judge tests proportions for them).
+SHARES = ("accuracy", "error_rate")
+_SHARES_CEL = "[" + ", ".join(f"'{m}'" for m in SHARES) + "]"
+# The judge's bound on a relative slowdown (analysis/latency.py): 100 is 100 times slower.
+MAX_INCREASE_RATIO = 100.0
 
 
 class PrometheusSpec(SpecModel):
@@ -30,9 +36,19 @@ class MetricComparison(SpecModel):
     """Drop (absolute) the test must catch, for higher-is-better metrics such as accuracy."""
     max_increase: Annotated[float, Field(gt=0.0)] | None = None
     """Increase (absolute, metric units) the test must catch, for lower-is-better metrics."""
-    max_increase_ratio: Annotated[float, Field(gt=0.0)] | None = None
+    max_increase_ratio: Annotated[float, Field(gt=0.0, le=MAX_INCREASE_RATIO)] | None = None
     """Relative increase the test must catch, e.g. 0.1 for +10% latency (latency only)."""
-    confidence: Annotated[float, Field(ge=0.5, le=0.999)] = 0.95
+    confidence: Annotated[
+        float,
+        Field(ge=0.5, le=0.999),
+        # The API server checks a whole number (`confidence: 0`, `1`) against bounds cut to whole
+        # numbers, 0 and 0, so it would take 0 and refuse 1 as "above 0": CEL holds the real bounds.
+        Rule(
+            cel="self >= 0.5 && self <= 0.999",
+            message="confidence is a probability from 0.5 to 0.999: write e.g. 0.95",
+            check=lambda c: 0.5 <= c <= 0.999,
+        ),
+    ] = 0.95
     """Probability of neither rolling back a canary as good as the stable nor passing one worse by the margin."""
 
     rules = (
@@ -54,7 +70,7 @@ class MetricSpec(SpecModel):
     """PromQL returning one number; `{{track}}`, `{{version}}`, `{{namespace}}` and `{{model}}` are filled in."""
     min: float | None = None
     max: float | None = None
-    interval: Duration | None = None
+    interval: PositiveDuration | None = None
     """The window this metric is computed over (defaults to spec.analysis.interval); a longer one
     suits sparse data such as ground-truth feedback."""
     compare: MetricComparison | None = None
@@ -77,6 +93,80 @@ class MetricSpec(SpecModel):
             message="min must not exceed max",
             check=lambda m: m.min is None or m.max is None or m.min <= m.max,
         ),
+        # The built-in queries' units; a metric with its own query has whatever units it returns.
+        Rule(
+            cel=f"has(self.query) || !(self.name in {_SHARES_CEL}) || "
+            "((!has(self.min) || (self.min >= 0.0 && self.min <= 1.0)) && "
+            "(!has(self.max) || (self.max >= 0.0 && self.max <= 1.0)))",
+            message="accuracy and error_rate are shares between 0 and 1: "
+            "write min and max as e.g. 0.9, not 90",
+            check=lambda m: (
+                m.query is not None
+                or m.name not in SHARES
+                or all(0.0 <= v <= 1.0 for v in (m.min, m.max) if v is not None)
+            ),
+        ),
+        Rule(
+            cel="has(self.query) || self.name != 'latency_p99_ms' || "
+            "((!has(self.min) || self.min >= 0.0) && (!has(self.max) || self.max >= 0.0))",
+            message="latency_p99_ms is a time in milliseconds: min and max must not be negative",
+            check=lambda m: (
+                m.query is not None
+                or m.name != "latency_p99_ms"
+                or all(v >= 0.0 for v in (m.min, m.max) if v is not None)
+            ),
+        ),
+        # Which margin each built-in comparison can test (controller/measure.py, analysis/).
+        Rule(
+            cel=f"!has(self.compare) || self.name in {_BUILTIN_CEL}",
+            message="compare against the stable works only for accuracy, error_rate and "
+            "latency_p99_ms (it needs their request and feedback counts): "
+            "judge this metric with min or max",
+            check=lambda m: m.compare is None or m.name in BUILTIN_METRICS,
+            field_path=".compare",
+        ),
+        Rule(
+            cel="!has(self.compare) || self.name != 'accuracy' || has(self.compare.maxDrop)",
+            message="accuracy is higher-is-better: compare it with maxDrop, e.g. 0.02 for two "
+            "points (maxIncrease is for error_rate and latency, maxIncreaseRatio for latency)",
+            check=lambda m: (
+                m.compare is None or m.name != "accuracy" or m.compare.max_drop is not None
+            ),
+            field_path=".compare",
+        ),
+        Rule(
+            cel="!has(self.compare) || self.name != 'error_rate' || has(self.compare.maxIncrease)",
+            message="error_rate is lower-is-better and near zero: compare it with maxIncrease, "
+            "e.g. 0.01 for one point more errors (maxIncreaseRatio is for latency only)",
+            check=lambda m: (
+                m.compare is None or m.name != "error_rate" or m.compare.max_increase is not None
+            ),
+            field_path=".compare",
+        ),
+        Rule(
+            cel="!has(self.compare) || self.name != 'latency_p99_ms' || !has(self.compare.maxDrop)",
+            message="latency_p99_ms is lower-is-better: compare it with maxIncreaseRatio "
+            "(e.g. 0.2 for 20% slower) or maxIncrease (milliseconds), not maxDrop",
+            check=lambda m: (
+                m.compare is None or m.name != "latency_p99_ms" or m.compare.max_drop is None
+            ),
+            field_path=".compare",
+        ),
+        Rule(
+            cel=f"!has(self.compare) || !(self.name in {_SHARES_CEL}) || "
+            "((!has(self.compare.maxDrop) || self.compare.maxDrop < 1.0) && "
+            "(!has(self.compare.maxIncrease) || self.compare.maxIncrease < 1.0))",
+            message="accuracy and error_rate are shares between 0 and 1: a compare margin "
+            "must be below 1, e.g. 0.02 for two points",
+            check=lambda m: (
+                m.compare is None
+                or m.name not in SHARES
+                or all(
+                    v < 1.0 for v in (m.compare.max_drop, m.compare.max_increase) if v is not None
+                )
+            ),
+            field_path=".compare",
+        ),
     )
 
 
@@ -84,7 +174,7 @@ class AnalysisSpec(SpecModel):
     """Online checks; an analysis step passes after `count` rounds within the limits."""
 
     prometheus: PrometheusSpec
-    interval: Duration = "30s"
+    interval: PositiveDuration = "30s"
     count: Annotated[int, Field(ge=1, le=1000)] = 3
     """Measurement rounds per analysis step (an analysis step may override it)."""
     failure_limit: Annotated[int, Field(ge=0, le=1000)] = 0

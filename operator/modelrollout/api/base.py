@@ -1,7 +1,8 @@
 """Base classes and shared field types of the ModelDeployment API.
 
-Every section model derives from `SpecModel` or `StatusModel`; cross-field rules are declared once as
-`Rule`s, checked in Python and emitted as the CRD's `x-kubernetes-validations` (CEL).
+Every section model derives from `SpecModel` or `StatusModel`; rules are declared once as `Rule`s,
+checked in Python and emitted as the CRD's `x-kubernetes-validations` (CEL): cross-field rules in a
+model's `rules`, rules on one value as `Annotated` metadata of its field.
 """
 
 from __future__ import annotations
@@ -12,18 +13,50 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
 
 
 @dataclass(frozen=True)
 class Rule:
-    """A cross-field rule: `cel` is what the API server evaluates, `check` the same rule in Python."""
+    """A rule: `cel` is what the API server evaluates, `check` the same rule in Python.
+
+    In a model's `rules`, `self` is the object; as `Annotated[T, Rule(...)]` metadata of a field,
+    `self` is the field's value (and `field_path` is not used: the API server names the field).
+    """
 
     cel: str
     message: str
     check: Callable[[Any], bool]
     field_path: str | None = None
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        def enforce(value: Any) -> Any:
+            if not self.check(value):
+                raise ValueError(self.message)
+            return value
+
+        return core_schema.no_info_after_validator_function(enforce, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        out = handler.resolve_ref_schema(handler(schema))
+        out.setdefault("x-kubernetes-validations", []).append(
+            {"rule": self.cel, "message": self.message}
+        )
+        return out
 
 
 def _add_rules(schema: dict[str, Any], cls: type[Any]) -> None:
@@ -70,13 +103,39 @@ class StatusModel(BaseModel):
     )
 
 
-# Go's time.ParseDuration syntax, which Kubernetes and Argo users already write ("90s", "1h30m").
-DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$"
+# Go's time.ParseDuration syntax, which Kubernetes and Argo users already write ("90s", "1h30m"),
+# without a sign. `[.]`, not an escaped dot, so the same text reads alike in CEL and in Python.
+DURATION_PATTERN = r"^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$"
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|ms|s|m|h)")
 
-Duration = Annotated[str, Field(pattern=DURATION_PATTERN, max_length=32)]
+# A CEL rule rather than an OpenAPI pattern, so that the API server's refusal says what to write.
+Duration = Annotated[
+    str,
+    Field(max_length=32),
+    Rule(
+        cel=f"self.matches('{DURATION_PATTERN}')",
+        message="must be a duration: a number and a unit (ns, us, ms, s, m or h) with no sign or "
+        "spaces, e.g. 30s, 10m or 1h30m",
+        check=lambda text: re.fullmatch(DURATION_PATTERN, text) is not None,
+    ),
+]
 """A Go-style duration string such as `30s`, `10m` or `1h30m`."""
+
+
+def positive(message: str) -> Rule:
+    """A rule refusing a zero duration (`0s`, `0m0s`); Duration's own rule refuses a negative one."""
+    # Every part of a duration is at least zero, so it is positive exactly when some digit is not 0:
+    # one regex, the same in CEL and in Python, with no duration arithmetic to overflow.
+    return Rule(
+        cel="self.matches('[1-9]')",
+        message=message,
+        check=lambda text: re.search("[1-9]", text) is not None,
+    )
+
+
+PositiveDuration = Annotated[Duration, positive("must be more than zero: write e.g. 30s or 10m")]
+"""A Go-style duration that is more than zero."""
 
 
 def parse_duration(text: str) -> timedelta:

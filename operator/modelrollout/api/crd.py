@@ -17,6 +17,7 @@ import yaml
 from modelrollout.api.spec import (
     GROUP,
     KIND,
+    NAME_RULES,
     PLURAL,
     SHORT_NAMES,
     SINGULAR,
@@ -99,10 +100,15 @@ def build_crd() -> dict[str, Any]:
         "properties": {
             "apiVersion": {"type": "string"},
             "kind": {"type": "string"},
-            "metadata": {"type": "object"},
+            # Declaring name makes `.metadata.name` a valid fieldPath for the root's name rules,
+            # so the API server's refusal names that field rather than `<nil>`.
+            "metadata": {"type": "object", "properties": {"name": {"type": "string"}}},
             "spec": _schema_of(ModelDeploymentSpec),
             "status": _schema_of(ModelDeploymentStatus),
         },
+        "x-kubernetes-validations": [
+            {"rule": r.cel, "message": r.message, "fieldPath": r.field_path} for r in NAME_RULES
+        ],
     }
     return {
         "apiVersion": "apiextensions.k8s.io/v1",

@@ -51,6 +51,9 @@ def _constraints(node: dict[str, Any], required: bool) -> str:
             parts.append(f"{_STRICT.get(label, label) if strict else label} {node[key]}")
     if "pattern" in node:
         parts.append(f"pattern `{node['pattern']}`")
+    if "properties" not in node:
+        # A rule on the value itself; an object's rules are listed under its own heading.
+        parts.extend(rule["message"] for rule in node.get("x-kubernetes-validations", ()))
     if "default" in node:
         parts.append(f"default `{node['default']}`")
     return "; ".join(parts)
@@ -67,8 +70,10 @@ def _objects(path: str, node: dict[str, Any]) -> Iterator[tuple[str, dict[str, A
 
 
 def render() -> str:
-    schema = crd.build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
-    out = [HEADER]
+    root = crd.build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    schema = root["properties"]
+    out = [HEADER, "\n## `metadata`\n\n"]
+    out.extend(f"- Rule: {rule['message']}\n" for rule in root.get("x-kubernetes-validations", []))
     for root in ("spec", "status"):
         for path, node in _objects(root, schema[root]):
             out.append(f"\n## `{path}`\n")

@@ -6,13 +6,22 @@ from typing import Annotated
 
 from pydantic import Field
 
-from modelrollout.api.base import Duration, Rule, SpecModel
+from modelrollout.api.base import Duration, PositiveDuration, Rule, SpecModel, positive
 
 
 class PauseStep(SpecModel):
     """Wait: for `duration`, or without one until a person promotes."""
 
-    duration: Duration | None = None
+    duration: (
+        Annotated[
+            Duration,
+            positive(
+                "a pause must last more than zero: write e.g. 30s, "
+                "or leave duration out to pause until promoted"
+            ),
+        ]
+        | None
+    ) = None
 
 
 class AnalysisStep(SpecModel):
@@ -84,7 +93,7 @@ class RolloutSpec(SpecModel):
 
     steps: list[Step] = Field(default_factory=list, max_length=100)
     traffic_routing: TrafficRouting = Field(default_factory=TrafficRouting)
-    progress_deadline: Duration = "10m"
+    progress_deadline: PositiveDuration = "10m"
     """Longest wait for pods to become ready (or a step to make progress) before the rollout fails."""
     paused: bool = False
     """Hold the rollout where it is; traffic stays as it is until this is false again."""

@@ -68,7 +68,8 @@ class ServingSpec(SpecModel):
     """Server image; defaults to the operator's own image, which contains the server."""
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
     replicas: Annotated[int, Field(ge=1, le=1000)] = 1
-    """Pods of the stable version; the stable keeps them all until promotion (instant rollback)."""
+    """Pods of the stable version; it keeps them all up to 50% canary weight, and above shrinks to
+    its share unless spec.rollout.dynamicStableScale is false."""
     workers: Annotated[int, Field(ge=1, le=64)] = 1
     """Server processes per pod."""
     port: Annotated[int, Field(ge=1, le=65535)] = 8080

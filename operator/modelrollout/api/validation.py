@@ -6,11 +6,15 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from modelrollout.api.base import Duration, Rule, SpecModel, Uri
+from modelrollout.api.base import PositiveDuration, Rule, SpecModel, Uri
 
 QualityMetric = Literal["accuracy", "f1", "rocAuc", "rmse", "mae", "r2"]
 ColumnType = Literal["float", "int", "string", "bool"]
 Ratio = Annotated[float, Field(ge=0.0, le=1.0)]
+NonNegative = Annotated[float, Field(ge=0.0)]
+# Quality metrics that are shares between 0 and 1; the others are errors (rmse, mae) or r2 (at most 1).
+SCORES = ("accuracy", "f1", "rocAuc")
+_SCORES_CEL = "[" + ", ".join(f"'{m}'" for m in SCORES) + "]"
 # Bounded so the API server's cost estimate of CEL rules over columns stays within budget.
 ColumnName = Annotated[str, Field(min_length=1, max_length=253)]
 
@@ -71,22 +75,49 @@ class Bound(SpecModel):
     )
 
 
+class ScoreBound(Bound):
+    """An allowed range of a score between 0 and 1 (0.9, not 90): at least one of min and max."""
+
+    min: Ratio | None = None
+    max: Ratio | None = None
+
+    rules = Bound.rules
+
+
+class NonNegativeBound(Bound):
+    """An allowed range of an error or a time, never below 0: at least one of min and max."""
+
+    min: NonNegative | None = None
+    max: NonNegative | None = None
+
+    rules = Bound.rules
+
+
+class R2Bound(Bound):
+    """An allowed range of R², which is at most 1 (and below 0 for a model worse than the mean)."""
+
+    min: Annotated[float, Field(le=1.0)] | None = None
+    max: Annotated[float, Field(le=1.0)] | None = None
+
+    rules = Bound.rules
+
+
 class Thresholds(SpecModel):
     """Offline quality and latency gates; the model fails validation if any is missed."""
 
-    accuracy: Bound | None = None
-    f1: Bound | None = None
+    accuracy: ScoreBound | None = None
+    f1: ScoreBound | None = None
     """Macro-averaged F1 (classifiers)."""
-    roc_auc: Bound | None = None
+    roc_auc: ScoreBound | None = None
     """ROC AUC, one-vs-rest for more than two classes (classifiers)."""
-    rmse: Bound | None = None
-    mae: Bound | None = None
-    r2: Bound | None = None
-    latency_p50_ms: Bound | None = None
+    rmse: NonNegativeBound | None = None
+    mae: NonNegativeBound | None = None
+    r2: R2Bound | None = None
+    latency_p50_ms: NonNegativeBound | None = None
     """Median single-row prediction time in milliseconds."""
-    latency_p99_ms: Bound | None = None
+    latency_p99_ms: NonNegativeBound | None = None
     """99th percentile single-row prediction time in milliseconds."""
-    batch_latency_p99_ms: Bound | None = None
+    batch_latency_p99_ms: NonNegativeBound | None = None
     """99th percentile batch prediction time in milliseconds."""
 
 
@@ -95,7 +126,18 @@ class FairnessSpec(SpecModel):
 
     group_column: ColumnName
     metric: QualityMetric = "accuracy"
-    max_gap: Annotated[float, Field(ge=0.0)]
+    max_gap: NonNegative
+    """For accuracy, f1 and rocAuc a share: at most 1 (0.05 for five points)."""
+
+    rules = (
+        Rule(
+            cel=f"!(self.metric in {_SCORES_CEL}) || self.maxGap <= 1.0",
+            message="accuracy, f1 and rocAuc lie between 0 and 1, so no gap between groups "
+            "exceeds 1: write maxGap as a share, e.g. 0.05 for five points",
+            check=lambda f: f.metric not in SCORES or f.max_gap <= 1.0,
+            field_path=".maxGap",
+        ),
+    )
 
 
 class RobustnessSpec(SpecModel):
@@ -109,8 +151,19 @@ class CompareWithStableSpec(SpecModel):
     """Score the stable model on the same rows; the candidate may be worse by at most maxDrop."""
 
     metric: QualityMetric = "accuracy"
-    max_drop: Annotated[float, Field(ge=0.0)]
-    """For error metrics (rmse, mae) this is the largest allowed increase."""
+    max_drop: NonNegative
+    """For error metrics (rmse, mae) this is the largest allowed increase; for accuracy, f1 and
+    rocAuc a share, at most 1 (0.02 for two points)."""
+
+    rules = (
+        Rule(
+            cel=f"!(self.metric in {_SCORES_CEL}) || self.maxDrop <= 1.0",
+            message="accuracy, f1 and rocAuc lie between 0 and 1, so no drop exceeds 1: "
+            "write maxDrop as a share, e.g. 0.02 for two points",
+            check=lambda c: c.metric not in SCORES or c.max_drop <= 1.0,
+            field_path=".maxDrop",
+        ),
+    )
 
 
 class ValidationSpec(SpecModel):
@@ -127,13 +180,13 @@ class ValidationSpec(SpecModel):
     """Declared columns: presence, type, range and missing ratio are checked."""
     max_missing_ratio: Ratio | None = None
     """Largest share of missing cells in the dataset."""
-    max_drift: Annotated[float, Field(ge=0.0)] | None = None
+    max_drift: NonNegative | None = None
     """Largest per-column drift (PSI) against referenceDataset."""
     thresholds: Thresholds | None = None
     fairness: FairnessSpec | None = None
     robustness: RobustnessSpec | None = None
     compare_with_stable: CompareWithStableSpec | None = None
-    timeout: Duration = "10m"
+    timeout: PositiveDuration = "10m"
     """How long the validation Job may run before the version is failed."""
 
     rules = (

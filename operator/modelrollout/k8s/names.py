@@ -28,8 +28,13 @@ def service(md: str, track: Track | None = None) -> str:
 
 def validation_job(md: str, version: str, generation: int) -> str:
     # One Job per (version, spec generation): a re-applied spec validates again, an unchanged one does not.
-    digest = hashlib.sha256(f"{version}/{generation}".encode()).hexdigest()[:8]
-    stem = re.sub(r"[^a-z0-9-]", "-", f"{md}-validate-{version}".lower())[:52].strip("-")
+    # At most 61 characters: a Job's name is also a label value on its pods (63 at most).
+    full = re.sub(r"[^a-z0-9-]", "-", f"{md}-validate-{version}".lower())
+    stem = full[:52].strip("-")
+    # A stem cut inside the ModelDeployment's name no longer tells two of them apart; the digest must
+    # (names that were never cut keep the digest they always had, so upgrading starts no new Job).
+    key = f"{version}/{generation}" if len(md) <= 52 else f"{md}/{version}/{generation}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:8]
     return f"{stem}-{digest}"
 
 

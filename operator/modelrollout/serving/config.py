@@ -44,6 +44,12 @@ class ServeConfig:
     # shown.
     feedback_token: str | None = dataclasses.field(default=None, repr=False)
     feedback_token_file: str | None = None
+    # A client that trickles a head holds a connection; 10 s is ample for any real one on a
+    # cluster network. An idle keep-alive connection is kept longer, for a gateway's pool.
+    head_timeout_seconds: float = 10.0
+    idle_timeout_seconds: float = 60.0
+    # Per worker: far more than a gateway's pool needs; the open-file limit must allow as many.
+    max_connections: int = 4096
 
 
 class ConfigError(Exception):
@@ -92,6 +98,18 @@ def _parser() -> argparse.ArgumentParser:
         help="a file (a mounted Secret) holding the token that feedback must carry as "
         "'Authorization: Bearer <token>'; or set the token in MODEL_ROLLOUT_FEEDBACK_TOKEN",
     )
+    p.add_argument(
+        "--head-timeout-seconds",
+        help="a request line and headers not received in this time get 408 (default 10)",
+    )
+    p.add_argument(
+        "--idle-timeout-seconds",
+        help="close a keep-alive connection idle this long; also the time for a body (default 60)",
+    )
+    p.add_argument(
+        "--max-connections",
+        help="open connections per worker; more are closed at once (default 4096)",
+    )
     return p
 
 
@@ -135,6 +153,13 @@ def parse(argv: Sequence[str]) -> ServeConfig:
         ),
         feedback_token=_token(values.get("feedback_token"), values.get("feedback_token_file")),
         feedback_token_file=values.get("feedback_token_file") or None,
+        head_timeout_seconds=_seconds("head_timeout_seconds", values.get("head_timeout_seconds")),
+        idle_timeout_seconds=_seconds("idle_timeout_seconds", values.get("idle_timeout_seconds")),
+        max_connections=_int(
+            "max_connections",
+            values.get("max_connections", str(ServeConfig.max_connections)),
+            low=1,
+        ),
     )
 
 
@@ -178,6 +203,19 @@ def _int(name: str, raw: str, *, low: int, high: int | None = None) -> int:
     if value < low or (high is not None and value > high):
         bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
         raise ConfigError(f"{_where(name)} is {raw!r}; it must be a whole number {bounds}")
+    return value
+
+
+def _seconds(name: str, raw: str | None) -> float:
+    default: float = getattr(ServeConfig, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not 0.05 <= value <= 86400:  # also refuses nan
+        raise ConfigError(f"{_where(name)} is {raw!r}; it must be seconds from 0.05 to 86400")
     return value
 
 

@@ -174,7 +174,12 @@ async def _serve(
     await http.serve(
         handler=application.handle,
         sockets=listening,
-        max_body=settings.max_body_bytes,
+        limits=http.Limits(
+            max_body=settings.max_body_bytes,
+            head_timeout=settings.head_timeout_seconds,
+            idle_timeout=settings.idle_timeout_seconds,
+            max_connections=settings.max_connections,
+        ),
         stop=stop,
         drain_seconds=DRAIN_SECONDS,
         on_draining=draining,

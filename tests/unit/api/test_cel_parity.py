@@ -7,6 +7,8 @@ the API server does; Python is the pydantic model. They must agree on every gene
 from __future__ import annotations
 
 import copy
+import typing
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,7 +17,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from modelrollout import api
-from modelrollout.api import crd
+from modelrollout.api import base, crd
 
 cel = pytest.importorskip("cel", reason="the CEL interpreter comes with the test extra")
 pytestmark = pytest.mark.unit
@@ -51,6 +53,10 @@ def maybe(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 
 numbers = st.floats(-5, 5, allow_nan=False)
 small = st.floats(0, 1, allow_nan=False)
+positive = st.floats(0, 5, allow_nan=False)
+# The values where the metrics' unit rules turn: below 0, the ends of [0, 1], percent by mistake.
+edges = st.one_of(st.sampled_from([-1.0, 0.0, 1.0, 1.5, 90.0]), numbers)
+at_most_1 = st.floats(-5, 1, allow_nan=False)
 # Comparison margins are strictly positive fields (a zero margin cannot be tested for).
 margins = st.floats(0, 1, allow_nan=False, exclude_min=True)
 empty = st.just({})
@@ -80,6 +86,23 @@ WIRE: dict[type[BaseModel], st.SearchStrategy[dict[str, Any]]] = {
         maybe(numbers),
     ),
     api.Bound: st.builds(lambda lo, hi: present(min=lo, max=hi), maybe(numbers), maybe(numbers)),
+    api.ScoreBound: st.builds(lambda lo, hi: present(min=lo, max=hi), maybe(small), maybe(small)),
+    api.NonNegativeBound: st.builds(
+        lambda lo, hi: present(min=lo, max=hi), maybe(positive), maybe(positive)
+    ),
+    api.R2Bound: st.builds(
+        lambda lo, hi: present(min=lo, max=hi), maybe(at_most_1), maybe(at_most_1)
+    ),
+    api.FairnessSpec: st.builds(
+        lambda m, gap: present(groupColumn="g", metric=m, maxGap=gap),
+        maybe(st.sampled_from(["accuracy", "f1", "rocAuc", "rmse", "mae", "r2"])),
+        positive,
+    ),
+    api.CompareWithStableSpec: st.builds(
+        lambda m, drop: present(metric=m, maxDrop=drop),
+        maybe(st.sampled_from(["accuracy", "f1", "rocAuc", "rmse", "mae", "r2"])),
+        positive,
+    ),
     api.Step: st.builds(
         lambda w, p, a: present(setWeight=w, pause=p, analysis=a),
         maybe(st.integers(0, 100)),
@@ -102,9 +125,16 @@ WIRE: dict[type[BaseModel], st.SearchStrategy[dict[str, Any]]] = {
         lambda n, q, lo, hi, c: present(name=n, query=q, min=lo, max=hi, compare=c),
         st.sampled_from(["accuracy", "error_rate", "latency_p99_ms", "queue_depth"]),
         maybe(st.just("sum(up)")),
-        maybe(numbers),
-        maybe(numbers),
-        maybe(st.just({"maxDrop": 0.01})),
+        maybe(edges),
+        maybe(edges),
+        # One margin each (the comparison's own rule is MetricComparison's), inside its field bounds.
+        maybe(
+            st.builds(
+                lambda key, value: {key: value},
+                st.sampled_from(["maxDrop", "maxIncrease", "maxIncreaseRatio"]),
+                st.sampled_from([0.01, 0.5, 0.999, 1.0, 1.5, 100.0]),
+            )
+        ),
     ),
     api.ValidationSpec: st.builds(
         lambda ref, drift, cols, group: present(
@@ -159,3 +189,72 @@ def test_cel_and_python_agree(model: type[BaseModel]) -> None:
         assert any(rule.message in python_error for rule in failing), python_error
 
     agree()
+
+
+def field_rules(annotation: Any) -> Iterator[api.Rule]:
+    """Rules on a field's value, looking through Optional and nested Annotated types."""
+    for meta in getattr(annotation, "__metadata__", ()):
+        if isinstance(meta, api.Rule):
+            yield meta
+    for arg in typing.get_args(annotation):
+        yield from field_rules(arg)
+
+
+def rules_on_fields() -> dict[str, api.Rule]:
+    found: dict[str, api.Rule] = {}
+    for model in vars(api).values():
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            for name, info in model.model_fields.items():
+                on_field = [m for m in info.metadata if isinstance(m, api.Rule)]
+                for rule in [*on_field, *field_rules(info.annotation)]:
+                    found[f"{model.__name__}.{name}: {rule.message}"] = rule
+    return found
+
+
+durations = st.from_regex(base.DURATION_PATTERN, fullmatch=True).filter(lambda d: len(d) <= 32)
+near_durations = st.one_of(
+    durations, st.text(alphabet="0123456789.-+ smhnuµ", max_size=12), st.just("30s\n")
+)
+# What each field rule is tried on: values near and inside what its field's type admits.
+FIELD_VALUES = {
+    f"self.matches('{base.DURATION_PATTERN}')": near_durations,
+    "self.matches('[1-9]')": durations,
+    "self >= 0.5 && self <= 0.999": st.one_of(
+        st.floats(0, 1, allow_nan=False), st.sampled_from([0.5, 0.999, 0.4999, 0.9991])
+    ),
+}
+
+
+def test_every_field_rule_has_values_to_try() -> None:
+    found = rules_on_fields()
+    assert {rule.cel for rule in found.values()} == set(FIELD_VALUES)
+    assert any(k.startswith("PauseStep.duration: a pause must last") for k in found)
+    assert any(k.startswith("ValidationSpec.timeout: must be more than zero") for k in found)
+    assert any(k.startswith("RollbackSpec.scale_down_delay: must be a duration") for k in found)
+    assert not any(k.startswith("RollbackSpec.scale_down_delay: must be more") for k in found)
+
+
+@pytest.mark.parametrize("key", sorted(rules_on_fields()))
+def test_cel_and_python_agree_on_a_field_rule(key: str) -> None:
+    rule = rules_on_fields()[key]
+
+    @settings(max_examples=200, deadline=None)
+    @given(value=FIELD_VALUES[rule.cel])
+    def agree(value: Any) -> None:
+        assert bool(cel.evaluate(rule.cel, {"self": value})) == rule.check(value), value
+
+    agree()
+
+
+names = st.one_of(
+    st.from_regex(r"[a-z0-9]([-a-z0-9.]{0,70}[a-z0-9])?", fullmatch=True),
+    st.integers(50, 64).map(lambda n: "m" * n),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=names)
+def test_cel_and_python_agree_on_the_name_rules(name: str) -> None:
+    md = {"metadata": {"name": name}}
+    for rule in api.NAME_RULES:
+        assert bool(cel.evaluate(rule.cel, {"self": md})) == rule.check(md), (rule.cel, name)

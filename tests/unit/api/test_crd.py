@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from modelrollout import api
-from modelrollout.api import crd
+from modelrollout.api import base, crd
 
 pytestmark = pytest.mark.unit
 
@@ -25,6 +25,11 @@ ALLOWED = {
     "x-kubernetes-int-or-string", "x-kubernetes-preserve-unknown-fields",
     "x-kubernetes-list-type", "x-kubernetes-list-map-keys",
 }  # fmt: skip
+
+
+SYNTAX = f"self.matches('{base.DURATION_PATTERN}')"
+POSITIVE = "self.matches('[1-9]')"
+CONFIDENCE = "self >= 0.5 && self <= 0.999"
 
 
 def schema() -> dict[str, Any]:
@@ -76,18 +81,60 @@ def test_every_schema_node_is_structural() -> None:
             assert "additionalProperties" not in node, path
 
 
-def test_every_python_rule_is_a_cel_rule_in_the_crd() -> None:
+def test_every_python_rule_is_a_cel_rule_in_the_crd_and_back() -> None:
     in_crd = {
-        rule["rule"]
+        (rule["rule"], rule["message"])
         for _, node in nodes(schema())
         for rule in node.get("x-kubernetes-validations", ())
     }
-    models = [api.ModelSpec, api.EnvVar, api.ColumnSpec, api.Bound, api.ValidationSpec,
-              api.Step, api.TrafficRouting, api.MetricComparison, api.MetricSpec,
-              api.ModelDeploymentSpec]  # fmt: skip
-    declared = {rule.cel for model in models for rule in model.rules}
-    assert declared
+    models = [m for m in vars(api).values() if isinstance(m, type) and m.__dict__.get("rules")]
+    assert len(models) >= 15
+    declared = {(rule.cel, rule.message) for model in models for rule in model.rules}
+    declared |= {(rule.cel, rule.message) for rule in api.NAME_RULES}
     assert declared <= in_crd
+    # Only field rules are in the CRD without a model's `rules`: durations' and confidence's.
+    assert {cel for cel, _ in in_crd - declared} == {SYNTAX, POSITIVE, CONFIDENCE}
+
+
+def test_the_name_rules_sit_on_the_root_and_point_at_metadata_name() -> None:
+    root = schema()
+    rules = root["x-kubernetes-validations"]
+    assert [r["rule"] for r in rules] == [r.cel for r in api.NAME_RULES]
+    assert {r["fieldPath"] for r in rules} == {".metadata.name"}
+    assert f"at most {api.MAX_NAME_LENGTH} characters" in rules[0]["message"]
+
+
+def test_durations_that_must_be_positive_carry_the_rule_and_the_delay_does_not() -> None:
+    def rules(path: str) -> list[str]:
+        return [r["rule"] for r in at(path).get("x-kubernetes-validations", ())]
+
+    for path in (
+        ".spec.analysis.interval",
+        ".spec.analysis.metrics[].interval",
+        ".spec.rollout.steps[].pause.duration",
+        ".spec.rollout.progressDeadline",
+        ".spec.validation.timeout",
+    ):
+        assert rules(path) == [SYNTAX, POSITIVE], path
+    assert rules(".spec.rollback.scaleDownDelay") == [SYNTAX]
+
+
+def test_ratios_and_probabilities_carry_their_ranges() -> None:
+    for path in (
+        ".spec.validation.thresholds.accuracy.min",
+        ".spec.validation.thresholds.f1.max",
+        ".spec.validation.thresholds.rocAuc.min",
+        ".spec.validation.maxMissingRatio",
+        ".spec.validation.schema[].maxMissingRatio",
+        ".spec.validation.robustness.minStability",
+    ):
+        assert (at(path)["minimum"], at(path)["maximum"]) == (0.0, 1.0), path
+    assert at(".spec.validation.thresholds.r2.min")["maximum"] == 1.0
+    assert "minimum" not in at(".spec.validation.thresholds.r2.min")
+    assert at(".spec.validation.thresholds.rmse.max")["minimum"] == 0.0
+    confidence = at(".spec.analysis.metrics[].compare.confidence")
+    assert (confidence["minimum"], confidence["maximum"]) == (0.5, 0.999)
+    assert at(".spec.analysis.metrics[].compare.maxIncreaseRatio")["maximum"] == 100.0
 
 
 def test_weights_replicas_and_enums_carry_their_ranges() -> None:

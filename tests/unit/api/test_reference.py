@@ -30,3 +30,5 @@ def test_the_reference_documents_every_spec_section_with_its_rules() -> None:
     ):
         assert f"## `{section}`" in text
     assert "each step sets exactly one of setWeight, pause or analysis" in text
+    assert "a ModelDeployment name may be at most 56 characters" in text
+    assert "a pause must last more than zero" in text

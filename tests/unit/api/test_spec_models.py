@@ -77,7 +77,7 @@ def test_a_full_spec_parses_and_round_trips_in_camel_case() -> None:
     spec = api.ModelDeploymentSpec.model_validate(FULL)
     assert spec.validation is not None
     assert spec.validation.thresholds is not None
-    assert spec.validation.thresholds.latency_p99_ms == api.Bound(max=20)
+    assert spec.validation.thresholds.latency_p99_ms == api.NonNegativeBound(max=20)
     assert spec.validation.columns is not None
     assert spec.validation.columns[0].name == "sex"
     wire = spec.model_dump(by_alias=True, exclude_none=True, mode="json")
@@ -112,7 +112,7 @@ def test_a_minimal_spec_gets_the_documented_defaults() -> None:
         ("rollout.steps.0", {"setWeight": 10, "pause": {}}, "exactly one of setWeight"),
         ("rollout.steps.0", {}, "exactly one of setWeight"),
         ("rollout.steps.0", {"setWeight": 101}, "less than or equal to 100"),
-        ("rollout.steps.1", {"pause": {"duration": "soon"}}, "should match pattern"),
+        ("rollout.steps.1", {"pause": {"duration": "soon"}}, "must be a duration"),
         ("rollout.trafficRouting", {"none": {}, "gatewayAPI": {"httpRoute": "r"}}, "at most one"),
         ("analysis", None, "analysis step needs spec.analysis"),
         ("analysis.metrics.3", {"name": "queue", "max": 5}, "give this metric a PromQL query"),
@@ -125,7 +125,7 @@ def test_a_minimal_spec_gets_the_documented_defaults() -> None:
         ("validation.referenceDataset", None, "maxDrift needs a referenceDataset"),
         ("validation.fairness.groupColumn", "age", "groupColumn must be one of the columns"),
         ("validation.dataset.target", None, "Field required"),
-        ("validation.timeout", "10 minutes", "should match pattern"),
+        ("validation.timeout", "10 minutes", "must be a duration"),
         ("rollback.automatc", True, "Extra inputs are not permitted"),
     ],
 )
@@ -159,3 +159,111 @@ def test_go_style_durations_parse(text: str, expected: timedelta) -> None:
 def test_a_duration_without_a_unit_is_an_error_that_shows_the_syntax() -> None:
     with pytest.raises(ValueError, match=r"write e\.g\. '30s'"):
         api.parse_duration("30")
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        # Durations that must be positive.
+        ("analysis.interval", "0s", "must be more than zero"),
+        ("analysis.interval", "0m0s", "must be more than zero"),
+        ("analysis.interval", "-30s", "no sign or spaces, e.g. 30s"),
+        ("analysis.metrics.0.interval", "0.0s", "must be more than zero"),
+        ("rollout.steps.1", {"pause": {"duration": "0s"}}, "leave duration out to pause"),
+        ("rollout.progressDeadline", "0m", "must be more than zero"),
+        ("validation.timeout", "0ms", "must be more than zero"),
+        # Ratios and probabilities.
+        ("validation.thresholds.accuracy", {"min": 90}, "less than or equal to 1"),
+        ("validation.thresholds.accuracy", {"min": -0.1}, "greater than or equal to 0"),
+        ("validation.thresholds.f1", {"max": 1.5}, "less than or equal to 1"),
+        ("validation.thresholds.rocAuc", {"min": 1.01}, "less than or equal to 1"),
+        ("validation.thresholds.r2", {"min": 1.2}, "less than or equal to 1"),
+        ("validation.thresholds.rmse", {"max": -1}, "greater than or equal to 0"),
+        ("validation.thresholds.latencyP99Ms", {"max": -5}, "greater than or equal to 0"),
+        ("validation.maxMissingRatio", 1.5, "less than or equal to 1"),
+        ("validation.schema.0.maxMissingRatio", -0.5, "greater than or equal to 0"),
+        ("validation.robustness.minStability", 95, "less than or equal to 1"),
+        ("validation.fairness.maxGap", 5, "write maxGap as a share"),
+        ("validation.compareWithStable.maxDrop", 2, "write maxDrop as a share"),
+        ("analysis.metrics.0", {"name": "accuracy", "min": 90}, "not 90"),
+        ("analysis.metrics.0", {"name": "error_rate", "max": -0.1}, "shares between 0 and 1"),
+        ("analysis.metrics.1", {"name": "latency_p99_ms", "max": -1}, "must not be negative"),
+        (
+            "analysis.metrics.2",
+            {"name": "error_rate", "compare": {"maxIncrease": 0.01, "confidence": 1.0}},
+            "less than or equal to 0.999",
+        ),
+        (
+            "analysis.metrics.2",
+            {"name": "error_rate", "compare": {"maxIncrease": 1.5}},
+            "a compare margin must be below 1",
+        ),
+        # Which comparison margin each metric can be judged with.
+        (
+            "analysis.metrics.2",
+            {"name": "error_rate", "compare": {"maxIncreaseRatio": 0.5}},
+            "compare it with maxIncrease",
+        ),
+        (
+            "analysis.metrics.2",
+            {"name": "error_rate", "compare": {"maxDrop": 0.01}},
+            "compare it with maxIncrease",
+        ),
+        (
+            "analysis.metrics.0",
+            {"name": "accuracy", "compare": {"maxIncreaseRatio": 0.1}},
+            "compare it with maxDrop",
+        ),
+        (
+            "analysis.metrics.1",
+            {"name": "latency_p99_ms", "compare": {"maxDrop": 5}},
+            "compare it with maxIncreaseRatio",
+        ),
+        (
+            "analysis.metrics.1",
+            {"name": "latency_p99_ms", "compare": {"maxIncreaseRatio": 200}},
+            "less than or equal to 100",
+        ),
+        (
+            "analysis.metrics.3",
+            {"name": "queue", "query": "sum(x)", "compare": {"maxIncrease": 1}},
+            "judge this metric with min or max",
+        ),
+    ],
+)
+def test_what_cannot_work_is_refused_saying_what_to_do(
+    path: str, value: Any, expected: str
+) -> None:
+    with pytest.raises(ValidationError, match=expected):
+        api.ModelDeploymentSpec.model_validate(with_(path, value))
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("rollback.scaleDownDelay", "0s"),
+        ("analysis.interval", "0.5s"),
+        ("validation.thresholds.accuracy", {"min": 0, "max": 1}),
+        ("validation.thresholds.r2", {"min": -3}),
+        ("validation.compareWithStable", {"metric": "rmse", "maxDrop": 25}),
+        ("validation.fairness.maxGap", 0),
+        ("analysis.metrics.0", {"name": "accuracy", "query": "sum(x) * 100", "min": 90}),
+        ("analysis.metrics.1", {"name": "latency_p99_ms", "compare": {"maxIncrease": 250}}),
+        ("analysis.metrics.1", {"name": "latency_p99_ms", "compare": {"maxIncreaseRatio": 0.2}}),
+        ("analysis.metrics.0", {"name": "accuracy", "compare": {"maxDrop": 0.02}}),
+    ],
+)
+def test_edge_values_that_work_are_accepted(path: str, value: Any) -> None:
+    api.ModelDeploymentSpec.model_validate(with_(path, value))
+
+
+def test_the_longest_name_is_accepted_and_one_more_character_is_refused_saying_why() -> None:
+    api.check_name("m" * api.MAX_NAME_LENGTH)
+    with pytest.raises(ValueError, match=r"at most 56 characters: its Services are named"):
+        api.check_name("m" * (api.MAX_NAME_LENGTH + 1))
+
+
+@pytest.mark.parametrize("name", ["1st-model", "iris.v2", "-iris", "iris-"])
+def test_a_name_that_cannot_name_a_service_is_refused(name: str) -> None:
+    with pytest.raises(ValueError, match="DNS-1035"):
+        api.check_name(name)
