@@ -64,7 +64,7 @@ def shown(value: object) -> str:
 
 def json_body(content_type: str | None) -> None:
     """A 415 unless the request says its body is JSON, or says nothing."""
-    if not content_type:
+    if not content_type or content_type == JSON_MEDIA:  # the common case, without parsing
         return
     media = content_type.split(";", 1)[0].strip().lower()
     if media == JSON_MEDIA or (media.startswith("application/") and media.endswith("+json")):
