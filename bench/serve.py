@@ -1,16 +1,23 @@
-"""Benchmark: `model-rollout serve` against MLServer's scikit-learn runtime, in one run.
+"""Benchmark: `model-rollout serve` against the same app on uvicorn, and MLServer, in one run.
+
+Peers: "uvicorn" is our own App (routes, model, JSON) behind uvicorn with httptools and uvloop
+(bench/uvicorn_app.py), so only the HTTP layer differs: it decides whether our hand-kept HTTP/1.1
+server earns its keep (the rule: at least 1.3x uvicorn's requests/s at an equal p99). "mlserver"
+is MLServer's scikit-learn runtime, the server people would otherwise deploy.
 
 Same estimator (saved as skops for us, joblib for MLServer), same machine, same load generator
 (wrk on loopback, one thread, a Lua script for the POST body), at 1 and 2 worker processes and for
-1-row and 32-row requests. Prints requests/s and p50/p99 for both, the ratios, and the ceiling:
-what the model's own predict() allows on this machine, so the servers' overhead is visible.
+1-row and 32-row requests. Prints requests/s and p50/p99 for each, the ratios to ours, and the
+ceiling: what the model's own predict() allows on this machine, so the servers' overhead is visible.
 
-MLServer is installed into its own virtualenv (never a project dependency) on first use.
-MLServer 1.7 with uvloop 0.23 crashes in its parallel inference pool ("There is no current event
-loop"), so it runs with parallel_workers: 0: inference in its single server process. Its "2
-workers" rows are therefore the same single-process MLServer, measured again in the same run.
+uvicorn comes from the project's `bench` extra (pip install -e '.[bench]'). MLServer is installed
+into its own virtualenv (never a project dependency) on first use. MLServer 1.7 with uvloop 0.23
+crashes in its parallel inference pool ("There is no current event loop"), so it runs with
+parallel_workers: 0: inference in its single server process. Its "2 workers" rows are therefore
+the same single-process MLServer, measured again in the same run.
 
-    .venv/bin/python bench/serve.py [--duration 5] [--rounds 3] [--connections 16]
+    .venv/bin/python bench/serve.py [--peers uvicorn,mlserver] [--duration 5] [--rounds 3]
+                                    [--connections 16] [--workers 1,2] [--rows 1,32]
 """
 
 from __future__ import annotations
@@ -86,10 +93,13 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
 
 
 @contextlib.contextmanager
-def process(cmd: list[str], *, url: str, log: Path, cwd: Path | None = None) -> Iterator[str]:
+def process(
+    cmd: list[str], *, url: str, log: Path, cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[str]:  # fmt: skip
     with log.open("wb") as out:
         # A session of its own, so that stopping it reaches MLServer's child processes too.
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, env=env,
                                 start_new_session=True)  # fmt: skip
     try:
         wait_ready(url, proc, log)
@@ -110,6 +120,22 @@ def ours(skops_path: Path, workers: int, workdir: Path) -> contextlib.AbstractCo
            f"file://{skops_path}", "--model-name", "iris", "--host", "127.0.0.1",
            "--port", str(port), "--workers", str(workers)]  # fmt: skip
     return process(cmd, url=f"http://127.0.0.1:{port}", log=workdir / f"ours-{workers}.log")
+
+
+def uvicorn(
+    skops_path: Path, workers: int, workdir: Path
+) -> contextlib.AbstractContextManager[str]:
+    port = free_port()
+    cmd = [sys.executable, "-m", "uvicorn", "--factory", "uvicorn_app:create",
+           "--app-dir", str(Path(__file__).parent), "--host", "127.0.0.1", "--port", str(port),
+           "--workers", str(workers), "--http", "httptools", "--loop", "uvloop",
+           "--no-access-log", "--log-level", "warning"]  # fmt: skip
+    env = {**os.environ, "BENCH_MODEL_URI": f"file://{skops_path}"}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    if workers > 1:  # as `model-rollout serve` does: metrics summed across workers
+        env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bench-uvicorn-metrics-")
+    return process(cmd, url=f"http://127.0.0.1:{port}", log=workdir / f"uvicorn-{workers}.log",
+                   env=env)  # fmt: skip
 
 
 def mlserver(binary: Path, mls_dir: Path, workdir: Path) -> contextlib.AbstractContextManager[str]:
@@ -192,51 +218,86 @@ def predict_ceiling(estimator: LogisticRegression, rows: np.ndarray, workers: in
     return workers / statistics.median(times)
 
 
+def ints(text: str) -> list[int]:
+    return [int(part) for part in text.split(",")]
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--peers", default="uvicorn,mlserver", help="uvicorn and/or mlserver")
     p.add_argument("--duration", type=int, default=5, help="seconds per measurement")
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians are shown")
     p.add_argument("--connections", type=int, default=16, help="wrk connections (1 thread)")
+    p.add_argument("--workers", type=ints, default=[1, 2], help="worker counts, e.g. 1,2")
+    p.add_argument("--rows", type=ints, default=[1, 32], help="rows per request, e.g. 1,32")
     p.add_argument("--mlserver-venv", type=Path, default=DEFAULT_VENV)
     args = p.parse_args()
-    binary = ensure_mlserver(args.mlserver_venv)
+    peers = [name for name in args.peers.split(",") if name]
+    unknown = set(peers) - {"uvicorn", "mlserver"}
+    if unknown or not peers:
+        raise SystemExit(f"--peers {args.peers!r}: name uvicorn and/or mlserver")
+    binary = ensure_mlserver(args.mlserver_venv) if "mlserver" in peers else None
     workdir = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     skops_path, mls_dir, x, estimator = make_models(workdir)
     rng = np.random.default_rng(0)
-    payloads = {n: body(x[rng.choice(len(x), size=n)]) for n in (1, 32)}
+    payloads = {n: body(x[rng.choice(len(x), size=n)]) for n in args.rows}
     print(f"wrk: 1 thread, {args.connections} connections; per point the median of {args.rounds} "
-          f"alternating rounds of {args.duration}s after a 2s warm-up; model: LogisticRegression on iris; {os.cpu_count()} CPUs; MLServer "
+          f"rounds of {args.duration}s, the servers' order rotating each round, after a 2s "
+          f"warm-up; model: LogisticRegression on iris; {os.cpu_count()} CPUs; uvicorn "
+          f"{_version('uvicorn')} (httptools, uvloop) serving our App; MLServer "
           f"{MLSERVER_VERSION} with parallel_workers: 0 (its pool crashes with uvloop 0.23)\n")  # fmt: skip
     results = []
-    for workers in (1, 2):
+    for workers in args.workers:
         for rows, payload in payloads.items():
-            with ours(skops_path, workers, workdir) as a, mlserver(binary, mls_dir, workdir) as b:
-                check_same_answers(a, b, payload)
+            with contextlib.ExitStack() as stack:
+                urls = {"ours": stack.enter_context(ours(skops_path, workers, workdir))}
+                if "uvicorn" in peers:
+                    urls["uvicorn"] = stack.enter_context(uvicorn(skops_path, workers, workdir))
+                if binary is not None:
+                    urls["mlserver"] = stack.enter_context(mlserver(binary, mls_dir, workdir))
+                names = list(urls)
+                for name in names[1:]:
+                    check_same_answers(urls["ours"], urls[name], payload)
                 script = lua(payload, workdir)
-                for url in (a, b):
+                for url in urls.values():
                     warm_up(url, script, connections=args.connections)
-                runs: dict[str, list[dict[str, float]]] = {a: [], b: []}
-                # Rounds alternate which server goes first, so that a burst of load from
+                runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+                # Rounds rotate which server goes first, so that a burst of load from
                 # elsewhere on the machine does not land on one server only.
                 for round_ in range(args.rounds):
-                    for url in (a, b) if round_ % 2 == 0 else (b, a):
-                        runs[url].append(wrk(url, script, duration=args.duration,
-                                             connections=args.connections))  # fmt: skip
-                r_ours, r_mls = median_of(runs[a]), median_of(runs[b])
+                    shift = round_ % len(names)
+                    for name in names[shift:] + names[:shift]:
+                        runs[name].append(wrk(urls[name], script, duration=args.duration,
+                                              connections=args.connections))  # fmt: skip
+                medians = {name: median_of(runs[name]) for name in names}
             ceiling = predict_ceiling(estimator, x[:rows], workers)
-            results.append((workers, rows, r_ours, r_mls, ceiling))
+            results.append((workers, rows, medians, ceiling))
             print(f"  measured workers={workers} rows={rows}", flush=True)
     print()
-    header = (f"{'workers':>7} {'rows':>4} | {'ours req/s':>10} {'p50 ms':>7} {'p99 ms':>7} | "
-              f"{'MLServer req/s':>14} {'p50 ms':>7} {'p99 ms':>7} | {'x req/s':>7} "
-              f"{'p99 ours/MLS':>12} | {'predict ceiling req/s':>21}")  # fmt: skip
+    header = (f"{'workers':>7} {'rows':>4} {'server':>8} | {'req/s':>8} {'p50 ms':>7} "
+              f"{'p99 ms':>7} | {'ours/it req/s':>13} {'ours/it p99':>11} | "
+              f"{'predict ceiling req/s':>21}")  # fmt: skip
     print(header)
     print("-" * len(header))
-    for workers, rows, a, b, ceiling in results:
-        print(f"{workers:>7} {rows:>4} | {a['rps']:>10.0f} {a['p50']:>7.2f} {a['p99']:>7.2f} | "
-              f"{b['rps']:>14.0f} {b['p50']:>7.2f} {b['p99']:>7.2f} | "
-              f"{a['rps'] / b['rps']:>7.2f} {a['p99'] / b['p99']:>12.2f} | {ceiling:>21.0f}")  # fmt: skip
+    for workers, rows, medians, ceiling in results:
+        a = medians["ours"]
+        for name, b in medians.items():
+            ratios = (f"{a['rps'] / b['rps']:>13.2f} {a['p99'] / b['p99']:>11.2f}"
+                      if name != "ours" else f"{'':>13} {'':>11}")  # fmt: skip
+            print(f"{workers:>7} {rows:>4} {name:>8} | {b['rps']:>8.0f} {b['p50']:>7.2f} "
+                  f"{b['p99']:>7.2f} | {ratios} | {ceiling:>21.0f}")  # fmt: skip
     return 0
+
+
+def _version(package: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        raise SystemExit(
+            f"{package} is not installed: pip install -e '.[bench]' (or pass --peers mlserver)"
+        ) from None
 
 
 if __name__ == "__main__":

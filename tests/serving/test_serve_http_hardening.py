@@ -107,6 +107,44 @@ FRAMING_ATTACKS = {
 }
 
 
+# Not framing, but where a proxy and this server could still read one request two ways.
+REQUEST_LINE_ATTACKS = {
+    "no host": (b"GET /v2/health/live HTTP/1.1\r\n\r\n", b"HTTP/1.1 400", b"not 0"),
+    "two hosts": (
+        b"GET /v2/health/live HTTP/1.1\r\nhost: a\r\nhost: b\r\n\r\n",
+        b"HTTP/1.1 400",
+        b"not 2",
+    ),
+    "http/0.9": (b"GET /v2/health/live\r\n\r\n", b"HTTP/1.1 505", b"HTTP/1.0 and HTTP/1.1"),
+    "http/2.0 in plain text": (
+        b"GET /v2/health/live HTTP/2.0\r\nhost: x\r\n\r\n",
+        b"HTTP/1.1 505",
+        b"HTTP/1.0 and HTTP/1.1",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "says"),
+    REQUEST_LINE_ATTACKS.values(),
+    ids=REQUEST_LINE_ATTACKS.keys(),
+)
+def test_a_missing_or_doubled_host_or_another_version_is_refused_with_a_close(
+    iris: Server, request_bytes: bytes, status: bytes, says: bytes
+) -> None:
+    answer = exchange(iris.port, request_bytes + SMUGGLED)
+    assert answer.startswith(status), answer[:300]
+    assert says in answer
+    assert b"connection: close" in answer
+    head, _, rest = answer.partition(b"\r\n\r\n")
+    length = int(head.split(b"content-length: ", 1)[1].split(b"\r\n", 1)[0])
+    assert rest[length:] == b"", "a request after the refused one was answered"
+
+
+def test_http_1_0_without_a_host_is_still_served(iris: Server) -> None:
+    assert exchange(iris.port, b"GET /v2/health/live HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.1 200")
+
+
 @pytest.mark.parametrize("request_bytes", FRAMING_ATTACKS.values(), ids=FRAMING_ATTACKS.keys())
 def test_ambiguous_framing_gets_a_400_and_a_close(iris: Server, request_bytes: bytes) -> None:
     answer = exchange(iris.port, request_bytes + SMUGGLED)

@@ -71,6 +71,15 @@ def _framing(what: str) -> bytes:
     )
 
 
+_VERSION = b'{"error": "only HTTP/1.0 and HTTP/1.1 are served here; send HTTP/1.1"}'
+
+
+def _hosts(count: int) -> bytes:
+    return orjson.dumps(
+        {"error": f"an HTTP/1.1 request needs exactly one Host header, not {count}; send one"}
+    )
+
+
 class _RefusedError(Exception):
     """Raised in a parser callback to stop parsing; the request is answered with `status`."""
 
@@ -143,6 +152,7 @@ class HttpProtocol(asyncio.Protocol):
         self._deadline: float | None = None  # when the wait for the client's next bytes ends
         self._idle = False  # waiting between requests, not inside one
         self._counted = False  # holds one of the public connections the cap allows
+        self._hosts = 0  # Host lines in the current head
 
     # asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -209,6 +219,7 @@ class HttpProtocol(asyncio.Protocol):
         self._url, self._headers, self._body, self._size = b"", {}, [], 0
         self._oversize = False
         self._head_size = 0
+        self._hosts = 0
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -219,6 +230,8 @@ class HttpProtocol(asyncio.Protocol):
         key = name.decode("latin-1").lower()
         if key == "transfer-encoding":
             self._check_transfer_encoding(value.decode("latin-1"))
+        elif key == "host":
+            self._hosts += 1
         self._headers[key] = value.decode("latin-1")
 
     def _check_transfer_encoding(self, value: str) -> None:
@@ -241,9 +254,15 @@ class HttpProtocol(asyncio.Protocol):
         self._heads_done += 1
         self._head_raw = 0
         self._deadline = time.monotonic() + self._limits.idle_timeout  # for the body
-        if "transfer-encoding" in self._headers and self._parser.get_http_version() == "1.0":
+        version = self._parser.get_http_version()
+        if version not in ("1.0", "1.1"):  # the parser also takes 0.9 (no version) and 2.0
+            raise _RefusedError(505, _VERSION)
+        if "transfer-encoding" in self._headers and version == "1.0":
             # RFC 9112 section 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing.
             raise _RefusedError(400, _framing("Transfer-Encoding in an HTTP/1.0 request"))
+        if self._hosts != 1 and version == "1.1":
+            # RFC 9112 section 3.2: a proxy and this server could each read a different Host.
+            raise _RefusedError(400, _hosts(self._hosts))
         length = self._headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self._max_body:
             # Answer at once and stop reading: buffering the body is what the limit prevents.
