@@ -16,11 +16,11 @@ from typing import Any
 import pydantic
 
 from modelrollout import api, rollout
-from modelrollout.analysis import prometheus
-from modelrollout.controller import act, measure, observe
+from modelrollout.controller import act, observe
 from modelrollout.controller.observability import OperatorMetrics
 from modelrollout.controller.settings import MIN_DELAY, Settings
 from modelrollout.k8s import client
+from modelrollout.metrics import measure, prometheus
 from modelrollout.traffic import registry
 from modelrollout.traffic import router as traffic_router
 
