@@ -80,9 +80,7 @@ def start(*, cluster_name: str, state: Path, port: int) -> None:
     binary = str(paths.binary("prometheus"))
     conf = state / "prometheus.yml"
     scrape_dir(state).mkdir(parents=True, exist_ok=True)
-    conf.write_text(
-        yaml.safe_dump(config(cluster_name=cluster_name, state=state), sort_keys=False)
-    )
+    conf.write_text(yaml.safe_dump(config(cluster_name=cluster_name, state=state), sort_keys=False))
     data = state / "prometheus-data"
     data.mkdir(parents=True, exist_ok=True)
     procs.start(
