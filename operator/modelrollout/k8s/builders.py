@@ -165,6 +165,9 @@ def server_deployment(
         ),
         "spec": {
             "replicas": replicas,
+            # Each track is its own Deployment and a rollback moves traffic, never a revision:
+            # old ReplicaSets at zero would only pile up (10 per Deployment by default).
+            "revisionHistoryLimit": 0,
             "selector": {"matchLabels": names.selector(md_name, track)},
             # Surge only: a rolling update adds a ready pod before it removes one.
             "strategy": {
