@@ -155,10 +155,10 @@ async def _serve(
     stop = asyncio.Event()
     for sig in _STOP_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
-    listening = [(sockets.listen_tcp(settings.host, settings.port), False)]
+    listening = [sockets.listen_tcp(settings.host, settings.port)]
     siblings: list[Path] = []
     if run_dir is not None:
-        listening.append((sockets.listen_unix(peers.socket_path(run_dir, index)), True))
+        listening.append(sockets.listen_unix(peers.socket_path(run_dir, index)))
         siblings = [peers.socket_path(run_dir, i) for i in range(settings.workers) if i != index]
     application = app.App(
         model=model,
