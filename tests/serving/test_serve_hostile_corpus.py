@@ -66,13 +66,19 @@ class Case:
 
 
 def binary(
-    doc: dict, blob: bytes, *, header_length: object = None, media: bytes = b"application/octet-stream"
+    doc: dict,
+    blob: bytes,
+    *,
+    header_length: object = None,
+    media: bytes = b"application/octet-stream",
 ) -> bytes:
     """A request in Triton's binary tensor extension: a JSON header of `header_length` bytes
     (its real length unless given), then `blob`."""
     head = json.dumps(doc).encode()
     length = len(head) if header_length is None else header_length
-    headers = b"content-type: " + media + f"\r\ninference-header-content-length: {length}\r\n".encode()
+    headers = (
+        b"content-type: " + media + f"\r\ninference-header-content-length: {length}\r\n".encode()
+    )
     return request("POST", INFER, head + blob, headers=headers)
 
 

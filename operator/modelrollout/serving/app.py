@@ -61,7 +61,7 @@ class App:
             f"/v2/models/{name}/infer",
             f"/v2/models/{name}/versions/{version}/infer",
         }
-        self._metadata = metadata.model_metadata(
+        self.model_metadata = metadata.model_metadata(
             model, settings=settings, label_type=metadata.warm_up(model)
         )
 
@@ -129,7 +129,7 @@ class App:
         action = rest[0] if len(rest) == 1 else ("" if not rest else None)
         if action not in ("", "ready", "infer", "feedback"):
             raise protocol.RequestError(404, f"no route {protocol.shown(req.path)}")
-        problem = self._unknown_model(name, version)
+        problem = self.unknown_model(name, version)
         if problem:
             if is_infer:
                 self.meters.request(code=404, seconds=0.0)
@@ -143,9 +143,9 @@ class App:
         _method(req, "GET")
         if action == "ready":
             return self._readiness({"name": name, "ready": not self.draining})
-        return ok(self._metadata)
+        return ok(self.model_metadata)
 
-    def _unknown_model(self, name: str, version: str | None) -> str | None:
+    def unknown_model(self, name: str, version: str | None) -> str | None:
         s = self.settings
         if name != s.model_name:
             return (

@@ -32,6 +32,7 @@ _TENSOR_METADATA: list[Field] = [
     ("name", 1, "string", False), ("datatype", 2, "string", False), ("shape", 3, "int64", True),
 ]  # fmt: skip
 # message -> (fields, nested messages); nested names are relative to their parent.
+# fmt: off
 _MESSAGES: dict[str, tuple[list[Field], dict[str, list[Field]]]] = {
     "ServerLiveRequest": ([], {}),
     "ServerLiveResponse": ([("live", 1, "bool", False)], {}),
@@ -44,7 +45,7 @@ _MESSAGES: dict[str, tuple[list[Field], dict[str, list[Field]]]] = {
         [("name", 1, "string", False), ("version", 2, "string", False),
          ("extensions", 3, "string", True)],
         {},
-    ),  # fmt: skip
+    ),
     "ModelMetadataRequest": ([("name", 1, "string", False), ("version", 2, "string", False)], {}),
     "ModelMetadataResponse": (
         [("name", 1, "string", False), ("versions", 2, "string", True),
@@ -52,7 +53,7 @@ _MESSAGES: dict[str, tuple[list[Field], dict[str, list[Field]]]] = {
          ("inputs", 4, ".inference.ModelMetadataResponse.TensorMetadata", True),
          ("outputs", 5, ".inference.ModelMetadataResponse.TensorMetadata", True)],
         {"TensorMetadata": _TENSOR_METADATA},
-    ),  # fmt: skip
+    ),
     "ModelInferRequest": (
         [("model_name", 1, "string", False), ("model_version", 2, "string", False),
          ("id", 3, "string", False), ("parameters", 4, "map", False),
@@ -62,27 +63,28 @@ _MESSAGES: dict[str, tuple[list[Field], dict[str, list[Field]]]] = {
         {"InferInputTensor": _TENSOR,
          "InferRequestedOutputTensor": [("name", 1, "string", False),
                                         ("parameters", 2, "map", False)]},
-    ),  # fmt: skip
+    ),
     "ModelInferResponse": (
         [("model_name", 1, "string", False), ("model_version", 2, "string", False),
          ("id", 3, "string", False), ("parameters", 4, "map", False),
          ("outputs", 5, ".inference.ModelInferResponse.InferOutputTensor", True),
          ("raw_output_contents", 6, "bytes", True)],
         {"InferOutputTensor": _TENSOR},
-    ),  # fmt: skip
+    ),
     "InferParameter": (
         [("bool_param", 1, "bool", False), ("int64_param", 2, "int64", False),
          ("string_param", 3, "string", False)],
         {},
-    ),  # fmt: skip
+    ),
     "InferTensorContents": (
         [("bool_contents", 1, "bool", True), ("int_contents", 2, "int32", True),
          ("int64_contents", 3, "int64", True), ("uint_contents", 4, "uint32", True),
          ("uint64_contents", 5, "uint64", True), ("fp32_contents", 6, "float", True),
          ("fp64_contents", 7, "double", True), ("bytes_contents", 8, "bytes", True)],
         {},
-    ),  # fmt: skip
+    ),
 }
+# fmt: on
 # The RPCs served: name -> (request, response). Triton's streaming and repository RPCs are not.
 METHODS = {
     "ServerLive": ("ServerLiveRequest", "ServerLiveResponse"),
