@@ -111,6 +111,7 @@ def _ensure_service(ctx: Context) -> None:
                 namespace=ctx.namespace,
                 owner=ctx.owner,
                 port=ctx.spec.serving.port,
+                grpc_port=ctx.spec.serving.grpc_port,
             )
         )
 
@@ -169,6 +170,7 @@ def _route(ctx: Context, plan: traffic_router.TrafficPlan) -> None:
             namespace=ctx.namespace,
             owner=ctx.owner,
             port=ctx.spec.serving.port,
+            grpc_port=ctx.spec.serving.grpc_port,
             track=track,
         )
         ref = traffic_router.ObjectRef("v1", "Service", ctx.namespace, manifest["metadata"]["name"])
