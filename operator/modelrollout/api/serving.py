@@ -75,7 +75,8 @@ class ServingSpec(SpecModel):
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
     """REST (Open Inference Protocol v2, feedback, /metrics): the pods' and Service's port `http`."""
     grpc_port: Annotated[int, Field(ge=1, le=65535)] = 8081
-    """Open Inference Protocol v2 over gRPC (inference.GRPCInferenceService): port `grpc`."""
+    """Open Inference Protocol v2 over gRPC (inference.GRPCInferenceService of KServe's
+    grpc_predict_v2.proto): the pods' and Service's port `grpc`."""
     resources: ResourceRequirements | None = None
     env: list[EnvVar] = Field(default_factory=list, max_length=100)
     readiness_probe: ProbeTuning | None = None

@@ -131,7 +131,8 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-def _file() -> descriptor_pb2.FileDescriptorProto:
+def file_proto() -> descriptor_pb2.FileDescriptorProto:
+    """The whole file: its messages and the service (bench/serve.py hands it to ghz)."""
     proto = descriptor_pb2.FileDescriptorProto(
         name="modelrollout/grpc_predict_v2.proto", package=PACKAGE, syntax="proto3"
     )
@@ -145,7 +146,7 @@ def _file() -> descriptor_pb2.FileDescriptorProto:
 
 
 POOL = descriptor_pool.DescriptorPool()
-POOL.Add(_file())
+POOL.Add(file_proto())
 # Message classes by name. Typed as Any: protobuf's dynamic classes carry no static attributes.
 CLASSES: dict[str, Any] = {
     name: message_factory.GetMessageClass(POOL.FindMessageTypeByName(f"{PACKAGE}.{name}"))
