@@ -172,3 +172,21 @@ def test_the_grpc_path_refuses_what_rest_refuses_with_a_400s_status(both: Both) 
     assert refused_http.value.message() == refused.value.message()
     codes = both.server.metrics()
     assert codes.get(srv.series("model_requests_total", code="400"), 0) >= 2
+
+
+def test_with_two_workers_rest_feedback_finds_every_grpc_prediction(model_dir: Path) -> None:
+    grpc_port = srv.free_port()
+    args = ["--model-uri", f"file://{model_dir}/iris.skops", *IRIS_ARGS,
+            "--grpc-port", str(grpc_port), "--workers", "2"]  # fmt: skip
+    with srv.running(model_dir, args) as server:
+        ids = []
+        # A client per call: each opens its own connection, which the kernel spreads over workers.
+        for i in range(12):
+            with tgrpc.InferenceServerClient(f"127.0.0.1:{grpc_port}") as client:
+                client.infer("iris", [grpc_input(ROWS[:1])], request_id=f"two-{i}")
+            ids.append(f"two-{i}")
+        for request_id in ids:
+            answer = server.post("/v2/models/iris/feedback", json={"id": request_id, "truth": [0]})
+            assert answer.status_code == 200, answer.text
+        assert server.metrics()[srv.series("model_feedback_total", outcome="correct")] == 12
+        assert server.stop() == 0
