@@ -97,11 +97,13 @@ METHODS = {
 
 
 def _message(
-    name: str, fields: list[Field], nested: dict[str, list[Field]], *, scope: str = PACKAGE
+    name: str, *, fields: list[Field], nested: dict[str, list[Field]], scope: str = PACKAGE
 ) -> descriptor_pb2.DescriptorProto:
     msg = descriptor_pb2.DescriptorProto(name=name)
     for nested_name, nested_fields in nested.items():
-        msg.nested_type.append(_message(nested_name, nested_fields, {}, scope=f"{scope}.{name}"))
+        msg.nested_type.append(
+            _message(nested_name, fields=nested_fields, nested={}, scope=f"{scope}.{name}")
+        )
     for field_name, number, kind, repeated in fields:
         field = msg.field.add(name=field_name, number=number, json_name=_camel(field_name))
         field.label = _F.LABEL_REPEATED if repeated else _F.LABEL_OPTIONAL
@@ -137,7 +139,7 @@ def file_proto() -> descriptor_pb2.FileDescriptorProto:
         name="modelrollout/grpc_predict_v2.proto", package=PACKAGE, syntax="proto3"
     )
     for name, (fields, nested) in _MESSAGES.items():
-        proto.message_type.append(_message(name, fields, nested))
+        proto.message_type.append(_message(name, fields=fields, nested=nested))
     service = proto.service.add(name=SERVICE.rsplit(".", 1)[1])
     for method, (request, response) in METHODS.items():
         service.method.add(name=method, input_type=f".{PACKAGE}.{request}",

@@ -148,7 +148,7 @@ def decode_infer(
     inputs = doc.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise RequestError(400, "'inputs' must be a non-empty list of tensors")
-    tensors = [_tensor(t, i, blob) for i, t in enumerate(inputs)]
+    tensors = [_tensor(t, i, blob=blob) for i, t in enumerate(inputs)]
     if blob is not None and blob.offset != len(blob.data):
         raise RequestError(
             400,
@@ -181,7 +181,7 @@ def rows_of(tensors: list[tuple[str, np.ndarray]], model: loading.LoadedModel) -
     return rows
 
 
-def _tensor(spec: Any, index: int, blob: _Blob | None) -> tuple[str, np.ndarray]:
+def _tensor(spec: Any, index: int, *, blob: _Blob | None) -> tuple[str, np.ndarray]:
     if not isinstance(spec, dict):
         raise RequestError(
             400, f"inputs[{index}] must be an object with name, shape, datatype, data"
