@@ -135,6 +135,7 @@ def parse(argv: Sequence[str]) -> ServeConfig:
             "no model to serve: pass --model-uri (or set MODEL_ROLLOUT_MODEL_URI) to "
             "file://, http(s)://, s3:// or pvc://<claim>/<path>"
         )
+    port = _int("port", values.get("port", "8080"), low=1, high=65535)
     return ServeConfig(
         model_uri=values["model_uri"],
         model_name=values.get("model_name", "model"),
@@ -143,8 +144,8 @@ def parse(argv: Sequence[str]) -> ServeConfig:
         sha256=values.get("sha256") or None,
         allow_unsafe_pickle=_bool("allow_unsafe_pickle", values.get("allow_unsafe_pickle", "")),
         host=values.get("host", ServeConfig.host),
-        port=_int("port", values.get("port", "8080"), low=1, high=65535),
-        grpc_port=_grpc_port(values.get("grpc_port", "0"), http_port=values.get("port", "8080")),
+        port=port,
+        grpc_port=_grpc_port(values.get("grpc_port", "0"), http_port=port),
         workers=_int("workers", values.get("workers", "1"), low=1, high=64),
         track=_choice("track", values.get("track", "stable"), TRACKS),
         namespace=values.get("namespace", "default"),
@@ -171,11 +172,11 @@ def parse(argv: Sequence[str]) -> ServeConfig:
     )
 
 
-def _grpc_port(raw: str, *, http_port: str) -> int:
+def _grpc_port(raw: str, *, http_port: int) -> int:
     if raw.strip() == "0":
         return 0
     port = _int("grpc_port", raw, low=1, high=65535)
-    if raw.strip() == http_port.strip():
+    if port == http_port:
         raise ConfigError(
             f"{_where('grpc_port')} is {raw!r}, the port REST is served on; choose another "
             "(8081 is usual), or 0 for no gRPC"
