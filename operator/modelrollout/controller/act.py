@@ -186,6 +186,7 @@ def _service(ctx: Context) -> Iterator[Write]:
                 namespace=ctx.namespace,
                 owner=ctx.owner,
                 port=ctx.spec.serving.port,
+                grpc_port=ctx.spec.serving.grpc_port,
             )
         )
 
@@ -233,6 +234,7 @@ def _set_weight(
             namespace=ctx.namespace,
             owner=ctx.owner,
             port=ctx.spec.serving.port,
+            grpc_port=ctx.spec.serving.grpc_port,
             track=track,
         )
         ref = traffic_router.ObjectRef("v1", "Service", ctx.namespace, manifest["metadata"]["name"])
