@@ -38,14 +38,13 @@ import math
 import os
 import re
 import signal
-import statistics
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,12 +52,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the testbed package
 
-from kubernetes import client as k8s  # noqa: E402
-from kubernetes import config as k8s_config  # noqa: E402
-from kubernetes import watch as k8s_watch  # noqa: E402
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes import watch as k8s_watch
 
-from testbed import __main__ as bed  # noqa: E402
-from testbed import cluster, paths, procs, prometheus  # noqa: E402
+from testbed import __main__ as bed
+from testbed import cluster, paths, procs, prometheus
 
 HERE = Path(__file__).resolve().parent
 BED = os.environ.get("MODEL_ROLLOUT_TESTBED", "scale")
@@ -197,7 +196,7 @@ class Recorder:
                 except k8s.ApiException as e:
                     if e.status == 410:
                         rv = None
-                except Exception:  # noqa: BLE001 (a dropped watch is restarted)
+                except Exception:
                     time.sleep(0.5)
 
         t = threading.Thread(target=run, daemon=True)
@@ -643,11 +642,12 @@ def create_all(b: Bed, objs: list[dict[str, Any]], sysm: System) -> None:
                 custom.create_namespaced_custom_object(
                     group, version, o["metadata"]["namespace"], plural, o
                 )
-                return
             except k8s.ApiException as e:
                 if e.status == 409 or attempt == 4:
                     raise
                 time.sleep(1)
+            else:
+                return
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(one, objs))

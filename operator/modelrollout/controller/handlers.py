@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -135,7 +136,9 @@ async def work(*, memo: Any, logger: Any) -> None:
         memo.metrics.queue_depth.set(len(queue))
         namespace, name = key
         try:
-            delay = await loop.run_in_executor(memo.executor, lambda: _turn(memo, namespace, name))
+            delay = await loop.run_in_executor(
+                memo.executor, functools.partial(_turn, memo, namespace, name)
+            )
         except client.KubeError as e:
             memo.metrics.reconcile_errors.labels(type(e).__name__).inc()
             logger.warning(

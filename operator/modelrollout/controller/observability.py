@@ -78,11 +78,7 @@ class OperatorMetrics:
     def forget(self, namespace: str, name: str) -> None:
         """A deleted ModelDeployment's series go with it: per-object labels must not pile up."""
         for family in (self.rollouts, self.measurements, self.canary_weight):
-            mine = [
-                labels
-                for labels in list(family._metrics)  # noqa: SLF001 (prometheus_client has no lister)
-                if labels[:2] == (namespace, name)
-            ]
+            mine = [labels for labels in list(family._metrics) if labels[:2] == (namespace, name)]
             for labels in mine:
                 family.remove(*labels)
 

@@ -161,7 +161,7 @@ class Informers:
     def stop(self) -> None:
         self._stop.set()
         for w in list(self._watchers):
-            w.stop()
+            w.stop()  # type: ignore[no-untyped-call]
 
     def _changed(self, obj: dict[str, Any]) -> None:
         meta = obj.get("metadata") or {}
@@ -189,10 +189,10 @@ class Informers:
             self._changed(obj)
         rv = listed["metadata"]["resourceVersion"]
         while not self._stop.is_set():
-            watcher = k8s_watch.Watch()
+            watcher = k8s_watch.Watch()  # type: ignore[no-untyped-call]
             self._watchers.append(watcher)
             try:
-                for event in self._dyn.watch(
+                for event in self._dyn.watch(  # type: ignore[no-untyped-call]
                     res,
                     namespace=namespace,
                     label_selector=w.label_selector,
