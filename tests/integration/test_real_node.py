@@ -308,7 +308,15 @@ def test_a_model_server_from_the_image_serves_under_the_restricted_profile_and_i
     models = support.demo_models()
     bed.kubectl("label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted")
     bed.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(support.REPO / "crds"))
-    bed.kubectl("wait", "--for=condition=Established", "crd/modeldeployments.modelrollout.io")
+    # Right after creation the CRD has no conditions yet, which `kubectl wait` takes as a failure.
+    eventually(
+        lambda: bed.kubectl(
+            "wait", "--for=condition=Established", "crd/modeldeployments.modelrollout.io",
+            check=False,
+        ).returncode == 0,
+        timeout=30,
+        what="the CRD to be Established",
+    )  # fmt: skip
     volume = {"accessModes": ["ReadOnlyMany"], "storageClassName": ""}
     _apply(
         bed,
@@ -347,10 +355,32 @@ def test_a_model_server_from_the_image_serves_under_the_restricted_profile_and_i
     try:
         support.apply(bed, ns, manifest)
         support.wait_phase(bed, ns, "iris", {"Healthy"})
+        # A second version is validated by a Job from the same image, reading the PVC's dataset.
+        manifest["spec"]["model"].update(version="v2", uri="pvc://models/models/iris-v2.skops")
+        manifest["spec"]["validation"] = {
+            "dataset": {"uri": "pvc://models/data/iris-test.csv", "target": "species"},
+            "thresholds": {"accuracy": {"min": 0.9}},
+            "timeout": "3m",
+        }
+        support.apply(bed, ns, manifest)
+        eventually(
+            lambda: support.status(bed, ns, "iris").get("stableVersion") == "v2",
+            timeout=180,
+            what="v2, validated, to become stable",
+        )
+        st = support.status(bed, ns, "iris")
+        assert st["phase"] == "Healthy", st
+        assert st["validation"]["passed"] is True, st
+        # The operator deletes the finished Job; only the real node runs pods on this bed.
+        assert not bed.get("jobs", "-n", ns)["items"]
     finally:
         op.stop()
         bed.kubectl("delete", "pv", f"{ns}-models", "--wait=false", check=False)
-    (pod,) = bed.get("pods", "-n", ns, "-l", "app.kubernetes.io/name=iris")["items"]
+    # The stable pod; a promoted canary's pod may still be terminating beside it.
+    pods = bed.get(
+        "pods", "-n", ns, "-l", "app.kubernetes.io/name=iris,modelrollout.io/track=stable"
+    )
+    (pod,) = [p for p in pods["items"] if "deletionTimestamp" not in p["metadata"]]
     assert pod["spec"]["nodeName"] == "node-real"
     assert pod["spec"]["containers"][0]["image"] == support.NODE_IMAGE
     pod_ip = pod["status"]["podIP"]
