@@ -24,8 +24,6 @@ from modelrollout.metrics import measure, prometheus
 from modelrollout.traffic import registry
 from modelrollout.traffic import router as traffic_router
 
-API_VERSION = "modelrollout.io/v1alpha1"
-KIND = "ModelDeployment"
 _OUTCOMES = {
     api.Phase.HEALTHY: "promoted",
     api.Phase.ROLLED_BACK: "rolled_back",
@@ -95,11 +93,11 @@ def _turn(
     name: str,
     clock: Callable[[], datetime],
 ) -> timedelta | None:
-    body = kube.get(api_version=API_VERSION, kind=KIND, name=name, namespace=namespace)
+    body = kube.get(api_version=api.API_VERSION, kind=api.KIND, name=name, namespace=namespace)
     if body is None or body["metadata"].get("deletionTimestamp"):
         return None
-    body.setdefault("apiVersion", API_VERSION)
-    body.setdefault("kind", KIND)
+    body.setdefault("apiVersion", api.API_VERSION)
+    body.setdefault("kind", api.KIND)
     try:
         spec = api.ModelDeploymentSpec.model_validate(body.get("spec") or {})
         router = registry.router_for(
@@ -197,8 +195,8 @@ def _write_status(
         return
     meta = body["metadata"]
     kube.patch_status(
-        api_version=API_VERSION,
-        kind=KIND,
+        api_version=api.API_VERSION,
+        kind=api.KIND,
         name=meta["name"],
         namespace=meta["namespace"],
         status=patch,
@@ -223,8 +221,8 @@ def _invalid_spec(
     )
     meta = body["metadata"]
     kube.patch_status(
-        api_version=API_VERSION,
-        kind=KIND,
+        api_version=api.API_VERSION,
+        kind=api.KIND,
         name=meta["name"],
         namespace=meta["namespace"],
         status={"message": message[:2000], "observedGeneration": meta.get("generation")},

@@ -27,8 +27,8 @@ Manifest = dict[str, Any]
 
 def owner_reference(*, name: str, uid: str) -> dict[str, Any]:
     return {
-        "apiVersion": f"{names.GROUP}/v1alpha1",
-        "kind": "ModelDeployment",
+        "apiVersion": api.API_VERSION,
+        "kind": api.KIND,
         "name": name,
         "uid": uid,
         "controller": True,
