@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.mlflow_registry import MlflowRegistry
 from tests.testbed_client import Testbed
 
 
@@ -40,3 +41,15 @@ def namespace(testbed: Testbed) -> Iterator[str]:
     testbed.kubectl("label", "namespace", name, "modelrollout.io/test=true")
     yield name
     testbed.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="session")
+def mlflow_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowRegistry]:
+    """A real `mlflow server` (sqlite backend, proxied artifacts) for this session, stopped after."""
+    from testbed import mlflow
+
+    state = tmp_path_factory.mktemp("mlflow")
+    url = mlflow.start(state)
+    with MlflowRegistry(url) as registry:
+        yield registry
+    mlflow.stop(state)

@@ -7,7 +7,7 @@ a proxied `mlflow-artifacts:/` path becomes the tracking server's artifact downl
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -68,8 +68,11 @@ def artifact_url(base: str, location: str, file: str) -> str:
     """Where the model server fetches `file` of a version whose artifacts MLflow keeps at `location`."""
     location = location.rstrip("/")
     if location.startswith(PROXIED):
-        path = location[len(PROXIED) :].lstrip("/")
-        return f"{base}/api/2.0/mlflow-artifacts/artifacts/{quote(path)}/{quote(file)}"
+        parts = urlsplit(location)
+        # mlflow-artifacts://host:port/path names another tracking server, reached as this one is.
+        server = f"{urlsplit(base).scheme}://{parts.netloc}" if parts.netloc else base
+        path = parts.path.lstrip("/")
+        return f"{server}/api/2.0/mlflow-artifacts/artifacts/{quote(path)}/{quote(file)}"
     if location.startswith(_DIRECT):
         return f"{location}/{file}"
     raise SourceError(
