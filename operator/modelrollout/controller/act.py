@@ -11,8 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from modelrollout import api, rollout
-from modelrollout.controller import observe
-from modelrollout.k8s import builders, client, names
+from modelrollout.controller import autoscale, observe
+from modelrollout.k8s import autoscaling, builders, client, names
 from modelrollout.traffic import router as traffic_router
 
 # Applied manifests carry the hash of what was applied, so an unchanged one is not sent again each turn.
@@ -61,7 +61,7 @@ def _apply_if_changed(
 
 def plan_for(ctx: Context, weight: int) -> traffic_router.TrafficPlan:
     return ctx.router.plan(
-        replicas=ctx.spec.serving.replicas,
+        replicas=autoscaling.capacity(ctx.spec.serving, ctx.world.stable),
         weight=weight,
         stable_ready=ctx.world.readiness.stable_ready,
         canary_ready=ctx.world.readiness.canary_ready,
@@ -78,6 +78,15 @@ def carry_out(ctx: Context, actions: tuple[rollout.Action, ...], *, weight: int)
     }
     ensured: set[names.Track] = set()
     _ensure_service(ctx)
+    autoscale.sync(
+        kube=ctx.kube,
+        md_name=ctx.name,
+        namespace=ctx.namespace,
+        owner=ctx.owner,
+        serving=ctx.spec.serving,
+        stable=ctx.world.stable,
+        apply_if_changed=lambda manifest, current: _apply_if_changed(ctx, manifest, current),
+    )
     for action in actions:
         match action:
             case rollout.EnsureStable(model=model):
@@ -117,16 +126,21 @@ def _ensure_service(ctx: Context) -> None:
 
 def _ensure_track(ctx: Context, track: names.Track, model: api.ModelSpec, replicas: int) -> None:
     current = ctx.world.stable if track == "stable" else ctx.world.canary
+    serving = ctx.spec.serving
     manifest = builders.server_deployment(
         md_name=ctx.name,
         namespace=ctx.namespace,
         owner=ctx.owner,
         track=track,
         model=model,
-        serving=ctx.spec.serving,
-        replicas=replicas,
+        serving=serving,
+        replicas=(
+            autoscale.stable_replicas(serving, current, replicas) if track == "stable" else replicas
+        ),
         default_image=ctx.image,
     )
+    if track == "stable":
+        autoscale.mark(manifest, serving)
     _apply_if_changed(ctx, manifest, current)
 
 
@@ -146,6 +160,8 @@ def _set_weight(
         replicas = sizes[track]
         if track in ensured or dep is None:
             continue
+        if track == "stable" and ctx.spec.serving.autoscaling is not None:
+            continue  # the HPA owns the stable's replicas: never fight it
         if int((dep.get("spec") or {}).get("replicas") or 0) != replicas:
             ctx.kube.scale(
                 api_version="apps/v1",

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelrollout import api, rollout
-from modelrollout.k8s import client, names
+from modelrollout.k8s import autoscaling, client, names
 from modelrollout.traffic import router as traffic_router
 
 ANNOTATION_PREFIX = f"{names.GROUP}/"
@@ -185,7 +185,7 @@ def traffic(
     A router that reads a weight off its routing object reports that as the actual share: it is
     where requests go now, whatever this turn's plan will write."""
     plan = router.plan(
-        replicas=spec.serving.replicas,
+        replicas=autoscaling.capacity(spec.serving, world.stable),
         weight=status.canary_weight,
         stable_ready=world.readiness.stable_ready,
         canary_ready=world.readiness.canary_ready,

@@ -111,8 +111,11 @@ def _turn(
             body.get("spec") or {}, status=status, http=providers.sources_http, now=clock()
         )
         spec = api.ModelDeploymentSpec.model_validate(sourced.spec)
+        scaling = spec.serving.autoscaling
         router = registry.router_for(
-            spec.rollout.traffic_routing, dynamic_stable_scale=spec.rollout.dynamic_stable_scale
+            spec.rollout.traffic_routing,
+            dynamic_stable_scale=spec.rollout.dynamic_stable_scale and scaling is None,
+            canary_limit=None if scaling is None else scaling.max_replicas,
         )
     except (pydantic.ValidationError, traffic_router.RouterError) as e:
         _invalid_spec(kube, body=body, error=e, now=clock())

@@ -96,8 +96,12 @@ class Kube:
         with _translated("discover", f"{kind} ({api_version})"):
             return self._dyn.resources.get(api_version=api_version, kind=kind)
 
-    def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
-        """Server-side apply of one object; returns the object as the server has it now."""
+    def apply(
+        self, manifest: Mapping[str, Any], *, field_manager: str | None = None
+    ) -> dict[str, Any]:
+        """Server-side apply of one object; returns the object as the server has it now.
+
+        field_manager other than the operator's own serves to hand a field over (see autoscale)."""
         res = self._resource(manifest["apiVersion"], manifest["kind"])
         meta = manifest["metadata"]
         with _translated("apply", _describe(manifest)):
@@ -105,7 +109,7 @@ class Kube:
                 body=dict(manifest),
                 name=meta["name"],
                 namespace=meta.get("namespace"),
-                field_manager=self._field_manager,
+                field_manager=field_manager or self._field_manager,
                 force_conflicts=True,
             )
         return dict(out.to_dict())
