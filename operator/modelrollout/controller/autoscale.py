@@ -1,5 +1,5 @@
 """Keeps the stable track's HPA as spec.serving.autoscaling says, and hands the stable's replicas
-over to it without a dip. Called by act on every turn.
+over to it without a dip. Pure: act plans its writes from what observe read.
 
 Handing over: a field the operator's server-side apply owns alone is removed when a later apply
 leaves it out, so the Deployment would fall to one pod before the HPA acts. The operator first
@@ -9,7 +9,6 @@ replicas out of its own applies; the HPA's scale updates take the field from the
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from modelrollout import api
@@ -19,9 +18,6 @@ HANDOVER_MANAGER = "model-rollout-handover"
 # On the stable Deployment while an HPA owns its replicas, so that turning autoscaling off knows
 # there is an HPA to delete without reading it on every turn of every ModelDeployment.
 AUTOSCALED_ANNOTATION = f"{names.GROUP}/autoscaled"
-
-ApplyIfChanged = Callable[[dict[str, Any], dict[str, Any] | None], None]
-
 
 def stable_replicas(
     serving: api.ServingSpec, stable: dict[str, Any] | None, planned: int
@@ -33,47 +29,23 @@ def stable_replicas(
     return autoscaling.capacity(serving, None) if stable is None else None
 
 
-def sync(
-    *,
-    kube: client.Kube,
-    md_name: str,
-    namespace: str,
-    owner: dict[str, Any],
-    serving: api.ServingSpec,
-    stable: dict[str, Any] | None,
-    apply_if_changed: ApplyIfChanged,
-) -> None:
-    name = autoscaling.hpa_name(md_name)
-    if serving.autoscaling is None:
-        marked = ((stable or {}).get("metadata") or {}).get("annotations") or {}
-        if AUTOSCALED_ANNOTATION in marked:
-            kube.delete(
-                api_version=autoscaling.API_VERSION,
-                kind="HorizontalPodAutoscaler",
-                name=name,
-                namespace=namespace,
-            )
-        return
-    current = kube.get(
-        api_version=autoscaling.API_VERSION,
-        kind="HorizontalPodAutoscaler",
-        name=name,
-        namespace=namespace,
-    )
-    manifest = autoscaling.hpa(
-        md_name=md_name, namespace=namespace, owner=owner, autoscaling=serving.autoscaling
-    )
-    apply_if_changed(manifest, current)
-    if stable is not None and autoscaling.owns_replicas(stable, manager=client.FIELD_MANAGER):
-        kube.apply(
-            {
-                "apiVersion": "apps/v1",
-                "kind": "Deployment",
-                "metadata": {"name": stable["metadata"]["name"], "namespace": namespace},
-                "spec": {"replicas": int((stable.get("spec") or {}).get("replicas") or 1)},
-            },
-            field_manager=HANDOVER_MANAGER,
-        )
+def has_hpa(stable: dict[str, Any] | None) -> bool:
+    """True when the stable Deployment is marked as scaled by an HPA (so there is one to delete)."""
+    marked = ((stable or {}).get("metadata") or {}).get("annotations") or {}
+    return AUTOSCALED_ANNOTATION in marked
+
+
+def handover(stable: dict[str, Any] | None, *, namespace: str) -> dict[str, Any] | None:
+    """The apply, under HANDOVER_MANAGER, that keeps the stable's current count while the operator's
+    own applies stop naming replicas; None once the operator no longer owns the field."""
+    if stable is None or not autoscaling.owns_replicas(stable, manager=client.FIELD_MANAGER):
+        return None
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": stable["metadata"]["name"], "namespace": namespace},
+        "spec": {"replicas": int((stable.get("spec") or {}).get("replicas") or 1)},
+    }
 
 
 def mark(manifest: dict[str, Any], serving: api.ServingSpec) -> dict[str, Any]:

@@ -17,11 +17,11 @@ import httpx
 import pydantic
 
 from modelrollout import api, rollout
-from modelrollout.analysis import prometheus
-from modelrollout.controller import act, measure, observe, sourcing
+from modelrollout.controller import act, observe, sourcing
 from modelrollout.controller.observability import OperatorMetrics
 from modelrollout.controller.settings import MIN_DELAY, Settings
 from modelrollout.k8s import client
+from modelrollout.metrics import measure, prometheus
 from modelrollout.sources import pick
 from modelrollout.traffic import registry
 from modelrollout.traffic import router as traffic_router
@@ -125,16 +125,16 @@ def _turn(
         _report(kube, body=body, message=text, reason=api.Reason.SOURCE_UNAVAILABLE, now=clock())
         return max(e.retry, MIN_DELAY)
     status = sourced.status
-    if sourced.picked is not None:
-        kube.event(
-            involved=body,
-            reason=api.Reason.SOURCE_PICKED.value,
-            message=sourced.picked,
-            type="Normal",
-            now=clock().strftime("%Y-%m-%dT%H:%M:%SZ"),
-        )
+    candidate = spec.model.version if spec.model.version != status.stable_version else None
     world = observe.read_world(
-        kube, md_name=name, namespace=namespace, router=router, port=spec.serving.port
+        kube,
+        md_name=name,
+        namespace=namespace,
+        router=router,
+        port=spec.serving.port,
+        validating=candidate if spec.validation is not None else None,
+        validations=candidate is not None or status.canary_version is not None,
+        autoscaled=scaling is not None,
     )
     now = clock()
     measurements: tuple[api.Measurement, ...] = ()
@@ -148,7 +148,6 @@ def _turn(
         )
         for m in measurements:
             metrics.measurements.labels(namespace, name, m.metric, m.phase.value).inc()
-    candidate = spec.model.version if spec.model.version != status.stable_version else None
     observation = rollout.Observation(
         name=name,
         generation=body["metadata"].get("generation"),
@@ -156,7 +155,7 @@ def _turn(
         canary=observe.workload(world.canary),
         traffic=observe.traffic(router=router, spec=spec, status=status, world=world),
         validation=(
-            observe.validation(kube, md_name=name, namespace=namespace, version=candidate)
+            observe.validation(world, version=candidate)
             if candidate is not None and spec.validation is not None
             else None
         ),
@@ -164,10 +163,13 @@ def _turn(
         requests=observe.requests(body["metadata"].get("annotations") or {}),
     )
     decision = rollout.decide(spec=spec, status=status, observation=observation, now=now)
-    ctx = act.Context(
-        kube=kube, body=body, spec=spec, world=world, router=router, image=settings.image, now=now
+    ctx = act.Context(body=body, spec=spec, world=world, router=router, image=settings.image)
+    picked = (
+        ()
+        if sourced.picked is None
+        else (act.Event(reason=api.Reason.SOURCE_PICKED.value, message=sourced.picked, type="Normal"),)
     )
-    act.carry_out(ctx, decision.actions, weight=decision.status.canary_weight)
+    act.execute(kube, (*picked, *act.plan(ctx, decision.actions)), involved=body, now=now)
     _write_status(kube, body=body, status=decision.status)
     metrics.canary_weight.labels(namespace, name).set(decision.status.canary_weight)
     if decision.status.phase is not status.phase and decision.status.phase in _OUTCOMES:
