@@ -81,7 +81,9 @@ class FakeKube:
             and _matches(obj["metadata"].get("labels") or {}, label_selector)
         ]
 
-    def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+    def apply(
+        self, manifest: Mapping[str, Any], *, field_manager: str | None = None
+    ) -> dict[str, Any]:
         return self._store("apply", manifest)
 
     def replace(self, manifest: Mapping[str, Any]) -> None:

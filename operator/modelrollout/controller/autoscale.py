@@ -19,6 +19,7 @@ HANDOVER_MANAGER = "model-rollout-handover"
 # there is an HPA to delete without reading it on every turn of every ModelDeployment.
 AUTOSCALED_ANNOTATION = f"{names.GROUP}/autoscaled"
 
+
 def stable_replicas(
     serving: api.ServingSpec, stable: dict[str, Any] | None, planned: int
 ) -> int | None:

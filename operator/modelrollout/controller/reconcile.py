@@ -167,7 +167,9 @@ def _turn(
     picked = (
         ()
         if sourced.picked is None
-        else (act.Event(reason=api.Reason.SOURCE_PICKED.value, message=sourced.picked, type="Normal"),)
+        else (
+            act.Event(reason=api.Reason.SOURCE_PICKED.value, message=sourced.picked, type="Normal"),
+        )
     )
     act.execute(kube, (*picked, *act.plan(ctx, decision.actions)), involved=body, now=now)
     _write_status(kube, body=body, status=decision.status)
