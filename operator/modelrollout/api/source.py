@@ -45,7 +45,7 @@ class MlflowSource(SpecModel):
 
 
 class DirectorySource(SpecModel):
-    """A folder (or bucket prefix) holding one sub-folder per version: `<uri>/<version>/<file>`.
+    """A folder (file:// only for now) holding one sub-folder per version: `<uri>/<version>/<file>`.
 
     The version is the highest sub-folder name made of dot-separated numbers (`3`, `1.10.2`),
     compared number by number (`1.10` is above `1.9`); other names, and versions whose file is not
