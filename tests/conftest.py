@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.mlflow_registry import MlflowRegistry
 from tests.testbed_client import Testbed
 
 
@@ -35,3 +36,15 @@ def testbed() -> Iterator[Testbed]:
 @pytest.fixture
 def namespace(testbed: Testbed) -> Iterator[str]:
     yield from testbed.fresh_namespace()
+
+
+@pytest.fixture(scope="session")
+def mlflow_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowRegistry]:
+    """A real `mlflow server` (sqlite backend, proxied artifacts) for this session, stopped after."""
+    from testbed import mlflow
+
+    state = tmp_path_factory.mktemp("mlflow")
+    url = mlflow.start(state)
+    with MlflowRegistry(url) as registry:
+        yield registry
+    mlflow.stop(state)

@@ -35,12 +35,14 @@ from modelrollout.api.rollout import (
 )
 from modelrollout.api.serving import (
     FEEDBACK_TOKEN_ENV,
+    AutoscalingSpec,
     EnvVar,
     ProbeTuning,
     ResourceRequirements,
     SecretKey,
     ServingSpec,
 )
+from modelrollout.api.source import DirectorySource, MlflowSource, ModelSource
 from modelrollout.api.spec import (
     API_VERSION,
     GROUP,
@@ -61,6 +63,7 @@ from modelrollout.api.status import (
     HistoryEntry,
     Measurement,
     ModelDeploymentStatus,
+    SourceStatus,
     ValidationStatus,
     add_history,
     set_condition,
@@ -99,6 +102,7 @@ __all__ = [
     "AnalysisSpec",
     "AnalysisStatus",
     "AnalysisStep",
+    "AutoscalingSpec",
     "Bound",
     "ColumnSpec",
     "ColumnType",
@@ -106,6 +110,7 @@ __all__ = [
     "Condition",
     "ConditionType",
     "DatasetSpec",
+    "DirectorySource",
     "Duration",
     "Empty",
     "EnvVar",
@@ -116,9 +121,11 @@ __all__ = [
     "MeasurementPhase",
     "MetricComparison",
     "MetricSpec",
+    "MlflowSource",
     "ModelDeploymentSpec",
     "ModelDeploymentStatus",
     "ModelFormat",
+    "ModelSource",
     "ModelSpec",
     "NonNegativeBound",
     "Outcome",
@@ -139,6 +146,7 @@ __all__ = [
     "ScoreBound",
     "SecretKey",
     "ServingSpec",
+    "SourceStatus",
     "Step",
     "Thresholds",
     "TrafficRouting",

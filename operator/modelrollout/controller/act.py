@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Any, Literal, TypeAlias
 
 from modelrollout import api, rollout
-from modelrollout.controller import observe
-from modelrollout.k8s import builders, client, names
+from modelrollout.controller import autoscale, observe
+from modelrollout.k8s import autoscaling, builders, client, names
 from modelrollout.traffic import router as traffic_router
 
 # Applied manifests carry the hash of what was applied, so an unchanged one is not sent again each turn.
@@ -22,9 +22,10 @@ HASH_ANNOTATION = f"{names.GROUP}/applied-hash"
 
 @dataclass(frozen=True)
 class Apply:
-    """Server-side apply of a manifest this operator owns whole."""
+    """Server-side apply of a manifest this operator owns whole (field_manager: see autoscale)."""
 
     manifest: dict[str, Any]
+    field_manager: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,13 +111,14 @@ def plan(ctx: Context, actions: tuple[rollout.Action, ...]) -> tuple[Write, ...]
     if weight is not None:
         readiness = ctx.world.readiness
         traffic = ctx.router.plan(
-            replicas=ctx.spec.serving.replicas,
+            replicas=autoscaling.capacity(ctx.spec.serving, ctx.world.stable),
             weight=weight,
             stable_ready=readiness.stable_ready,
             canary_ready=readiness.canary_ready,
         )
     out: list[Write] = list(_service(ctx))
     ensured: set[names.Track] = set()
+    out.extend(_autoscale(ctx))
     for action in actions:
         match action:
             case rollout.EnsureStable(model=model) | rollout.EnsureCanary(model=model):
@@ -154,8 +156,8 @@ def execute(
     namespace = str(involved["metadata"]["namespace"])
     for write in writes:
         match write:
-            case Apply(manifest=manifest):
-                kube.apply(manifest)
+            case Apply(manifest=manifest, field_manager=manager):
+                kube.apply(manifest, field_manager=manager)
             case Replace(manifest=manifest):
                 kube.replace(manifest)
             case Scale(name=name, replicas=replicas):
@@ -178,6 +180,28 @@ def execute(
                 )
 
 
+def _autoscale(ctx: Context) -> Iterator[Write]:
+    """The stable's HPA as spec.serving.autoscaling says, and the replicas' handover to it."""
+    serving, stable = ctx.spec.serving, ctx.world.stable
+    if serving.autoscaling is None:
+        if autoscale.has_hpa(stable):
+            yield Delete(
+                autoscaling.API_VERSION, "HorizontalPodAutoscaler", autoscaling.hpa_name(ctx.name)
+            )
+        return
+    yield from _if_changed(
+        autoscaling.hpa(
+            md_name=ctx.name,
+            namespace=ctx.namespace,
+            owner=ctx.owner,
+            autoscaling=serving.autoscaling,
+        ),
+        ctx.world.hpa,
+    )
+    if (handover := autoscale.handover(stable, namespace=ctx.namespace)) is not None:
+        yield Apply(handover, field_manager=autoscale.HANDOVER_MANAGER)
+
+
 def _service(ctx: Context) -> Iterator[Write]:
     if ctx.world.service is None:
         yield Apply(
@@ -195,16 +219,21 @@ def _track(
     ctx: Context, track: names.Track, model: api.ModelSpec, replicas: int
 ) -> Iterator[Write]:
     current = ctx.world.stable if track == "stable" else ctx.world.canary
+    serving = ctx.spec.serving
     manifest = builders.server_deployment(
         md_name=ctx.name,
         namespace=ctx.namespace,
         owner=ctx.owner,
         track=track,
         model=model,
-        serving=ctx.spec.serving,
-        replicas=replicas,
+        serving=serving,
+        replicas=(
+            autoscale.stable_replicas(serving, current, replicas) if track == "stable" else replicas
+        ),
         default_image=ctx.image,
     )
+    if track == "stable":
+        autoscale.mark(manifest, serving)
     yield from _if_changed(manifest, current)
 
 
@@ -224,6 +253,8 @@ def _set_weight(
     for track, dep in deployments.items():
         if track in ensured or dep is None:
             continue
+        if track == "stable" and ctx.spec.serving.autoscaling is not None:
+            continue  # the HPA owns the stable's replicas: never fight it
         if int((dep.get("spec") or {}).get("replicas") or 0) != sizes[track]:
             yield Scale(name=dep["metadata"]["name"], replicas=sizes[track])
     target, current = ctx.world.target, ctx.world.routing

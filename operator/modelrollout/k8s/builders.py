@@ -96,10 +96,12 @@ def server_deployment(
     track: names.Track,
     model: api.ModelSpec,
     serving: api.ServingSpec,
-    replicas: int,
+    replicas: int | None,
     default_image: str,
 ) -> Manifest:
-    """The Deployment of one track, serving `model`. Rolling updates never drop ready capacity."""
+    """The Deployment of one track, serving `model`. Rolling updates never drop ready capacity.
+
+    replicas None leaves the count out of the manifest: an HPA owns it (spec.serving.autoscaling)."""
     port = serving.port
     labels = names.pod_labels(md_name, track=track, version=model.version)
     args = [
@@ -158,7 +160,7 @@ def server_deployment(
         pod_spec["nodeSelector"] = dict(serving.node_selector)
     annotations = {**SCRAPE_ANNOTATIONS, "prometheus.io/port": str(port)}
     annotations.update(serving.pod_annotations or {})
-    return {
+    manifest: Manifest = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": _meta(
@@ -187,6 +189,9 @@ def server_deployment(
             },
         },
     }
+    if replicas is None:
+        del manifest["spec"]["replicas"]
+    return manifest
 
 
 def _feedback_token_env(auth: api.SecretKey | None) -> list[Manifest]:
