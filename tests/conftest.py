@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -35,8 +34,4 @@ def testbed() -> Iterator[Testbed]:
 
 @pytest.fixture
 def namespace(testbed: Testbed) -> Iterator[str]:
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    testbed.kubectl("create", "namespace", name)
-    testbed.kubectl("label", "namespace", name, "modelrollout.io/test=true")
-    yield name
-    testbed.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    yield from testbed.fresh_namespace()
