@@ -424,7 +424,7 @@ class Argo(System):
                     "metrics": [
                         {
                             "name": "error-rate", "interval": "5s", "count": 3, "failureLimit": 0,
-                            "consecutiveErrorLimit": 20, "inconclusiveLimit": 20,
+                            "consecutiveErrorLimit": 20, "inconclusiveLimit": 3,
                             "successCondition": f"result[0] <= {MAX_ERROR}",
                             "provider": {"prometheus": {"address": b.prometheus_url, "query": query}},
                         }
