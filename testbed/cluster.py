@@ -23,6 +23,9 @@ FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node=fake"
 # The `kubernetes` Service's ClusterIP: the first address of kube-apiserver's default
 # --service-cluster-ip-range (10.0.0.0/24), which kwokctl leaves as it is.
 KUBERNETES_SERVICE_IP = "10.0.0.1"
+# The scale bed's Services (one per ModelDeployment) outgrow a /24 at 254: "failed to allocate a
+# serviceIP ... range is full". A /16 around the same first address holds 65,534.
+KWOK_POD_SERVICE_RANGE = "10.0.0.0/16"
 
 
 # Metadata only (who asked for what, no bodies): bench/scale.py counts each controller's requests
@@ -69,6 +72,14 @@ def _config(cluster: str, *, real_node_ip: str | None, kwok_pods: bool = False) 
         policy = out.parent / "audit-policy.yaml"
         policy.write_text(yaml.safe_dump(AUDIT_POLICY, sort_keys=False))
         cfg["options"]["kubeAuditPolicy"] = str(policy)
+        cfg.setdefault("componentsPatches", []).append(
+            {
+                "name": "kube-apiserver",
+                "extraArgs": [
+                    {"key": "service-cluster-ip-range", "value": KWOK_POD_SERVICE_RANGE}
+                ],
+            }
+        )
         stages += "---\n" + (paths.REPO / "testbed" / "pod-stages.yaml").read_text()
     out.write_text(yaml.safe_dump(cfg, sort_keys=False) + "---\n" + stages)
     return out
