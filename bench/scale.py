@@ -18,8 +18,11 @@ steps, validation as a Job-provider analysis step, the analysis as a Prometheus 
 Figures:
   end s          from the first version change to the last object ending (promoted/rolled back)
   write p50/p99  from a change being due (a child seen by this script's watch: validation Job or
-                 AnalysisRun done, canary pods ready, new stable ready, analysis done) to the
-                 parent's status showing it, both as seen by the same watches
+                 AnalysisRun done, canary pods ready, new stable ready with no old pod left,
+                 analysis done) to the parent's status showing it, both as seen by the same
+                 watches; printed by kind of change too, beside the API server's own time for
+                 the controller's status writes (from the audit log: the floor under it) and,
+                 for ours, its work-queue waits and turn durations from its /metrics
   RSS MiB        the controller's peak resident set during the rollouts (sampled each second)
   CPU s          the controller's user+system CPU during the rollouts
   API/rollout    the controller's requests in the API server's audit log, per rollout

@@ -75,9 +75,7 @@ def _config(cluster: str, *, real_node_ip: str | None, kwok_pods: bool = False) 
         cfg.setdefault("componentsPatches", []).append(
             {
                 "name": "kube-apiserver",
-                "extraArgs": [
-                    {"key": "service-cluster-ip-range", "value": KWOK_POD_SERVICE_RANGE}
-                ],
+                "extraArgs": [{"key": "service-cluster-ip-range", "value": KWOK_POD_SERVICE_RANGE}],
             }
         )
         stages += "---\n" + (paths.REPO / "testbed" / "pod-stages.yaml").read_text()
