@@ -65,6 +65,14 @@ def _config(cluster: str, *, real_node_ip: str | None, kwok_pods: bool = False) 
         # certificate against the Service's IP.
         cfg["options"]["kubeApiserverCertSANs"] = [KUBERNETES_SERVICE_IP, real_node_ip]
         cfg["componentsPatches"] = _real_node_patches(real_node_ip)
+    # One controller-manager and one scheduler: nothing to elect. With election on, a lease renewal
+    # that times out on a loaded machine makes either exit ("leaderelection lost"), kwokctl does not
+    # restart it, and every Job and Deployment on the bed stops moving.
+    patches = cfg.setdefault("componentsPatches", [])
+    for component in ("kube-controller-manager", "kube-scheduler"):
+        patches.append(
+            {"name": component, "extraArgs": [{"key": "leader-elect", "value": "false"}]}
+        )
     out = paths.state_dir(cluster) / "kwokctl.yaml"
     out.parent.mkdir(parents=True, exist_ok=True)
     stages = (paths.REPO / "testbed" / "node-stages.yaml").read_text()
