@@ -7,6 +7,7 @@ exclude_none=True)`.
 
 from modelrollout.api.analysis import (
     BUILTIN_METRICS,
+    METRIC_PROVIDERS,
     AnalysisSpec,
     MetricComparison,
     MetricSpec,
@@ -93,6 +94,7 @@ __all__ = [
     "HISTORY_LIMIT",
     "KIND",
     "MAX_NAME_LENGTH",
+    "METRIC_PROVIDERS",
     "NAME_RULES",
     "PLURAL",
     "SHORT_NAMES",

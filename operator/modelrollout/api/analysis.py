@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import Field, model_validator
 
@@ -15,6 +15,10 @@ _BUILTIN_CEL = "[" + ", ".join(f"'{m}'" for m in BUILTIN_METRICS) + "]"
 # Built-in metrics that are shares between 0 and 1 (the judge tests proportions for them).
 SHARES = ("accuracy", "error_rate")
 _SHARES_CEL = "[" + ", ".join(f"'{m}'" for m in SHARES) + "]"
+# The metric providers this API version names; metrics/registry.py maps each to its module (a test
+# checks the two agree). A provider reads its settings from the sub-object of the same name.
+MetricProviderName = Literal["prometheus"]
+METRIC_PROVIDERS: tuple[str, ...] = get_args(MetricProviderName)
 # The judge's bound on a relative slowdown (analysis/latency.py): 100 is 100 times slower.
 MAX_INCREASE_RATIO = 100.0
 
@@ -173,7 +177,10 @@ class MetricSpec(SpecModel):
 class AnalysisSpec(SpecModel):
     """Online checks; an analysis step passes after `count` rounds within the limits."""
 
-    prometheus: PrometheusSpec
+    provider: MetricProviderName = "prometheus"
+    """Where the metrics come from; its settings are the sub-object of the same name."""
+    prometheus: PrometheusSpec | None = None
+    """Settings of the Prometheus provider (required when provider is prometheus)."""
     interval: PositiveDuration = "30s"
     count: Annotated[int, Field(ge=1, le=1000)] = 3
     """Measurement rounds per analysis step (an analysis step may override it)."""
@@ -187,6 +194,16 @@ class AnalysisSpec(SpecModel):
         min_length=1,
         max_length=50,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+
+    rules = (
+        Rule(
+            cel="self.provider != 'prometheus' || has(self.prometheus)",
+            message="provider prometheus needs its address: set prometheus.address, "
+            "e.g. http://prometheus.monitoring:9090",
+            check=lambda a: a.provider != "prometheus" or a.prometheus is not None,
+            field_path=".prometheus",
+        ),
     )
 
     @model_validator(mode="after")

@@ -166,6 +166,13 @@ WIRE: dict[type[BaseModel], st.SearchStrategy[dict[str, Any]]] = {
             )
         ),
     ),
+    api.AnalysisSpec: st.builds(
+        lambda provider, prom: present(
+            provider=provider, prometheus=prom, metrics=[{"name": "accuracy", "min": 1}]
+        ),
+        maybe(st.sampled_from(api.METRIC_PROVIDERS)),
+        maybe(st.just({"address": "http://p:9090"})),
+    ),
     api.ValidationSpec: st.builds(
         lambda ref, drift, cols, group: present(
             dataset={"uri": "file:///d.csv", "target": "y"},

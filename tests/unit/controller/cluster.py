@@ -78,8 +78,8 @@ class FixedProviders(reconcile.Providers):
         super().__init__()
         self.prov = prov
 
-    def get(self, address: str) -> Any:
-        del address
+    def get(self, choice: Any) -> Any:
+        del choice
         return self.prov
 
 
