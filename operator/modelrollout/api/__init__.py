@@ -14,6 +14,7 @@ from modelrollout.api.analysis import (
     PrometheusSpec,
 )
 from modelrollout.api.base import Duration, PositiveDuration, Rule, parse_duration
+from modelrollout.api.builtin import BUILTINS, Builtin
 from modelrollout.api.catalogue import (
     AnalysisPhase,
     ConditionType,
@@ -85,9 +86,11 @@ from modelrollout.api.validation import (
     Thresholds,
     ValidationSpec,
 )
+from modelrollout.api.verdict import FailedCheck, ValidationOutcome, ValidationVerdict
 
 __all__ = [
     "API_VERSION",
+    "BUILTINS",
     "BUILTIN_METRICS",
     "FEEDBACK_TOKEN_ENV",
     "GROUP",
@@ -106,6 +109,7 @@ __all__ = [
     "AnalysisStep",
     "AutoscalingSpec",
     "Bound",
+    "Builtin",
     "ColumnSpec",
     "ColumnType",
     "CompareWithStableSpec",
@@ -116,6 +120,7 @@ __all__ = [
     "Duration",
     "Empty",
     "EnvVar",
+    "FailedCheck",
     "FairnessSpec",
     "GatewayAPIRouting",
     "HistoryEntry",
@@ -152,8 +157,10 @@ __all__ = [
     "Step",
     "Thresholds",
     "TrafficRouting",
+    "ValidationOutcome",
     "ValidationSpec",
     "ValidationStatus",
+    "ValidationVerdict",
     "add_history",
     "check_name",
     "message",

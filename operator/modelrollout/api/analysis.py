@@ -1,20 +1,24 @@
-"""`spec.analysis`: the online checks run from Prometheus during analysis steps."""
+"""`spec.analysis`: the online checks a metric provider (Prometheus by default) runs during analysis steps."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal, get_args
 
 from pydantic import Field, model_validator
+from pydantic.alias_generators import to_camel
 
-from modelrollout.api.base import PositiveDuration, Rule, SpecModel
+from modelrollout.api import builtin
+from modelrollout.api.base import PositiveDuration, Rule, SpecModel, exactly_one, min_not_above_max
 
-# Names the operator knows a query for; anything else needs `query`. The comparison with the
-# stable needs counts too, which only these have (metrics/queries.py).
-BUILTIN_METRICS = ("accuracy", "latency_p99_ms", "error_rate")
+# Names the operator knows a query for (api/builtin.py says what each means); anything else needs
+# `query`. The comparison with the stable needs counts too, which only these have.
+BUILTIN_METRICS = tuple(builtin.BUILTINS)
 _BUILTIN_CEL = "[" + ", ".join(f"'{m}'" for m in BUILTIN_METRICS) + "]"
 # Built-in metrics that are shares between 0 and 1 (the judge tests proportions for them).
-SHARES = ("accuracy", "error_rate")
+SHARES = tuple(b.name for b in builtin.BUILTINS.values() if b.unit == "share")
 _SHARES_CEL = "[" + ", ".join(f"'{m}'" for m in SHARES) + "]"
+_TIMES = tuple(b.name for b in builtin.BUILTINS.values() if b.unit == "ms")
+_TIMES_CEL = "[" + ", ".join(f"'{m}'" for m in _TIMES) + "]"
 # The metric providers this API version names; metrics/registry.py maps each to its module (a test
 # checks the two agree). A provider reads its settings from the sub-object of the same name.
 MetricProviderName = Literal["prometheus"]
@@ -56,12 +60,28 @@ class MetricComparison(SpecModel):
     """Probability of neither rolling back a canary as good as the stable nor passing one worse by the margin."""
 
     rules = (
-        Rule(
-            cel="[has(self.maxDrop), has(self.maxIncrease), has(self.maxIncreaseRatio)]"
-            ".filter(x, x).size() == 1",
+        exactly_one(
+            "max_drop",
+            "max_increase",
+            "max_increase_ratio",
             message="set exactly one of maxDrop, maxIncrease or maxIncreaseRatio",
-            check=lambda c: [c.max_drop, c.max_increase, c.max_increase_ratio].count(None) == 2,
         ),
+    )
+
+
+def _margin_rule(metric: builtin.Builtin) -> Rule:
+    """The compare margins a built-in metric's sequential test can use (api/builtin.py)."""
+    wire = [to_camel(m) for m in metric.margins]
+    return Rule(
+        cel=f"!has(self.compare) || self.name != '{metric.name}' || "
+        + " || ".join(f"has(self.compare.{w})" for w in wire),
+        message=metric.margin_hint,
+        check=lambda m: (
+            m.compare is None
+            or m.name != metric.name
+            or any(getattr(m.compare, margin) is not None for margin in metric.margins)
+        ),
+        field_path=".compare",
     )
 
 
@@ -92,11 +112,7 @@ class MetricSpec(SpecModel):
             check=lambda m: m.name in BUILTIN_METRICS or m.query is not None,
             field_path=".query",
         ),
-        Rule(
-            cel="!has(self.min) || !has(self.max) || self.min <= self.max",
-            message="min must not exceed max",
-            check=lambda m: m.min is None or m.max is None or m.min <= m.max,
-        ),
+        min_not_above_max(),
         # The built-in queries' units; a metric with its own query has whatever units it returns.
         Rule(
             cel=f"has(self.query) || !(self.name in {_SHARES_CEL}) || "
@@ -111,12 +127,13 @@ class MetricSpec(SpecModel):
             ),
         ),
         Rule(
-            cel="has(self.query) || self.name != 'latency_p99_ms' || "
+            cel=f"has(self.query) || !(self.name in {_TIMES_CEL}) || "
             "((!has(self.min) || self.min >= 0.0) && (!has(self.max) || self.max >= 0.0))",
-            message="latency_p99_ms is a time in milliseconds: min and max must not be negative",
+            message=f"{' and '.join(_TIMES)} is a time in milliseconds: "
+            "min and max must not be negative",
             check=lambda m: (
                 m.query is not None
-                or m.name != "latency_p99_ms"
+                or m.name not in _TIMES
                 or all(v >= 0.0 for v in (m.min, m.max) if v is not None)
             ),
         ),
@@ -129,33 +146,7 @@ class MetricSpec(SpecModel):
             check=lambda m: m.compare is None or m.name in BUILTIN_METRICS,
             field_path=".compare",
         ),
-        Rule(
-            cel="!has(self.compare) || self.name != 'accuracy' || has(self.compare.maxDrop)",
-            message="accuracy is higher-is-better: compare it with maxDrop, e.g. 0.02 for two "
-            "points (maxIncrease is for error_rate and latency, maxIncreaseRatio for latency)",
-            check=lambda m: (
-                m.compare is None or m.name != "accuracy" or m.compare.max_drop is not None
-            ),
-            field_path=".compare",
-        ),
-        Rule(
-            cel="!has(self.compare) || self.name != 'error_rate' || has(self.compare.maxIncrease)",
-            message="error_rate is lower-is-better and near zero: compare it with maxIncrease, "
-            "e.g. 0.01 for one point more errors (maxIncreaseRatio is for latency only)",
-            check=lambda m: (
-                m.compare is None or m.name != "error_rate" or m.compare.max_increase is not None
-            ),
-            field_path=".compare",
-        ),
-        Rule(
-            cel="!has(self.compare) || self.name != 'latency_p99_ms' || !has(self.compare.maxDrop)",
-            message="latency_p99_ms is lower-is-better: compare it with maxIncreaseRatio "
-            "(e.g. 0.2 for 20% slower) or maxIncrease (milliseconds), not maxDrop",
-            check=lambda m: (
-                m.compare is None or m.name != "latency_p99_ms" or m.compare.max_drop is None
-            ),
-            field_path=".compare",
-        ),
+        *(_margin_rule(b) for b in builtin.BUILTINS.values()),
         Rule(
             cel=f"!has(self.compare) || !(self.name in {_SHARES_CEL}) || "
             "((!has(self.compare.maxDrop) || self.compare.maxDrop < 1.0) && "

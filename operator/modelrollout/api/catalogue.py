@@ -98,6 +98,7 @@ class Reason(StrEnum):
     RESUMED = "Resumed"
     SOURCE_PICKED = "SourceVersionPicked"
     SOURCE_UNAVAILABLE = "SourceUnavailable"
+    INVALID_SPEC = "InvalidSpec"
 
 
 # What happened, to what, and what to do next. Placeholders are filled by `message`.

@@ -171,9 +171,7 @@ def _turn(
     picked = (
         ()
         if sourced.picked is None
-        else (
-            act.Event(reason=api.Reason.SOURCE_PICKED.value, message=sourced.picked, type="Normal"),
-        )
+        else (act.Event(reason=api.Reason.SOURCE_PICKED, message=sourced.picked, type="Normal"),)
     )
     act.execute(kube, (*picked, *act.plan(ctx, decision.actions)), involved=body, now=now)
     _write_status(kube, body=body, status=decision.status)
@@ -241,11 +239,11 @@ def _invalid_spec(
     message = (
         f"spec cannot be used: {error}. Fix the manifest and apply it again; nothing was changed."
     )
-    _report(kube, body=body, message=message, reason="InvalidSpec", now=now)
+    _report(kube, body=body, message=message, reason=api.Reason.INVALID_SPEC, now=now)
 
 
 def _report(
-    kube: client.Kube, *, body: dict[str, Any], message: str, reason: str, now: datetime
+    kube: client.Kube, *, body: dict[str, Any], message: str, reason: api.Reason, now: datetime
 ) -> None:
     """A turn that cannot go on: say why once, as an event and in status.message."""
     old = body.get("status") or {}
@@ -253,7 +251,7 @@ def _report(
         return
     kube.event(
         involved=body,
-        reason=reason,
+        reason=reason.value,
         message=message,
         type="Warning",
         now=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
