@@ -236,9 +236,7 @@ def _write_status(
 def _invalid_spec(
     kube: client.Kube, *, body: dict[str, Any], error: Exception, now: datetime
 ) -> None:
-    message = (
-        f"spec cannot be used: {error}. Fix the manifest and apply it again; nothing was changed."
-    )
+    message = api.message(api.Reason.INVALID_SPEC, error=error)
     _report(kube, body=body, message=message, reason=api.Reason.INVALID_SPEC, now=now)
 
 
