@@ -165,4 +165,3 @@ async def work(*, memo: Any, logger: Any) -> None:
             memo.seen.pop(key, None)
         else:
             queue.add_after(key, delay.total_seconds())
-
