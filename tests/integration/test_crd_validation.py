@@ -125,6 +125,8 @@ INVALID = [
      "spec.analysis.prometheus.address", "should match"),
     ("prometheus provider without its address", change("analysis.prometheus", None),
      "spec.analysis.prometheus", "provider prometheus needs its address"),
+    ("http provider without its url", change("analysis.provider", "http"),
+     "spec.analysis.http", "provider http needs its endpoint"),
     ("unknown metric provider", change("analysis.provider", "datadog"),
      "spec.analysis.provider", "Unsupported value"),
     ("negative failure limit", change("analysis.failureLimit", -1),

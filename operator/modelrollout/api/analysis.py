@@ -21,7 +21,7 @@ _TIMES = tuple(b.name for b in builtin.BUILTINS.values() if b.unit == "ms")
 _TIMES_CEL = "[" + ", ".join(f"'{m}'" for m in _TIMES) + "]"
 # The metric providers this API version names; metrics/registry.py maps each to its module (a test
 # checks the two agree). A provider reads its settings from the sub-object of the same name.
-MetricProviderName = Literal["prometheus"]
+MetricProviderName = Literal["prometheus", "http"]
 METRIC_PROVIDERS: tuple[str, ...] = get_args(MetricProviderName)
 # The judge's bound on a relative slowdown (analysis/latency.py): 100 is 100 times slower.
 MAX_INCREASE_RATIO = 100.0
@@ -30,6 +30,11 @@ MAX_INCREASE_RATIO = 100.0
 class PrometheusSpec(SpecModel):
     address: Annotated[str, Field(pattern=r"^https?://[^/\s]+(/\S*)?$", max_length=1024)]
     """Base URL of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090."""
+
+
+class HttpMetricsSpec(SpecModel):
+    url: Annotated[str, Field(pattern=r"^https?://[^/\s]+(/\S*)?$", max_length=2048)]
+    """The endpoint each measurement is POSTed to as JSON (metrics/http_json.py says the protocol)."""
 
 
 class MetricComparison(SpecModel):
@@ -172,6 +177,8 @@ class AnalysisSpec(SpecModel):
     """Where the metrics come from; its settings are the sub-object of the same name."""
     prometheus: PrometheusSpec | None = None
     """Settings of the Prometheus provider (required when provider is prometheus)."""
+    http: HttpMetricsSpec | None = None
+    """Settings of the plain HTTP JSON provider (required when provider is http)."""
     interval: PositiveDuration = "30s"
     count: Annotated[int, Field(ge=1, le=1000)] = 3
     """Measurement rounds per analysis step (an analysis step may override it)."""
@@ -194,6 +201,13 @@ class AnalysisSpec(SpecModel):
             "e.g. http://prometheus.monitoring:9090",
             check=lambda a: a.provider != "prometheus" or a.prometheus is not None,
             field_path=".prometheus",
+        ),
+        Rule(
+            cel="self.provider != 'http' || has(self.http)",
+            message="provider http needs its endpoint: set http.url, "
+            "e.g. http://metrics.monitoring:8080/measure",
+            check=lambda a: a.provider != "http" or a.http is not None,
+            field_path=".http",
         ),
     )
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from modelrollout import api
-from modelrollout.metrics import prometheus, provider
+from modelrollout.metrics import http_json, prometheus, provider
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,13 @@ def _prometheus_address(analysis: api.AnalysisSpec) -> str | None:
     return analysis.prometheus.address if analysis.prometheus is not None else None
 
 
+def _http_address(analysis: api.AnalysisSpec) -> str | None:
+    return analysis.http.url if analysis.http is not None else None
+
+
 _PROVIDERS: dict[str, _Entry] = {
     "prometheus": _Entry(address=_prometheus_address, build=prometheus.PrometheusProvider),
+    "http": _Entry(address=_http_address, build=http_json.HttpJsonProvider),
 }
 
 

@@ -8,7 +8,7 @@ import pydantic
 import pytest
 
 from modelrollout import api
-from modelrollout.metrics import prometheus, registry
+from modelrollout.metrics import http_json, prometheus, registry
 
 pytestmark = pytest.mark.unit
 
@@ -32,6 +32,17 @@ def test_prometheus_is_the_default_and_reads_from_its_address() -> None:
     try:
         assert isinstance(built, prometheus.PrometheusProvider)
         assert built.address == "http://prom:9090"
+    finally:
+        built.close()
+
+
+def test_the_http_provider_reads_from_its_url() -> None:
+    spec = analysis(provider="http", http={"url": "http://metrics:8080/measure"})
+    choice = registry.choose(spec)
+    assert choice == registry.Choice(name="http", address="http://metrics:8080/measure")
+    built = registry.build(choice)
+    try:
+        assert isinstance(built, http_json.HttpJsonProvider)
     finally:
         built.close()
 
