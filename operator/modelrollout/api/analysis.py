@@ -170,6 +170,16 @@ class MetricSpec(SpecModel):
     )
 
 
+def _settings_rule(provider: MetricProviderName, *, needs: str) -> Rule:
+    """The chosen provider's settings, the sub-object named after it, must be set."""
+    return Rule(
+        cel=f"self.provider != '{provider}' || has(self.{provider})",
+        message=f"provider {provider} needs {needs}",
+        check=lambda a: a.provider != provider or getattr(a, provider) is not None,
+        field_path=f".{provider}",
+    )
+
+
 class AnalysisSpec(SpecModel):
     """Online checks; an analysis step passes after `count` rounds within the limits."""
 
@@ -195,21 +205,11 @@ class AnalysisSpec(SpecModel):
     )
 
     rules = (
-        Rule(
-            cel="self.provider != 'prometheus' || has(self.prometheus)",
-            message="provider prometheus needs its address: set prometheus.address, "
-            "e.g. http://prometheus.monitoring:9090",
-            check=lambda a: a.provider != "prometheus" or a.prometheus is not None,
-            field_path=".prometheus",
-        ),
-        Rule(
-            cel="self.provider != 'http' || has(self.http)",
-            message="provider http needs its endpoint: set http.url, "
-            "e.g. http://metrics.monitoring:8080/measure",
-            check=lambda a: a.provider != "http" or a.http is not None,
-            field_path=".http",
-        ),
-    )
+        _settings_rule("prometheus", needs="its address: set prometheus.address, "
+                       "e.g. http://prometheus.monitoring:9090"),
+        _settings_rule("http", needs="its endpoint: set http.url, "
+                       "e.g. http://metrics.monitoring:8080/measure"),
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def _unique_metric_names(self) -> AnalysisSpec:
