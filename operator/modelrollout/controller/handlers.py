@@ -151,9 +151,8 @@ async def work(*, memo: Any, logger: Any) -> None:
         memo.metrics.queue_depth.set(len(queue))
         namespace, name = key
         try:
-            delay = await loop.run_in_executor(
-                memo.executor, functools.partial(_turn, memo, namespace, name)
-            )
+            turn = functools.partial(_turn, memo, namespace, name)
+            delay = await loop.run_in_executor(memo.executor, turn)
         except client.KubeError as e:
             memo.metrics.reconcile_errors.labels(type(e).__name__).inc()
             logger.warning(
