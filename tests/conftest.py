@@ -14,19 +14,26 @@ from tests.testbed_client import Testbed
 @pytest.fixture(scope="session")
 def testbed() -> Iterator[Testbed]:
     from testbed import __main__ as tb
-    from testbed import cluster, paths
+    from testbed import cluster, node, paths
 
     name = os.environ.get("MODEL_ROLLOUT_TESTBED", paths.DEFAULT_CLUSTER)
     state = paths.state_dir(name)
+    real_node = tb.real_node_requested()
     # `up` starts only what is missing; this session tears down only a control plane it started, so a
     # test bed someone else is using (or one kept with MODEL_ROLLOUT_KEEP_TESTBED) is never taken away.
     started = not cluster.running(name)
-    tb.up(name, build=os.environ.get("MODEL_ROLLOUT_TESTBED_BUILD", "1") != "0")
+    tb.up(
+        name, build=os.environ.get("MODEL_ROLLOUT_TESTBED_BUILD", "1") != "0", real_node=real_node
+    )
+    if real_node:
+        # The project's image as build-image.sh left it (`make test` builds it first).
+        node.import_image(node.layout(name), paths.CACHE / "images" / "model-rollout-dev.tar")
     bed = Testbed(
         name=name,
         kubeconfig=paths.kubeconfig(name),
         prometheus_url=tb.load_state(name)["prometheus_url"],
         state_dir=state,
+        real_node=real_node,
     )
     yield bed
     if started and os.environ.get("MODEL_ROLLOUT_KEEP_TESTBED") != "1":

@@ -27,9 +27,16 @@ RESTRICTED = "pod-security.kubernetes.io/enforce=restricted"
 
 
 @pytest.fixture
-def namespace(testbed: Testbed) -> Iterator[str]:
-    """The test's namespace, enforcing the restricted Pod Security profile."""
-    yield from testbed.fresh_namespace(RESTRICTED)
+def namespace(testbed: Testbed, models: Path) -> Iterator[str]:
+    """The test's namespace, enforcing the restricted Pod Security profile; on a real node the
+    demo models are its claim `models` (support.uri names files in it)."""
+    for name in testbed.fresh_namespace(RESTRICTED):
+        volume = support.models_volume(testbed, name, models) if testbed.real_node else None
+        try:
+            yield name
+        finally:
+            if volume is not None:
+                testbed.kubectl("delete", "pv", volume, "--wait=false", check=False)
 
 
 @pytest.fixture(scope="session")
