@@ -8,7 +8,34 @@ from pathlib import Path
 import pytest
 
 from tests.e2e import support
+from tests.mlflow_registry import MlflowRegistry
 from tests.testbed_client import Testbed
+
+
+@pytest.fixture(scope="session")
+def testbed(request: pytest.FixtureRequest) -> Testbed:
+    """The real node's bed under MODEL_ROLLOUT_REAL_NODE=1 (real containers, Services that route),
+    else the pod runner's."""
+    bed: Testbed = request.getfixturevalue(
+        "real_node_testbed" if support.REAL_NODE else "pod_runner_testbed"
+    )
+    return bed
+
+
+@pytest.fixture(scope="session")
+def mlflow_registry(
+    testbed: Testbed, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[MlflowRegistry]:
+    """A real `mlflow server` whose artifacts the pods download: on a real node it listens on the
+    node's address (the host's side of the pods' bridge), which the operator on the host reaches too."""
+    from testbed import mlflow, node
+
+    state = tmp_path_factory.mktemp("mlflow-e2e")
+    host = node.layout(testbed.name).node_ip if testbed.real_node else "127.0.0.1"
+    url = mlflow.start(state, host=host)
+    with MlflowRegistry(url) as registry:
+        yield registry
+    mlflow.stop(state)
 
 
 @pytest.fixture(scope="session")
