@@ -49,6 +49,20 @@ def uri(models: Path, path: str) -> str:
     return f"file://{models}/{path}"
 
 
+def claims_root(models: Path) -> Path:
+    """A folder holding MODELS_CLAIM -> `models`: the operator on the host sees the claim there, as
+    an operator's pod would see it mounted at $MODEL_ROLLOUT_PVC_ROOT/<claim>."""
+    root = MODELS_HOME / "claims" / models.name
+    link = root / MODELS_CLAIM
+    if not link.is_symlink():
+        root.mkdir(parents=True, exist_ok=True)
+        staged = root / f".{MODELS_CLAIM}.{os.getpid()}"
+        staged.unlink(missing_ok=True)
+        staged.symlink_to(models)
+        staged.rename(link)  # atomic: another session may make the same link at once
+    return root
+
+
 def models_volume(testbed: Any, namespace: str, models: Path) -> str:
     """Puts the models' folder in `namespace` as the claim MODELS_CLAIM; returns the volume's name.
 
@@ -107,6 +121,8 @@ class Operator:
 
     def start(self) -> Operator:
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+        if REAL_NODE:  # pvc:// folders (a directory source) are read where the claim is
+            env["MODEL_ROLLOUT_PVC_ROOT"] = str(claims_root(demo_models()))
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [

@@ -257,3 +257,43 @@ def test_a_canary_with_a_latency_regression_is_rolled_back_automatically(
         metrics=[{"name": "latency_p99_ms", "max": 100, "interval": "20s"}],
         expect="latency",
     )
+
+
+def test_through_the_cluster_ip_each_version_gets_its_share_of_requests_at_20_and_50_percent(
+    testbed: Testbed, namespace: str, models: Path, operator: support.Operator
+) -> None:
+    """kube-proxy spreads connections over the ready endpoints; with 4 stable replicas the replica
+    ratio gives the canary 1 of 5 pods at 20% and 4 of 8 at 50%."""
+    if not testbed.real_node:
+        pytest.skip("a ClusterIP routes only on the real node (kube-proxy)")
+    steps = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}]
+    _deploy_v1(testbed, namespace, models, replicas=4, steps=steps)
+    shares: dict[int, float] = {}
+    with _traffic(testbed, namespace, models, rate=40) as gen:
+        for weight in (20, 50):
+            if weight == 20:
+                manifest = _md(
+                    models, testbed, version="2", artifact="iris-v2.skops", replicas=4, steps=steps
+                )
+                support.apply(testbed, namespace, manifest)
+            else:
+                testbed.kubectl(
+                    "annotate", "md", "iris", "-n", namespace, "--overwrite",
+                    f"modelrollout.io/promote=to-{weight}",
+                )  # fmt: skip
+
+            def held(weight: int = weight) -> bool:
+                st = support.status(testbed, namespace, "iris")
+                return st.get("phase") == "Paused" and st.get("actualCanaryWeight") == weight
+
+            eventually(held, timeout=180, what=f"paused with {weight}% of the ready endpoints")
+            time.sleep(3)  # kube-proxy follows the EndpointSlice within about a second
+            since = time.time()
+            time.sleep(20)
+            stats = gen.stats(since=since)
+            assert set(stats.by_code) == {200}, stats
+            assert stats.total > 400, stats
+            shares[weight] = 100 * stats.share("2")
+    print(f"\nCLUSTER-IP-SHARES requested -> measured canary share: {shares}")
+    for weight, share in shares.items():
+        assert abs(share - weight) <= 5, shares
