@@ -44,9 +44,15 @@ def pod_runner_testbed() -> Iterator[Testbed]:
 
 
 @pytest.fixture(scope="session")
-def testbed(pod_runner_testbed: Testbed) -> Testbed:
-    """The pod runner's bed; tests/e2e/conftest.py makes it the real node's under MODEL_ROLLOUT_REAL_NODE=1."""
-    return pod_runner_testbed
+def testbed(request: pytest.FixtureRequest) -> Testbed:
+    """The real node's bed under MODEL_ROLLOUT_REAL_NODE=1 (real containers, Services that route),
+    else the pod runner's."""
+    from testbed import __main__ as tb
+
+    bed: Testbed = request.getfixturevalue(
+        "real_node_testbed" if tb.real_node_requested() else "pod_runner_testbed"
+    )
+    return bed
 
 
 @pytest.fixture(scope="session")

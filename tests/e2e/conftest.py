@@ -13,16 +13,6 @@ from tests.testbed_client import Testbed
 
 
 @pytest.fixture(scope="session")
-def testbed(request: pytest.FixtureRequest) -> Testbed:
-    """The real node's bed under MODEL_ROLLOUT_REAL_NODE=1 (real containers, Services that route),
-    else the pod runner's."""
-    bed: Testbed = request.getfixturevalue(
-        "real_node_testbed" if support.REAL_NODE else "pod_runner_testbed"
-    )
-    return bed
-
-
-@pytest.fixture(scope="session")
 def mlflow_registry(
     testbed: Testbed, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[MlflowRegistry]:
