@@ -28,32 +28,27 @@ SERVICE_LABEL = "kubernetes.io/service-name"
 
 
 class NotLoopbackError(AssertionError):
-    """An address outside 127.0.0.0/8: the generator refuses to send anywhere but this machine."""
+    """An address outside where the generator may send (loopback, or the bed's ClusterIPs): it
+    refuses to send anywhere but this machine."""
+
+
+def _require_in(host: str, network: ipaddress.IPv4Network, *, where: str) -> None:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError as e:
+        raise NotLoopbackError(
+            f"{host!r} is not an IP address; traffic goes to {where} only"
+        ) from e
+    if address not in network:
+        raise NotLoopbackError(f"{host} is outside {network}; traffic goes to {where} only")
 
 
 def require_loopback(host: str) -> None:
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError as e:
-        raise NotLoopbackError(
-            f"{host!r} is not an IP address; traffic goes to 127.x.y.z only"
-        ) from e
-    if address not in LOOPBACK:
-        raise NotLoopbackError(f"{host} is outside 127.0.0.0/8; traffic goes to loopback only")
+    _require_in(host, LOOPBACK, where="loopback (127.x.y.z)")
 
 
 def require_service_address(host: str) -> None:
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError as e:
-        raise NotLoopbackError(
-            f"{host!r} is not an IP address; traffic goes to the test bed's ClusterIPs only"
-        ) from e
-    if address not in SERVICE_RANGE:
-        raise NotLoopbackError(
-            f"{host} is outside the test bed's Service range {SERVICE_RANGE}; traffic goes to "
-            "its ClusterIPs only"
-        )
+    _require_in(host, SERVICE_RANGE, where="the test bed's ClusterIPs (its Service range)")
 
 
 def service_port(service: Mapping[str, Any], *, port_name: str | None = None) -> Endpoint | None:
