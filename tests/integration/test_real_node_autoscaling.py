@@ -218,9 +218,12 @@ def models(bed: Testbed, ns: str) -> Iterator[Path]:
     bed.kubectl("delete", "pv", f"{ns}-models", "--wait=false", check=False)
 
 
-# The stable's bounds, and each pod's CPU: a 50m request, so the target of 50% is 25m a pod, and a
-# 100m limit, so eight pods at full load stay under one of the machine's cores.
-MIN_REPLICAS, MAX_REPLICAS, TARGET_CPU = 1, 3, 50
+# The stable's bounds and each pod's CPU. The limit is the request, so a saturated pod is at 100%
+# of it, and with a target of 80% the HPA asks for ceil(1.25 n) pods: one more at a time, so the
+# stable grows step by step while the rollout runs. Eight pods of 100m stay under one core.
+MIN_REPLICAS, MAX_REPLICAS, TARGET_CPU, CPU = 1, 4, 80, "100m"
+# Closed-loop clients: enough to keep every stable and canary pod busy.
+CLIENTS = 8
 # The operator follows a Deployment's change at its next turn (a watch event, or the 5 s resync).
 FOLLOW_S = 8.0
 
@@ -235,7 +238,7 @@ def _iris(models: Path, *, version: str) -> dict[str, Any]:
     md["spec"]["model"]["uri"] = f"pvc://models/models/iris-{version}.skops"
     md["spec"]["serving"] = {
         "replicas": 1,
-        "resources": {"requests": {"cpu": "50m"}, "limits": {"cpu": "100m"}},
+        "resources": {"requests": {"cpu": CPU}, "limits": {"cpu": CPU}},
         "autoscaling": {
             "minReplicas": MIN_REPLICAS,
             "maxReplicas": MAX_REPLICAS,
@@ -255,9 +258,10 @@ def _rescales(bed: Testbed, ns: str) -> list[str]:
 def test_load_scales_the_stable_through_the_hpa_and_a_rollout_during_it_keeps_its_weight(
     bed: Testbed, ns: str, models: Path, tmp_path: Path
 ) -> None:
-    """Load raises the stable (v1) through the HPA; v2's rollout starts as it scales and pauses at
-    50%; the load stops and the HPA scales the stable down again. All along the canary's pods
-    follow the stable's count within one pod (after the operator's turn), the weight stays 50."""
+    """Load raises the stable (v1) through the HPA one pod at a time; v2's rollout starts at the
+    first step and pauses at 50% while the HPA keeps raising the stable to its maximum; the load
+    stops and the HPA scales the stable down. All along the canary follows the stable's count
+    (within one pod of ready ones, exactly once the operator has turned), the weight stays 50."""
     from tests.e2e import support
 
     op = support.Operator(
@@ -270,9 +274,10 @@ def test_load_scales_the_stable_through_the_hpa_and_a_rollout_during_it_keeps_it
         service = bed.get("service", "-n", ns, "iris")["spec"]
         url = f"http://{service['clusterIP']}:{service['ports'][0]['port']}/v2/models/iris/infer"
         with Sampler(bed, ns) as sampler:
-            with Load(url, clients=3) as load:
-                eventually(
-                    lambda: sampler.take().stable >= 2,
+            with Load(url, clients=CLIENTS) as load:
+                loaded = time.monotonic()
+                first = eventually(
+                    lambda: (s := sampler.take()).stable >= 2 and s,
                     timeout=180,
                     what="the HPA to raise the stable under load",
                 )
@@ -284,10 +289,10 @@ def test_load_scales_the_stable_through_the_hpa_and_a_rollout_during_it_keeps_it
                         and s.stable == MAX_REPLICAS
                         and s.canary_ready == MAX_REPLICAS
                     ),
-                    timeout=240,
+                    timeout=360,
                     what=f"paused at 50% with the stable and the canary at {MAX_REPLICAS}",
                 )
-                loaded = load.answered
+                answered = load.answered
             unloaded = time.monotonic()
             eventually(
                 lambda: (s := sampler.take()).stable == MIN_REPLICAS and s.canary_ready == 1,
@@ -298,36 +303,40 @@ def test_load_scales_the_stable_through_the_hpa_and_a_rollout_during_it_keeps_it
         rescales = _rescales(bed, ns)
     finally:
         op.stop()
-    assert loaded > 0, "no request was answered under load"
+    _report(sampler.samples, loaded=loaded, started=started, unloaded=unloaded)
+    assert answered > 0, "no request was answered under load"
     # Scaled by the HPA on the CPU it measured, up then down.
     assert any("cpu resource utilization" in m and "above target" in m for m in rescales), rescales
-    assert any("below target" in m or "All metrics below target" in m for m in rescales), rescales
+    assert any("below target" in m for m in rescales), rescales
 
     during = [s for s in sampler.samples if s.at >= started]
-    assert during, "no sample during the rollout"
     with_canary = [s for s in during if s.canary > 0]
-    # The stable changed while the rollout ran: up to the maximum, then down again.
-    assert {s.stable for s in with_canary} >= {MAX_REPLICAS, MIN_REPLICAS}, with_canary
+    # The HPA scaled the stable while the rollout ran: up past its count at the start, then down.
+    stables = [s.stable for s in with_canary]
+    assert max(stables) == MAX_REPLICAS > first.stable, stables
+    assert stables[-1] == MIN_REPLICAS, stables
     changed_at = [b.at for a, b in itertools.pairwise(during) if a.stable != b.stable]
     for s in with_canary:
         # Never undone by the HPA: the requested weight holds and nothing promotes or aborts it.
-        assert (s.weight, s.phase) == (50, "Paused") or s.phase in {"Progressing", "Validating"}, s
-        settled = all(s.at - t > FOLLOW_S for t in changed_at if t <= s.at)
-        if settled:
-            # At 50% the canary has as many pods as the stable the HPA sized.
-            assert abs(s.canary - s.stable) <= 1, (s, during)
+        assert s.weight == 50, s
+        assert s.phase in {"Progressing", "Paused"}, s
+        if any(0 <= s.at - t <= FOLLOW_S for t in changed_at):
+            continue  # the operator's turn after the HPA's step
+        # At 50% the canary has as many pods as the stable the HPA sized; once the step is
+        # reached (Paused: its pods were ready), the ready ones stay within one pod of that.
+        assert s.canary == s.stable, s
+        if s.phase == "Paused":
+            assert abs(s.canary_ready - s.stable_ready) <= 1, s
     final = sampler.samples[-1]
-    assert (final.stable, final.canary, final.weight, final.phase) == (
-        MIN_REPLICAS, MIN_REPLICAS, 50, "Paused",
-    ), final  # fmt: skip
-    _report(during, started=started, unloaded=unloaded)
+    assert (final.stable, final.canary, final.phase) == (MIN_REPLICAS, MIN_REPLICAS, "Paused")
 
 
-def _report(samples: list[Sample], *, started: float, unloaded: float) -> None:
-    # The series, for the log of a run (pytest -s): seconds since the rollout began.
+def _report(samples: list[Sample], *, loaded: float, started: float, unloaded: float) -> None:
+    # The series, for the log of a run (pytest -s): seconds since the load began.
     for s in samples:
-        mark = " (load off)" if s.at >= unloaded else ""
+        mark = " rollout" if started <= s.at < unloaded else ""
+        mark += " (load off)" if s.at >= unloaded else ""
         print(
-            f"t={s.at - started:6.1f}s stable {s.stable_ready}/{s.stable} canary "
+            f"t={s.at - loaded:6.1f}s stable {s.stable_ready}/{s.stable} canary "
             f"{s.canary_ready}/{s.canary} weight {s.weight} {s.phase}{mark}"
         )
