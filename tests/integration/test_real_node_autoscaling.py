@@ -219,7 +219,7 @@ def models(bed: Testbed, ns: str) -> Iterator[Path]:
 # 50m to 70m at a load average of 30), so the HPA raises the stable whatever else runs.
 MIN_REPLICAS, MAX_REPLICAS, TARGET_CPU = 1, 4, 50
 # wrk's connections: enough to keep every stable and canary pod busy.
-CONNECTIONS = 16
+CONNECTIONS = 8
 # A forgotten load generator must not outlive the test.
 MAX_LOAD_S = 600
 # The operator follows a Deployment's change at its next turn (a watch event, or the 5 s resync).
@@ -237,6 +237,10 @@ def _iris(models: Path, *, version: str) -> dict[str, Any]:
     md["spec"]["serving"] = {
         "replicas": 1,
         "resources": {"requests": {"cpu": "50m"}, "limits": {"cpu": "100m"}},
+        # A pod held at its CPU limit answers a probe behind the requests queued before it: with
+        # the 1 s default timeout the kubelet restarted every pod after 30 s of load.
+        "readinessProbe": {"timeoutSeconds": 5},
+        "livenessProbe": {"timeoutSeconds": 10, "failureThreshold": 6},
         "autoscaling": {
             "minReplicas": MIN_REPLICAS,
             "maxReplicas": MAX_REPLICAS,
