@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from modelrollout.api.base import PositiveDuration, Rule, SpecModel
+from modelrollout.api.base import PositiveDuration, SpecModel, exactly_one
 
 # A file inside a version's artifacts: a relative path without `..`, as MLflow and folders hold them.
 ARTIFACT_FILE_PATTERN = r"^[A-Za-z0-9_][-A-Za-z0-9_.]*(/[A-Za-z0-9_][-A-Za-z0-9_.]*)*$"
@@ -36,24 +36,32 @@ class MlflowSource(SpecModel):
     """The model file inside the version's artifacts, in spec.model.format."""
 
     rules = (
-        Rule(
-            cel="has(self.alias) != has(self.stage)",
+        exactly_one(
+            "alias",
+            "stage",
             message="set exactly one of alias (e.g. champion) or stage (e.g. Production)",
-            check=lambda s: (s.alias is None) != (s.stage is None),
         ),
     )
 
 
 class DirectorySource(SpecModel):
-    """A folder (file:// only for now) holding one sub-folder per version: `<uri>/<version>/<file>`.
+    """A folder (file:// or pvc://, not an object store yet) holding one sub-folder per version: `<uri>/<version>/<file>`.
 
     The version is the highest sub-folder name made of dot-separated numbers (`3`, `1.10.2`),
     compared number by number (`1.10` is above `1.9`); other names, and versions whose file is not
     there yet, are passed over."""
 
-    uri: Annotated[str, Field(pattern=r"^file:///\S*/$", max_length=2048)]
-    """The folder, as file:///abs/path/ with a trailing slash; the operator and the model server
-    must both read it (a volume mounted at the same path)."""
+    uri: Annotated[
+        str,
+        Field(
+            pattern=r"^(file:///\S*/|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?/(\S*/)?)$",
+            max_length=2048,
+        ),
+    ]
+    """The folder with a trailing slash: pvc://<claim>/<path>/, a PersistentVolumeClaim the serving
+    pods mount for the version picked, and the operator's pod at $MODEL_ROLLOUT_PVC_ROOT/<claim>
+    (default /mnt/pvc/<claim>); or file:///abs/path/, read by the operator and the model server
+    alike at that path."""
     file: ArtifactFile = "model.skops"
     """The model file inside each version's folder, in spec.model.format."""
 
@@ -66,13 +74,7 @@ class ModelSource(SpecModel):
     poll_interval: PositiveDuration = "30s"
     """How often the operator asks the source for its current version."""
 
-    rules = (
-        Rule(
-            cel="has(self.mlflow) != has(self.directory)",
-            message="set exactly one of mlflow or directory",
-            check=lambda s: (s.mlflow is None) != (s.directory is None),
-        ),
-    )
+    rules = (exactly_one("mlflow", "directory", message="set exactly one of mlflow or directory"),)
 
     @property
     def kind(self) -> Literal["mlflow", "directory"]:
