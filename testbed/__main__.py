@@ -11,7 +11,7 @@ import time
 import zlib
 from pathlib import Path
 
-from testbed import cluster, gateway_api, node, paths, procs, prometheus
+from testbed import cluster, gateway_api, metrics_server, node, paths, procs, prometheus
 
 
 def _say(msg: str) -> None:
@@ -79,6 +79,7 @@ def up(name: str, *, build: bool = True, real_node: bool = False, kwok_pods: boo
     gateway_api.install(name)
     if real_node:
         node.start(cluster_name=name, say=_say)
+        metrics_server.start(cluster_name=name, say=_say)
     elif kwok_pods:
         _say("kwok runs the pods (testbed/pod-stages.yaml): no pod runner")
     elif procs.pid_of(name="podrunner", state=state) is None:
@@ -130,6 +131,7 @@ def down(name: str) -> None:
     for proc in ("prometheus", "podrunner"):
         if procs.stop(name=proc, state=state, grace=15):
             _say(f"stopped {proc}")
+    metrics_server.stop(cluster_name=name, say=_say)
     node.stop(cluster_name=name, say=_say)
     cluster.delete(name)
     _state_file(name).unlink(missing_ok=True)
@@ -144,7 +146,8 @@ def status(name: str) -> int:
         pid = procs.pid_of(name=proc, state=state)
         print(f"{proc}: {'running, pid ' + str(pid) if pid else 'stopped'}")
     if load_state(name).get("real_node"):
-        for proc, pid in node.running(name).items():
+        pids = {**node.running(name), metrics_server.NAME: metrics_server.running(name)}
+        for proc, pid in pids.items():
             print(f"{proc}: {'running, pid ' + str(pid) if pid else 'stopped'}")
     if ok:
         print(cluster.kubectl("get", "nodes", "-o", "wide", cluster=name), end="")

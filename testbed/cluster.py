@@ -26,6 +26,17 @@ KUBERNETES_SERVICE_IP = "10.0.0.1"
 # The scale bed's Services (one per ModelDeployment) outgrow a /24 at 254: "failed to allocate a
 # serviceIP ... range is full". A /16 around the same first address holds 65,534.
 KWOK_POD_SERVICE_RANGE = "10.0.0.0/16"
+# The name the API server's aggregator checks metrics-server's certificate against.
+METRICS_SERVER_DNS = "metrics-server.kube-system.svc"
+# The real node's HPA controller, quick enough for a test of minutes: a new decision every 5 s
+# (default 15 s), scale-down after 30 s of lower recommendations (default 5 min), and a new pod's
+# CPU counted 20 s after it started (defaults 5 min and 30 s) since its readiness probe passes fast.
+HPA_CONTROLLER_ARGS = {
+    "horizontal-pod-autoscaler-sync-period": "5s",
+    "horizontal-pod-autoscaler-downscale-stabilization": "30s",
+    "horizontal-pod-autoscaler-cpu-initialization-period": "20s",
+    "horizontal-pod-autoscaler-initial-readiness-delay": "10s",
+}
 
 
 # Metadata only (who asked for what, no bodies): bench/scale.py counts each controller's requests
@@ -63,16 +74,20 @@ def _config(cluster: str, *, real_node_ip: str | None, kwok_pods: bool = False) 
         # Pods reach the API server through the `kubernetes` Service, whose endpoint is the
         # advertised address (testbed/node.py forwards it to 127.0.0.1), and check its
         # certificate against the Service's IP.
-        cfg["options"]["kubeApiserverCertSANs"] = [KUBERNETES_SERVICE_IP, real_node_ip]
-        cfg["componentsPatches"] = _real_node_patches(real_node_ip)
+        # metrics-server (testbed/metrics_server.py) serves with the same certificate, under the
+        # name the aggregator dials it by.
+        cfg["options"]["kubeApiserverCertSANs"] = [
+            KUBERNETES_SERVICE_IP,
+            real_node_ip,
+            METRICS_SERVER_DNS,
+        ]
+        for patch in _real_node_patches(real_node_ip, pki=paths.kwok_dir(cluster) / "pki"):
+            _add_args(cfg, patch["name"], patch["extraArgs"])
     # One controller-manager and one scheduler: nothing to elect. With election on, a lease renewal
     # that times out on a loaded machine makes either exit ("leaderelection lost"), kwokctl does not
     # restart it, and every Job and Deployment on the bed stops moving.
-    patches = cfg.setdefault("componentsPatches", [])
     for component in ("kube-controller-manager", "kube-scheduler"):
-        patches.append(
-            {"name": component, "extraArgs": [{"key": "leader-elect", "value": "false"}]}
-        )
+        _add_args(cfg, component, [{"key": "leader-elect", "value": "false"}])
     out = paths.state_dir(cluster) / "kwokctl.yaml"
     out.parent.mkdir(parents=True, exist_ok=True)
     stages = (paths.REPO / "testbed" / "node-stages.yaml").read_text()
@@ -80,18 +95,27 @@ def _config(cluster: str, *, real_node_ip: str | None, kwok_pods: bool = False) 
         policy = out.parent / "audit-policy.yaml"
         policy.write_text(yaml.safe_dump(AUDIT_POLICY, sort_keys=False))
         cfg["options"]["kubeAuditPolicy"] = str(policy)
-        cfg.setdefault("componentsPatches", []).append(
-            {
-                "name": "kube-apiserver",
-                "extraArgs": [{"key": "service-cluster-ip-range", "value": KWOK_POD_SERVICE_RANGE}],
-            }
+        _add_args(
+            cfg,
+            "kube-apiserver",
+            [{"key": "service-cluster-ip-range", "value": KWOK_POD_SERVICE_RANGE}],
         )
         stages += "---\n" + (paths.REPO / "testbed" / "pod-stages.yaml").read_text()
     out.write_text(yaml.safe_dump(cfg, sort_keys=False) + "---\n" + stages)
     return out
 
 
-def _real_node_patches(node_ip: str) -> list[dict[str, Any]]:
+def _add_args(cfg: dict[str, Any], component: str, args: list[dict[str, Any]]) -> None:
+    """Adds extra arguments to a component's one entry in componentsPatches (made if missing)."""
+    patches: list[dict[str, Any]] = cfg.setdefault("componentsPatches", [])
+    for patch in patches:
+        if patch["name"] == component:
+            patch.setdefault("extraArgs", []).extend(args)
+            return
+    patches.append({"name": component, "extraArgs": list(args)})
+
+
+def _real_node_patches(node_ip: str, *, pki: Path) -> list[dict[str, Any]]:
     def arg(key: str, value: str, *, override: bool = False) -> dict[str, Any]:
         return {"key": key, "value": value, "override": override}
 
@@ -112,7 +136,21 @@ def _real_node_patches(node_ip: str) -> list[dict[str, Any]]:
             "extraArgs": [
                 arg("kubelet-preferred-address-types", "InternalIP,Hostname"),
                 arg("advertise-address", node_ip),
+                # The aggregation layer for metrics.k8s.io: kwokctl gives the API server a proxy
+                # client certificate (its admin one) but no request-header CA, without which an
+                # aggregated server cannot trust the user the API server names in its headers.
+                arg("requestheader-client-ca-file", str(pki / "ca.crt")),
+                arg("requestheader-allowed-names", "kwok-admin"),
+                arg("requestheader-username-headers", "X-Remote-User"),
+                arg("requestheader-group-headers", "X-Remote-Group"),
+                arg("requestheader-extra-headers-prefix", "X-Remote-Extra-"),
+                # Dial metrics-server at its endpoint (the node's address), not its ClusterIP.
+                arg("enable-aggregator-routing", "true"),
             ],
+        },
+        {
+            "name": "kube-controller-manager",
+            "extraArgs": [arg(k, v) for k, v in HPA_CONTROLLER_ARGS.items()],
         },
     ]
 
