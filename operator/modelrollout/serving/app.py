@@ -17,7 +17,16 @@ from typing import Any
 import orjson
 
 from modelrollout.models import loading
-from modelrollout.serving import config, feedback, http, metadata, metrics, peers, protocol
+from modelrollout.serving import (
+    config,
+    feedback,
+    http,
+    metadata,
+    metrics,
+    peers,
+    protocol,
+    shadow,
+)
 
 log = logging.getLogger("modelrollout.serving")
 
@@ -38,8 +47,10 @@ class App:
         settings: config.ServeConfig,
         meters: metrics.Metrics,
         peer_sockets: Sequence[Path] = (),
+        mirror: shadow.Mirror | None = None,
     ) -> None:
         self.model, self.settings, self.meters = model, settings, meters
+        self.mirror = mirror
         self.store = feedback.FeedbackStore(
             max_bytes=settings.feedback_max_bytes,
             max_age_seconds=settings.feedback_max_age_seconds,
@@ -98,6 +109,9 @@ class App:
         if parts == ["v2"]:
             _method(req, "GET")
             return ok(metadata.SERVER)
+        if parts == ["v2", "shadow"]:
+            _method(req, "GET")
+            return self._shadow()
         if parts[:2] == ["v2", "health"] and len(parts) == 3 and parts[2] in ("live", "ready"):
             _method(req, "GET")
             if parts[2] == "live":
@@ -148,6 +162,12 @@ class App:
                 f"version {s.model_version!r}"
             )
         return None
+
+    def _shadow(self) -> http.Response:
+        # What a stable's mirror polls (serving/shadow.py): the share this shadow asks for.
+        if self.settings.mirror_percent <= 0:
+            return error(404, "this server is not a shadow (--mirror-percent is 0)")
+        return ok({"mirror": self.settings.mirror_percent, "version": self.settings.model_version})
 
     def _readiness(self, doc: dict[str, Any]) -> http.Response:
         return http.Response(200 if not self.draining else 503, orjson.dumps(doc))
@@ -202,6 +222,8 @@ class App:
             ) from e
         self.store.put(request_id, labels)
         self.meters.feedback_store(self.store)
+        if self.mirror is not None:
+            self.mirror.offer_infer(request_id=request_id, body=req.body, labels=labels)
         if model.kind == "classifier":
             self.meters.predicted(labels)
         results = {"predict": labels, "predict_proba": proba}
@@ -268,6 +290,8 @@ class App:
             raise
         self.store.answered(fb.id)
         self.meters.scored(score)
+        if self.mirror is not None:
+            self.mirror.offer_feedback(request_id=fb.id, body=body)
         return ok({"id": fb.id, "model_name": self.settings.model_name, **score.as_json()})
 
     async def _feedback_from_peers(self, body: bytes, request_id: str) -> http.Response:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -50,6 +51,10 @@ class ServeConfig:
     idle_timeout_seconds: float = 60.0
     # Per worker: far more than a gateway's pool needs; the open-file limit must allow as many.
     max_connections: int = 4096
+    # Shadowing (serving/shadow.py): where a stable sends copies of its requests, and, on the
+    # shadow, the share of them it asks for (0: not a shadow).
+    shadow_url: str | None = None
+    mirror_percent: int = 0
 
 
 class ConfigError(Exception):
@@ -110,6 +115,15 @@ def _parser() -> argparse.ArgumentParser:
         "--max-connections",
         help="open connections per worker; more are closed at once (default 4096)",
     )
+    p.add_argument(
+        "--shadow-url",
+        help="http://host:port of a shadow version (the <name>-shadow Service): copies of a share "
+        "of requests go there from a background thread, as much as it asks for on /v2/shadow",
+    )
+    p.add_argument(
+        "--mirror-percent",
+        help="as a shadow, the percent of the stable's requests to ask for (0..100, default 0)",
+    )
     return p
 
 
@@ -160,7 +174,20 @@ def parse(argv: Sequence[str]) -> ServeConfig:
             values.get("max_connections", str(ServeConfig.max_connections)),
             low=1,
         ),
+        shadow_url=_shadow_url(values.get("shadow_url")),
+        mirror_percent=_int("mirror_percent", values.get("mirror_percent", "0"), low=0, high=100),
     )
+
+
+def _shadow_url(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    if re.fullmatch(r"http://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?", raw) is None:
+        raise ConfigError(
+            f"{_where('shadow_url')} is {raw!r}; it must be http://host[:port] with no path, "
+            "e.g. http://iris-shadow:8080"
+        )
+    return raw.rstrip("/")
 
 
 def _token(value: str | None, path: str | None) -> str | None:

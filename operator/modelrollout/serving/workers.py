@@ -25,7 +25,7 @@ from pathlib import Path
 from prometheus_client import multiprocess
 
 from modelrollout.models import loading
-from modelrollout.serving import app, config, http, metrics, peers, sockets
+from modelrollout.serving import app, config, http, metrics, peers, shadow, sockets
 
 log = logging.getLogger("modelrollout.serving")
 # Kubernetes waits 30 s by default between SIGTERM and SIGKILL: finish in-flight work within 25.
@@ -160,11 +160,19 @@ async def _serve(
     if run_dir is not None:
         listening.append((sockets.listen_unix(peers.socket_path(run_dir, index)), True))
         siblings = [peers.socket_path(run_dir, i) for i in range(settings.workers) if i != index]
+    meters = metrics.Metrics(settings=settings, digest=model.digest)
+    mirror = None
+    if settings.shadow_url is not None:
+        # One thread per worker, started after the fork: a forked thread would not run.
+        mirror = shadow.Mirror(
+            url=settings.shadow_url,
+            model_name=settings.model_name,
+            counters=meters,
+            feedback_token=settings.feedback_token,
+        )
+        mirror.start()
     application = app.App(
-        model=model,
-        settings=settings,
-        meters=metrics.Metrics(settings=settings, digest=model.digest),
-        peer_sockets=siblings,
+        model=model, settings=settings, meters=meters, peer_sockets=siblings, mirror=mirror
     )
 
     def draining() -> None:
@@ -184,3 +192,5 @@ async def _serve(
         drain_seconds=DRAIN_SECONDS,
         on_draining=draining,
     )
+    if mirror is not None:
+        mirror.stop()
