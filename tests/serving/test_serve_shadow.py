@@ -59,9 +59,7 @@ def test_a_shadow_answers_copies_that_never_reach_the_client_and_feedback_scores
 ) -> None:
     with (
         srv.running(tmp_path, shadow_args(f"file://{wrong_model}", 100)) as canary,
-        srv.running(
-            tmp_path, stable_args(f"file://{model_dir}/iris.skops", canary.url)
-        ) as stable,
+        srv.running(tmp_path, stable_args(f"file://{model_dir}/iris.skops", canary.url)) as stable,
     ):
         assert canary.get(shadow.SHADOW_PATH).json()["mirror"] == 100
         time.sleep(shadow.PROBE_SECONDS + 0.5)  # the stable has seen the shadow ask

@@ -30,6 +30,7 @@ from modelrollout.api.rollout import (
     PauseStep,
     RollbackSpec,
     RolloutSpec,
+    ShadowStep,
     Step,
     TrafficRouting,
 )
@@ -139,6 +140,7 @@ __all__ = [
     "ScoreBound",
     "SecretKey",
     "ServingSpec",
+    "ShadowStep",
     "Step",
     "Thresholds",
     "TrafficRouting",

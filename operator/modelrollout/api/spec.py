@@ -84,4 +84,14 @@ class ModelDeploymentSpec(SpecModel):
             ),
             field_path=".analysis",
         ),
+        Rule(
+            cel="!has(self.rollout) || !has(self.rollout.steps) || has(self.analysis) || "
+            "!self.rollout.steps.exists(s, has(s.shadow))",
+            message="a shadow step needs spec.analysis (the metrics the shadow is judged by)",
+            check=lambda s: (
+                s.analysis is not None
+                or not any(step.shadow is not None for step in s.rollout.steps)
+            ),
+            field_path=".analysis",
+        ),
     )

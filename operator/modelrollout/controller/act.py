@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from modelrollout import api, rollout
-from modelrollout.controller import observe
+from modelrollout.controller import observe, shadowing
 from modelrollout.k8s import builders, client, names
 from modelrollout.traffic import router as traffic_router
 
@@ -68,16 +68,25 @@ def plan_for(ctx: Context, weight: int) -> traffic_router.TrafficPlan:
     )
 
 
-def carry_out(ctx: Context, actions: tuple[rollout.Action, ...], *, weight: int) -> None:
-    """Applies actions; `weight` is the canary weight of the new status (what SetWeight asks for)."""
+def carry_out(
+    ctx: Context, actions: tuple[rollout.Action, ...], *, weight: int, mirror: int = 0
+) -> None:
+    """Applies actions; `weight` is the canary weight of the new status (what SetWeight asks for),
+    `mirror` the percent of requests copied to it as a shadow (rollout.mirror_percent)."""
     plan = plan_for(ctx, weight)
     # The stable is never scaled away before promotion: it is what a rollback falls back on.
     sizes: dict[names.Track, int] = {
         "stable": max(plan.stable_replicas, 1),
         "canary": plan.canary_replicas,
     }
+    if mirror > 0:
+        sizes["canary"] = max(
+            sizes["canary"],
+            shadowing.replicas(serving_replicas=ctx.spec.serving.replicas, mirror=mirror),
+        )
     ensured: set[names.Track] = set()
-    _ensure_service(ctx)
+    _ensure_service(ctx, canary_serves=weight > 0 or ctx.router.name == "none")
+    shadowing.ensure_service(ctx, mirror=mirror, apply_if_changed=_apply_if_changed)
     for action in actions:
         match action:
             case rollout.EnsureStable(model=model):
@@ -103,16 +112,15 @@ def carry_out(ctx: Context, actions: tuple[rollout.Action, ...], *, weight: int)
                 _event(ctx, reason=reason, message=message, type_=type_)
 
 
-def _ensure_service(ctx: Context) -> None:
-    if ctx.world.service is None:
-        ctx.kube.apply(
-            builders.service(
-                md_name=ctx.name,
-                namespace=ctx.namespace,
-                owner=ctx.owner,
-                port=ctx.spec.serving.port,
-            )
-        )
+def _ensure_service(ctx: Context, *, canary_serves: bool) -> None:
+    manifest = builders.service(
+        md_name=ctx.name,
+        namespace=ctx.namespace,
+        owner=ctx.owner,
+        port=ctx.spec.serving.port,
+        canary_serves=canary_serves,
+    )
+    _apply_if_changed(ctx, manifest, ctx.world.service)
 
 
 def _ensure_track(ctx: Context, track: names.Track, model: api.ModelSpec, replicas: int) -> None:
@@ -126,6 +134,7 @@ def _ensure_track(ctx: Context, track: names.Track, model: api.ModelSpec, replic
         serving=ctx.spec.serving,
         replicas=replicas,
         default_image=ctx.image,
+        mirror_percent=ctx.spec.rollout.mirror_percent,
     )
     _apply_if_changed(ctx, manifest, current)
 

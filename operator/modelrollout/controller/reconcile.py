@@ -143,7 +143,12 @@ def _turn(
     ctx = act.Context(
         kube=kube, body=body, spec=spec, world=world, router=router, image=settings.image, now=now
     )
-    act.carry_out(ctx, decision.actions, weight=decision.status.canary_weight)
+    act.carry_out(
+        ctx,
+        decision.actions,
+        weight=decision.status.canary_weight,
+        mirror=rollout.mirror_percent(spec, decision.status),
+    )
     _write_status(kube, body=body, status=decision.status)
     metrics.canary_weight.labels(namespace, name).set(decision.status.canary_weight)
     if decision.status.phase is not status.phase and decision.status.phase in _OUTCOMES:

@@ -98,8 +98,12 @@ def server_deployment(
     serving: api.ServingSpec,
     replicas: int,
     default_image: str,
+    mirror_percent: int = 0,
 ) -> Manifest:
-    """The Deployment of one track, serving `model`. Rolling updates never drop ready capacity."""
+    """The Deployment of one track, serving `model`. Rolling updates never drop ready capacity.
+
+    With `mirror_percent` (the rollout has a shadow step) the stable's pods copy requests to the
+    shadow Service, and the canary's ask for that percent of them while it is behind it."""
     port = serving.port
     labels = names.pod_labels(md_name, track=track, version=model.version)
     args = [
@@ -127,6 +131,7 @@ def server_deployment(
         "env": [
             *_DOWNWARD_ENV,
             {"name": "MODEL_ROLLOUT_PVC_ROOT", "value": PVC_ROOT},
+            *_shadow_env(md_name, track=track, port=port, mirror_percent=mirror_percent),
             *[e.model_dump(by_alias=True, exclude_none=True) for e in serving.env],
             *_feedback_token_env(serving.feedback_auth),
         ],
@@ -182,6 +187,18 @@ def server_deployment(
     }
 
 
+def _shadow_env(
+    md_name: str, *, track: names.Track, port: int, mirror_percent: int
+) -> list[Manifest]:
+    if mirror_percent <= 0:
+        return []
+    if track == "canary":
+        return [{"name": "MODEL_ROLLOUT_MIRROR_PERCENT", "value": str(mirror_percent)}]
+    # Before the user's env, so spec.serving.env can point it elsewhere (the later entry wins).
+    url = f"http://{names.shadow_service(md_name)}.$(POD_NAMESPACE).svc:{port}"
+    return [{"name": "MODEL_ROLLOUT_SHADOW_URL", "value": url}]
+
+
 def _feedback_token_env(auth: api.SecretKey | None) -> list[Manifest]:
     if auth is None:
         return []
@@ -197,8 +214,15 @@ def service(
     owner: dict[str, Any],
     port: int,
     track: names.Track | None = None,
+    canary_serves: bool = True,
 ) -> Manifest:
-    """The Service in front of both tracks (track=None), or of one track for a Gateway API router."""
+    """The Service in front of both tracks (track=None), or of one track for a Gateway API router.
+
+    Without `canary_serves` (its weight is 0, e.g. while it is a shadow) the Service in front of
+    both tracks selects the stable's pods only, so no client is answered by the canary."""
+    selector = names.selector(md_name, track)
+    if track is None and not canary_serves:
+        selector = names.selector(md_name, "stable")
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -209,7 +233,31 @@ def service(
             labels=names.selector(md_name, track),
         ),
         "spec": {
-            "selector": names.selector(md_name, track),
+            "selector": selector,
+            "ports": [{"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def shadow_service(
+    *, md_name: str, namespace: str, owner: dict[str, Any], port: int, active: bool
+) -> Manifest:
+    """The Service the stable copies requests to: the canary's pods during a shadow step, else none."""
+    selector = {
+        **names.selector(md_name),
+        names.LABEL_TRACK: "canary" if active else names.NO_TRACK,
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(
+            name=names.shadow_service(md_name),
+            namespace=namespace,
+            owner=owner,
+            labels=names.selector(md_name),
+        ),
+        "spec": {
+            "selector": selector,
             "ports": [{"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}],
         },
     }

@@ -168,7 +168,9 @@ class Mirror:
         self._counters.mirrored()
         shadow = _labels(orjson.loads(payload))
         if shadow is not None and len(shadow) == len(job.labels):
-            agree = int(sum(str(a) == str(b) for a, b in zip(shadow, job.labels.tolist())))
+            agree = int(
+                sum(str(a) == str(b) for a, b in zip(shadow, job.labels.tolist(), strict=True))
+            )
             self._counters.agreement(agree=agree, disagree=len(shadow) - agree)
 
     def _post(self, path: str, body: bytes) -> tuple[int, bytes]:

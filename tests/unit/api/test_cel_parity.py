@@ -104,10 +104,28 @@ WIRE: dict[type[BaseModel], st.SearchStrategy[dict[str, Any]]] = {
         positive,
     ),
     api.Step: st.builds(
-        lambda w, p, a: present(setWeight=w, pause=p, analysis=a),
+        lambda w, p, a, s: present(setWeight=w, pause=p, analysis=a, shadow=s),
         maybe(st.integers(0, 100)),
         maybe(st.sampled_from([{}, {"duration": "5s"}])),
         maybe(empty),
+        maybe(st.sampled_from([{"duration": "1m"}, {"duration": "10m", "mirror": 20}])),
+    ),
+    api.RolloutSpec: st.builds(
+        lambda steps, routing: present(steps=steps, trafficRouting=routing),
+        maybe(
+            st.lists(
+                st.sampled_from(
+                    [
+                        {"setWeight": 5},
+                        {"shadow": {"duration": "1m"}},
+                        {"shadow": {"duration": "1m", "mirror": 100}},
+                        {"shadow": {"duration": "2m", "mirror": 20}},
+                    ]
+                ),
+                max_size=3,
+            )
+        ),
+        maybe(st.sampled_from([{}, {"none": {}}, {"gatewayAPI": {"httpRoute": "r"}}])),
     ),
     api.TrafficRouting: st.builds(
         lambda r, g, n: present(replicaRatio=r, gatewayAPI=g, none=n),
@@ -155,7 +173,14 @@ WIRE: dict[type[BaseModel], st.SearchStrategy[dict[str, Any]]] = {
             rollout=None if steps is None else {"steps": steps},
             analysis=analysis,
         ),
-        maybe(st.lists(st.sampled_from([{"setWeight": 5}, {"analysis": {}}]), max_size=3)),
+        maybe(
+            st.lists(
+                st.sampled_from(
+                    [{"setWeight": 5}, {"analysis": {}}, {"shadow": {"duration": "1m"}}]
+                ),
+                max_size=3,
+            )
+        ),
         maybe(st.just(ANALYSIS)),
     ),
 }
