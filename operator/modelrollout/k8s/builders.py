@@ -131,7 +131,13 @@ def server_deployment(
         "env": [
             *_DOWNWARD_ENV,
             {"name": "MODEL_ROLLOUT_PVC_ROOT", "value": PVC_ROOT},
-            *_shadow_env(md_name, track=track, port=port, mirror_percent=mirror_percent),
+            *_shadow_env(
+                md_name,
+                track=track,
+                port=port,
+                mirror_percent=mirror_percent,
+                given={e.name for e in serving.env},
+            ),
             *[e.model_dump(by_alias=True, exclude_none=True) for e in serving.env],
             *_feedback_token_env(serving.feedback_auth),
         ],
@@ -188,15 +194,17 @@ def server_deployment(
 
 
 def _shadow_env(
-    md_name: str, *, track: names.Track, port: int, mirror_percent: int
+    md_name: str, *, track: names.Track, port: int, mirror_percent: int, given: set[str]
 ) -> list[Manifest]:
     if mirror_percent <= 0:
         return []
     if track == "canary":
-        return [{"name": "MODEL_ROLLOUT_MIRROR_PERCENT", "value": str(mirror_percent)}]
-    # Before the user's env, so spec.serving.env can point it elsewhere (the later entry wins).
-    url = f"http://{names.shadow_service(md_name)}.$(POD_NAMESPACE).svc:{port}"
-    return [{"name": "MODEL_ROLLOUT_SHADOW_URL", "value": url}]
+        entry = {"name": "MODEL_ROLLOUT_MIRROR_PERCENT", "value": str(mirror_percent)}
+    else:
+        url = f"http://{names.shadow_service(md_name)}.$(POD_NAMESPACE).svc:{port}"
+        entry = {"name": "MODEL_ROLLOUT_SHADOW_URL", "value": url}
+    # spec.serving.env may set it (to reach the shadow another way); an env name appears once.
+    return [] if entry["name"] in given else [entry]
 
 
 def _feedback_token_env(auth: api.SecretKey | None) -> list[Manifest]:
