@@ -157,16 +157,17 @@ class Mirror:
         return min(max(percent, 0.0), 100.0) / 100.0
 
     def _send_infer(self, job: _Infer) -> None:
-        doc = orjson.loads(job.body)
-        # The stable's id, so ground truth for it finds the shadow's prediction; and the labels,
-        # whatever outputs the client asked for, so the two can be compared.
-        doc["id"] = job.request_id
-        doc["outputs"] = [{"name": "predict"}]
-        status, payload = self._post(self._infer_path, orjson.dumps(doc))
+        # The body as the client sent it (no re-encoding on this thread, which shares the GIL with
+        # the server), under the stable's id, so ground truth for it finds the shadow's prediction.
+        # Its body id, if any, is that id already.
+        status, payload = self._request(
+            "POST", self._infer_path, job.body, request_id=job.request_id
+        )
         if status != 200:
             raise ValueError(f"the shadow answered {status}")
         self._counters.mirrored()
         shadow = _labels(orjson.loads(payload))
+        # Compared where the client asked for labels (the default); probabilities are not.
         if shadow is not None and len(shadow) == len(job.labels):
             agree = int(
                 sum(str(a) == str(b) for a, b in zip(shadow, job.labels.tolist(), strict=True))
@@ -176,10 +177,14 @@ class Mirror:
     def _post(self, path: str, body: bytes) -> tuple[int, bytes]:
         return self._request("POST", path, body)
 
-    def _request(self, method: str, path: str, body: bytes | None) -> tuple[int, bytes]:
+    def _request(
+        self, method: str, path: str, body: bytes | None, *, request_id: str | None = None
+    ) -> tuple[int, bytes]:
         if self._conn is None:
             self._conn = http.client.HTTPConnection(self._host, self._port, timeout=TIMEOUT_SECONDS)
         headers = {"content-type": "application/json"}
+        if request_id is not None:
+            headers["x-request-id"] = request_id
         if self._token is not None:
             headers["authorization"] = f"Bearer {self._token}"
         self._conn.request(method, path, body=body, headers=headers)
