@@ -23,6 +23,14 @@ from modelrollout.api.catalogue import (
     message,
 )
 from modelrollout.api.model import ModelFormat, ModelSpec
+from modelrollout.api.monitoring import (
+    AccuracyMonitor,
+    DriftSpec,
+    FeatureFinding,
+    MonitoringSpec,
+    MonitoringStatus,
+    WebhookSpec,
+)
 from modelrollout.api.rollout import (
     AnalysisStep,
     Empty,
@@ -96,6 +104,7 @@ __all__ = [
     "SHORT_NAMES",
     "SINGULAR",
     "VERSION",
+    "AccuracyMonitor",
     "AnalysisPhase",
     "AnalysisSpec",
     "AnalysisStatus",
@@ -107,10 +116,12 @@ __all__ = [
     "Condition",
     "ConditionType",
     "DatasetSpec",
+    "DriftSpec",
     "Duration",
     "Empty",
     "EnvVar",
     "FairnessSpec",
+    "FeatureFinding",
     "GatewayAPIRouting",
     "HistoryEntry",
     "Measurement",
@@ -121,6 +132,8 @@ __all__ = [
     "ModelDeploymentStatus",
     "ModelFormat",
     "ModelSpec",
+    "MonitoringSpec",
+    "MonitoringStatus",
     "NonNegativeBound",
     "Outcome",
     "PauseStep",
@@ -146,6 +159,7 @@ __all__ = [
     "TrafficRouting",
     "ValidationSpec",
     "ValidationStatus",
+    "WebhookSpec",
     "add_history",
     "check_name",
     "message",

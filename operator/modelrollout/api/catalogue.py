@@ -36,6 +36,10 @@ class ConditionType(StrEnum):
     """The current canary version passed (True) or failed (False) offline validation."""
     ANALYSIS_PASSING = "AnalysisPassing"
     PAUSED = "Paused"
+    DRIFTING = "Drifting"
+    """The stable's live inputs drifted from the reference dataset (spec.monitoring.drift)."""
+    DEGRADED = "Degraded"
+    """The stable's online accuracy fell below spec.monitoring.accuracy.min."""
 
 
 class MeasurementPhase(StrEnum):
