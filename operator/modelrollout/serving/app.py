@@ -21,6 +21,7 @@ from modelrollout.serving import (
     config,
     feedback,
     http,
+    inputs,
     metadata,
     metrics,
     peers,
@@ -48,9 +49,10 @@ class App:
         meters: metrics.Metrics,
         peer_sockets: Sequence[Path] = (),
         mirror: shadow.Mirror | None = None,
+        input_bins: inputs.InputBins | None = None,
     ) -> None:
         self.model, self.settings, self.meters = model, settings, meters
-        self.mirror = mirror
+        self.mirror, self.input_bins = mirror, input_bins
         self.store = feedback.FeedbackStore(
             max_bytes=settings.feedback_max_bytes,
             max_age_seconds=settings.feedback_max_age_seconds,
@@ -222,6 +224,8 @@ class App:
             ) from e
         self.store.put(request_id, labels)
         self.meters.feedback_store(self.store)
+        if self.input_bins is not None:
+            self.input_bins.count(decoded.rows)
         if self.mirror is not None:
             self.mirror.offer_infer(request_id=request_id, body=req.body, labels=labels)
         if model.kind == "classifier":

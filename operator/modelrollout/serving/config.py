@@ -55,6 +55,11 @@ class ServeConfig:
     # shadow, the share of them it asks for (0: not a shadow).
     shadow_url: str | None = None
     mirror_percent: int = 0
+    # Drift monitoring (serving/inputs.py): the reference dataset live inputs are binned against.
+    reference_uri: str | None = None
+    reference_format: str = "csv"
+    reference_target: str | None = None
+    drift_bins: int = 10
 
 
 class ConfigError(Exception):
@@ -124,6 +129,14 @@ def _parser() -> argparse.ArgumentParser:
         "--mirror-percent",
         help="as a shadow, the percent of the stable's requests to ask for (0..100, default 0)",
     )
+    p.add_argument(
+        "--reference-uri",
+        help="a dataset (csv or parquet; file://, http(s)://, s3://, pvc://) whose feature columns, "
+        "in the order of the input tensor's columns, fix the bins live inputs are counted in",
+    )
+    p.add_argument("--reference-format", choices=("csv", "parquet"), help="default csv")
+    p.add_argument("--reference-target", help="the reference's label column, left out")
+    p.add_argument("--drift-bins", help="equal-frequency bins per feature (2..50, default 10)")
     return p
 
 
@@ -176,6 +189,12 @@ def parse(argv: Sequence[str]) -> ServeConfig:
         ),
         shadow_url=_shadow_url(values.get("shadow_url")),
         mirror_percent=_int("mirror_percent", values.get("mirror_percent", "0"), low=0, high=100),
+        reference_uri=values.get("reference_uri") or None,
+        reference_format=_choice(
+            "reference_format", values.get("reference_format", "csv"), ("csv", "parquet")
+        ),
+        reference_target=values.get("reference_target") or None,
+        drift_bins=_int("drift_bins", values.get("drift_bins", "10"), low=2, high=50),
     )
 
 

@@ -95,6 +95,7 @@ class Metrics:
         self.store_entries.set(0)
         self.store_bytes.set(0)
         self._shadow(reg)
+        self._inputs(reg)
         self._codes: dict[int, Counter] = {}
         self._labels: dict[object, Counter] = {}
         if reg is None:
@@ -118,6 +119,24 @@ class Metrics:
         )  # fmt: skip
         self.shadow_agree = agreement.labels(*self._common, "agree")
         self.shadow_disagree = agreement.labels(*self._common, "disagree")
+
+    def _inputs(self, reg: CollectorRegistry | None) -> None:
+        self._input_bins = Counter(
+            "model_input_bin",
+            "Live input values per feature, counted in bins fixed from the reference dataset",
+            [*COMMON, "feature", "bin"], registry=reg,
+        )  # fmt: skip
+        self._reference_shares = Gauge(
+            "model_input_reference_share",
+            "The reference dataset's share of each bin of model_input_bin_total",
+            [*COMMON, "feature", "bin"], registry=reg, multiprocess_mode="max",
+        )  # fmt: skip
+
+    def input_bin(self, feature: str, index: int) -> Counter:
+        return self._input_bins.labels(*self._common, feature, str(index))
+
+    def reference_share(self, feature: str, index: int, share: float) -> None:
+        self._reference_shares.labels(*self._common, feature, str(index)).set(share)
 
     def mirrored(self) -> None:
         self.shadow_mirrored.inc()
