@@ -135,6 +135,7 @@ def _ensure_track(ctx: Context, track: names.Track, model: api.ModelSpec, replic
         replicas=replicas,
         default_image=ctx.image,
         mirror_percent=ctx.spec.rollout.mirror_percent,
+        extra_args=builders.drift_args(ctx.spec),
     )
     _apply_if_changed(ctx, manifest, current)
 

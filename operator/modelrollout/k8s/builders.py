@@ -99,6 +99,7 @@ def server_deployment(
     replicas: int,
     default_image: str,
     mirror_percent: int = 0,
+    extra_args: tuple[str, ...] = (),
 ) -> Manifest:
     """The Deployment of one track, serving `model`. Rolling updates never drop ready capacity.
 
@@ -118,6 +119,7 @@ def server_deployment(
         f"--track={track}",
         "--namespace=$(POD_NAMESPACE)",
     ]
+    args.extend(extra_args)
     if model.sha256:
         args.append(f"--sha256={model.sha256}")
     if model.allow_unsafe_pickle:
@@ -191,6 +193,25 @@ def server_deployment(
             },
         },
     }
+
+
+def drift_args(spec: api.ModelDeploymentSpec) -> tuple[str, ...]:
+    """Server flags that bin live inputs against the reference dataset, when drift is monitored."""
+    monitoring, validation = spec.monitoring, spec.validation
+    if monitoring is None or monitoring.drift is None or validation is None:
+        return ()
+    ref = validation.reference_dataset
+    uri, fmt, target = (
+        (ref.uri, ref.format, ref.target or validation.dataset.target)
+        if ref is not None
+        else (validation.dataset.uri, validation.dataset.format, validation.dataset.target)
+    )
+    return (
+        f"--reference-uri={uri}",
+        f"--reference-format={fmt}",
+        f"--reference-target={target}",
+        f"--drift-bins={monitoring.drift.bins}",
+    )
 
 
 def _shadow_env(
