@@ -1,4 +1,5 @@
-"""Benchmark: `model-rollout serve` against the same app on uvicorn, and MLServer, in one run.
+"""Benchmark: `model-rollout serve` against the same app on uvicorn, and MLServer, over REST and
+gRPC, in one run.
 
 Peers: "uvicorn" is our own App (routes, model, JSON) behind uvicorn with httptools and uvloop
 (bench/uvicorn_app.py), so only the HTTP layer differs: it decides whether our hand-kept HTTP/1.1
@@ -10,20 +11,30 @@ Same estimator (saved as skops for us, joblib for MLServer), same machine, same 
 1-row and 32-row requests. Prints requests/s and p50/p99 for each, the ratios to ours, and the
 ceiling: what the model's own predict() allows on this machine, so the servers' overhead is visible.
 
+gRPC (`--protocols rest,grpc`): ours and MLServer's `inference.GRPCInferenceService/ModelInfer`,
+the rows in raw_input_contents as tritonclient sends them, loaded by ghz (a Go gRPC load generator,
+installed with `go install` into the cache on first use) with as many connections as wrk's, one
+stream each; its descriptor comes from our in-code messages. gRPC ratios are to our gRPC, REST
+ratios to our REST; REST and gRPC figures come from different load generators.
+
 uvicorn comes from the project's `bench` extra (pip install -e '.[bench]'). MLServer is installed
 into its own virtualenv (never a project dependency) on first use. MLServer 1.7 with uvloop 0.23
 crashes in its parallel inference pool ("There is no current event loop"), so it runs with
 parallel_workers: 0: inference in its single server process. Its "2 workers" rows are therefore
 the same single-process MLServer, measured again in the same run.
 
-    .venv/bin/python bench/serve.py [--peers uvicorn,mlserver] [--duration 5] [--rounds 3]
-                                    [--connections 16] [--workers 1,2] [--rows 1,32]
+    .venv/bin/python bench/serve.py [--peers uvicorn,mlserver] [--protocols rest,grpc]
+                                    [--duration 5] [--rounds 3] [--connections 16]
+                                    [--workers 1,2] [--rows 1,32]
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
+import dataclasses
+import functools
 import json
 import os
 import re
@@ -34,7 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -45,7 +56,10 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
 MLSERVER_VERSION = "1.7.1"
-DEFAULT_VENV = Path.home() / ".cache" / "model-rollout-bench" / "mlserver-venv"
+CACHE = Path.home() / ".cache" / "model-rollout-bench"
+DEFAULT_VENV = CACHE / "mlserver-venv"
+GHZ_MODULE = "github.com/bojand/ghz/cmd/ghz@v0.120.0"
+INFER_RPC = "inference.GRPCInferenceService.ModelInfer"
 STARTUP_SECONDS = 180.0
 
 
@@ -67,6 +81,28 @@ def ensure_mlserver(venv: Path) -> Path:
         check=True,
     )  # fmt: skip
     return binary
+
+
+def ensure_ghz() -> Path:
+    binary = CACHE / "bin" / "ghz"
+    if binary.exists():
+        return binary
+    print(f"building ghz ({GHZ_MODULE}) into {binary.parent} (once) ...", flush=True)
+    subprocess.run(["go", "install", GHZ_MODULE], check=True,
+                   env={**os.environ, "GOBIN": str(binary.parent)})  # fmt: skip
+    return binary
+
+
+def protoset(workdir: Path) -> Path:
+    """Our in-code gRPC messages as a descriptor set file, which ghz reads instead of a .proto."""
+    from google.protobuf import descriptor_pb2
+
+    from modelrollout.serving import grpc_messages
+
+    path = workdir / "grpc_predict_v2.protoset"
+    files = descriptor_pb2.FileDescriptorSet(file=[grpc_messages.file_proto()])
+    path.write_bytes(files.SerializeToString())
+    return path
 
 
 def make_models(workdir: Path) -> tuple[Path, Path, np.ndarray, LogisticRegression]:
@@ -114,12 +150,14 @@ def process(
             proc.wait()
 
 
-def ours(skops_path: Path, workers: int, workdir: Path) -> contextlib.AbstractContextManager[str]:
-    port = free_port()
+@contextlib.contextmanager
+def ours(skops_path: Path, workers: int, workdir: Path) -> Iterator[tuple[str, str]]:
+    port, grpc_port = free_port(), free_port()
     cmd = [sys.executable, "-m", "modelrollout.cli", "serve", "--model-uri",
            f"file://{skops_path}", "--model-name", "iris", "--host", "127.0.0.1",
-           "--port", str(port), "--workers", str(workers)]  # fmt: skip
-    return process(cmd, url=f"http://127.0.0.1:{port}", log=workdir / f"ours-{workers}.log")
+           "--port", str(port), "--grpc-port", str(grpc_port), "--workers", str(workers)]  # fmt: skip
+    with process(cmd, url=f"http://127.0.0.1:{port}", log=workdir / f"ours-{workers}.log") as url:
+        yield url, f"127.0.0.1:{grpc_port}"
 
 
 def uvicorn(
@@ -138,24 +176,56 @@ def uvicorn(
                    env=env)  # fmt: skip
 
 
-def mlserver(binary: Path, mls_dir: Path, workdir: Path) -> contextlib.AbstractContextManager[str]:
-    port = free_port()
+@contextlib.contextmanager
+def mlserver(binary: Path, mls_dir: Path, workdir: Path) -> Iterator[tuple[str, str]]:
+    port, grpc_port = free_port(), free_port()
     root = mls_dir.parent
     (root / "settings.json").write_text(json.dumps({
-        "http_port": port, "grpc_port": free_port(), "metrics_port": free_port(),
+        "http_port": port, "grpc_port": grpc_port, "metrics_port": free_port(),
         "host": "127.0.0.1", "parallel_workers": 0,
     }))  # fmt: skip
     (mls_dir / "model-settings.json").write_text(json.dumps({
         "name": "iris", "implementation": "mlserver_sklearn.SKLearnModel",
         "parameters": {"uri": "./model.joblib"},
     }))  # fmt: skip
-    return process([str(binary), "start", str(root)], url=f"http://127.0.0.1:{port}",
-                   log=workdir / "mlserver.log", cwd=root)  # fmt: skip
+    with process([str(binary), "start", str(root)], url=f"http://127.0.0.1:{port}",
+                 log=workdir / "mlserver.log", cwd=root) as url:  # fmt: skip
+        yield url, f"127.0.0.1:{grpc_port}"
 
 
 def body(rows: np.ndarray) -> str:
     return json.dumps({"inputs": [{"name": "input-0", "shape": list(rows.shape),
                                    "datatype": "FP64", "data": rows.ravel().tolist()}]})  # fmt: skip
+
+
+def grpc_request(rows: np.ndarray) -> dict[str, object]:
+    """A ModelInfer request in protobuf's JSON form, as ghz takes it: the rows as raw contents."""
+    raw = np.ascontiguousarray(rows, dtype="<f8").tobytes()
+    return {"model_name": "iris",
+            "inputs": [{"name": "input-0", "datatype": "FP64", "shape": list(rows.shape)}],
+            "raw_input_contents": [base64.b64encode(raw).decode()]}  # fmt: skip
+
+
+def grpc_labels(address: str, rows: np.ndarray) -> list[float]:
+    """The predicted labels a gRPC server answers, read from raw or typed output contents."""
+    import grpc
+    from google.protobuf import json_format
+
+    from modelrollout.serving import grpc_messages as pb
+
+    request = json_format.ParseDict(grpc_request(rows), pb.ModelInferRequest())
+    with grpc.insecure_channel(address) as channel:
+        call = channel.unary_unary(f"/{INFER_RPC.rsplit('.', 1)[0]}/ModelInfer",
+                                   request_serializer=pb.ModelInferRequest.SerializeToString,
+                                   response_deserializer=pb.ModelInferResponse.FromString)  # fmt: skip
+        answer = call(request, timeout=10)
+    out = answer.outputs[0]
+    if answer.raw_output_contents:
+        dtype = {"INT64": "<i8", "INT32": "<i4", "FP64": "<f8", "FP32": "<f4"}[out.datatype]
+        return [float(v) for v in np.frombuffer(answer.raw_output_contents[0], dtype=dtype)]
+    contents = out.contents
+    return [float(v) for v in (contents.int64_contents or contents.int_contents
+                               or contents.fp64_contents or contents.fp32_contents)]  # fmt: skip
 
 
 def check_same_answers(url_a: str, url_b: str, payload: str) -> None:
@@ -208,6 +278,27 @@ def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
     return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
 
 
+def ghz(
+    binary: Path, address: str, request: str, protos: Path, *, duration: int, connections: int
+) -> dict[str, float]:
+    out = subprocess.run(
+        [str(binary), "--insecure", "--protoset", str(protos), "--call", INFER_RPC, "-d", request,
+         "-c", str(connections), "--connections", str(connections), "-z", f"{duration}s",
+         "--format", "json", address],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    report = json.loads(out)
+    errors = report.get("errorDistribution") or {}
+    # When -z runs out, ghz closes its connections under the calls still in flight (at most one
+    # per connection) and counts them as errors; any other error is the server's.
+    cut = sum(n for e, n in errors.items() if "use of closed network connection" in e
+              or "context canceled" in e)  # fmt: skip
+    if sum(errors.values()) - cut or cut > connections:
+        raise SystemExit(f"ghz saw errors at {address}: {errors}")
+    percentiles = {p["percentage"]: p["latency"] / 1e6 for p in report["latencyDistribution"]}
+    return {"rps": report["rps"], "p50": percentiles[50], "p99": percentiles[99]}
+
+
 def predict_ceiling(estimator: LogisticRegression, rows: np.ndarray, workers: int) -> float:
     """Requests/s if a request cost nothing but predict(): the bound no server can beat."""
     times = []
@@ -222,9 +313,90 @@ def ints(text: str) -> list[int]:
     return [int(part) for part in text.split(",")]
 
 
+@dataclasses.dataclass(frozen=True)
+class Tools:
+    skops_path: Path
+    mls_dir: Path
+    workdir: Path
+    peers: list[str]
+    protocols: list[str]
+    mlserver: Path | None
+    ghz: Path | None
+    protos: Path
+
+
+def measure_point(
+    args: argparse.Namespace, *, workers: int, rows: np.ndarray, payload: str, tools: Tools
+) -> dict[str, dict[str, float]]:
+    """Medians per "<server> <protocol>" at one worker count and batch, all servers up at once."""
+    connections, duration = args.connections, args.duration
+    with contextlib.ExitStack() as stack:
+        urls, grpcs = {}, {}
+        urls["ours"], grpcs["ours"] = stack.enter_context(
+            ours(tools.skops_path, workers, tools.workdir)
+        )
+        if "uvicorn" in tools.peers:
+            urls["uvicorn"] = stack.enter_context(uvicorn(tools.skops_path, workers, tools.workdir))
+        if tools.mlserver is not None:
+            urls["mlserver"], grpcs["mlserver"] = stack.enter_context(
+                mlserver(tools.mlserver, tools.mls_dir, tools.workdir)
+            )
+        for name in list(urls)[1:]:
+            check_same_answers(urls["ours"], urls[name], payload)
+        script = lua(payload, tools.workdir)
+        # Every (server, protocol) measured, each a closure over its load generator.
+        measure: dict[str, Callable[[], dict[str, float]]] = {}
+        if "rest" in tools.protocols:
+            for name, url in urls.items():
+                warm_up(url, script, connections=connections)
+                measure[f"{name} rest"] = functools.partial(
+                    wrk, url, script, duration=duration, connections=connections
+                )
+        if tools.ghz is not None:
+            request = json.dumps(grpc_request(rows))
+            expected = grpc_labels(grpcs["ours"], rows)
+            for name, address in grpcs.items():
+                if grpc_labels(address, rows) != expected:
+                    raise SystemExit(f"the gRPC answers of ours and {name} disagree")
+                run = functools.partial(ghz, tools.ghz, address, request, tools.protos,
+                                        connections=connections)  # fmt: skip
+                run(duration=2)  # warm-up
+                measure[f"{name} grpc"] = functools.partial(run, duration=duration)
+        names = list(measure)
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+        # Rounds rotate which server goes first, so that a burst of load from
+        # elsewhere on the machine does not land on one server only.
+        for round_ in range(args.rounds):
+            shift = round_ % len(names)
+            for name in names[shift:] + names[:shift]:
+                runs[name].append(measure[name]())
+        return {name: median_of(runs[name]) for name in names}
+
+
+def print_table(results: list[tuple[int, int, dict[str, dict[str, float]], float]]) -> None:
+    print()
+    header = (f"{'workers':>7} {'rows':>4} {'server':>13} | {'req/s':>8} {'p50 ms':>7} "
+              f"{'p99 ms':>7} | {'ours/it req/s':>13} {'ours/it p99':>11} | "
+              f"{'predict ceiling req/s':>21}")  # fmt: skip
+    print(header)
+    print("-" * len(header))
+    for workers, rows, medians, ceiling in results:
+        # REST rows, then gRPC rows, ours first in each.
+        order = sorted(medians, key=lambda n: (n.split()[1] != "rest", not n.startswith("ours")))
+        for name in order:
+            b = medians[name]
+            server, protocol = name.split()
+            a = medians[f"ours {protocol}"]
+            ratios = (f"{a['rps'] / b['rps']:>13.2f} {a['p99'] / b['p99']:>11.2f}"
+                      if server != "ours" else f"{'':>13} {'':>11}")  # fmt: skip
+            print(f"{workers:>7} {rows:>4} {name:>13} | {b['rps']:>8.0f} {b['p50']:>7.2f} "
+                  f"{b['p99']:>7.2f} | {ratios} | {ceiling:>21.0f}")  # fmt: skip
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--peers", default="uvicorn,mlserver", help="uvicorn and/or mlserver")
+    p.add_argument("--protocols", default="rest,grpc", help="rest and/or grpc")
     p.add_argument("--duration", type=int, default=5, help="seconds per measurement")
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians are shown")
     p.add_argument("--connections", type=int, default=16, help="wrk connections (1 thread)")
@@ -236,56 +408,35 @@ def main() -> int:
     unknown = set(peers) - {"uvicorn", "mlserver"}
     if unknown or not peers:
         raise SystemExit(f"--peers {args.peers!r}: name uvicorn and/or mlserver")
+    protocols = [name for name in args.protocols.split(",") if name]
+    if set(protocols) - {"rest", "grpc"} or not protocols:
+        raise SystemExit(f"--protocols {args.protocols!r}: name rest and/or grpc")
     binary = ensure_mlserver(args.mlserver_venv) if "mlserver" in peers else None
+    ghz_binary = ensure_ghz() if "grpc" in protocols else None
     workdir = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+    protos = protoset(workdir)
     skops_path, mls_dir, x, estimator = make_models(workdir)
     rng = np.random.default_rng(0)
-    payloads = {n: body(x[rng.choice(len(x), size=n)]) for n in args.rows}
+    batches = {n: x[rng.choice(len(x), size=n)] for n in args.rows}
+    payloads = {n: body(rows) for n, rows in batches.items()}
     print(f"wrk: 1 thread, {args.connections} connections; per point the median of {args.rounds} "
           f"rounds of {args.duration}s, the servers' order rotating each round, after a 2s "
           f"warm-up; model: LogisticRegression on iris; {os.cpu_count()} CPUs; uvicorn "
           f"{_version('uvicorn')} (httptools, uvloop) serving our App; MLServer "
-          f"{MLSERVER_VERSION} with parallel_workers: 0 (its pool crashes with uvloop 0.23)\n")  # fmt: skip
+          f"{MLSERVER_VERSION} with parallel_workers: 0 (its pool crashes with uvloop 0.23); "
+          f"gRPC: ghz with {args.connections} connections, one stream each, same durations\n")  # fmt: skip
+    tools = Tools(skops_path=skops_path, mls_dir=mls_dir, workdir=workdir, peers=peers,
+                  protocols=protocols, mlserver=binary, ghz=ghz_binary, protos=protos)  # fmt: skip
     results = []
     for workers in args.workers:
         for rows, payload in payloads.items():
-            with contextlib.ExitStack() as stack:
-                urls = {"ours": stack.enter_context(ours(skops_path, workers, workdir))}
-                if "uvicorn" in peers:
-                    urls["uvicorn"] = stack.enter_context(uvicorn(skops_path, workers, workdir))
-                if binary is not None:
-                    urls["mlserver"] = stack.enter_context(mlserver(binary, mls_dir, workdir))
-                names = list(urls)
-                for name in names[1:]:
-                    check_same_answers(urls["ours"], urls[name], payload)
-                script = lua(payload, workdir)
-                for url in urls.values():
-                    warm_up(url, script, connections=args.connections)
-                runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
-                # Rounds rotate which server goes first, so that a burst of load from
-                # elsewhere on the machine does not land on one server only.
-                for round_ in range(args.rounds):
-                    shift = round_ % len(names)
-                    for name in names[shift:] + names[:shift]:
-                        runs[name].append(wrk(urls[name], script, duration=args.duration,
-                                              connections=args.connections))  # fmt: skip
-                medians = {name: median_of(runs[name]) for name in names}
+            medians = measure_point(
+                args, workers=workers, rows=batches[rows], payload=payload, tools=tools
+            )
             ceiling = predict_ceiling(estimator, x[:rows], workers)
             results.append((workers, rows, medians, ceiling))
             print(f"  measured workers={workers} rows={rows}", flush=True)
-    print()
-    header = (f"{'workers':>7} {'rows':>4} {'server':>8} | {'req/s':>8} {'p50 ms':>7} "
-              f"{'p99 ms':>7} | {'ours/it req/s':>13} {'ours/it p99':>11} | "
-              f"{'predict ceiling req/s':>21}")  # fmt: skip
-    print(header)
-    print("-" * len(header))
-    for workers, rows, medians, ceiling in results:
-        a = medians["ours"]
-        for name, b in medians.items():
-            ratios = (f"{a['rps'] / b['rps']:>13.2f} {a['p99'] / b['p99']:>11.2f}"
-                      if name != "ours" else f"{'':>13} {'':>11}")  # fmt: skip
-            print(f"{workers:>7} {rows:>4} {name:>8} | {b['rps']:>8.0f} {b['p50']:>7.2f} "
-                  f"{b['p99']:>7.2f} | {ratios} | {ceiling:>21.0f}")  # fmt: skip
+    print_table(results)
     return 0
 
 

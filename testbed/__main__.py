@@ -52,7 +52,7 @@ def real_node_requested() -> bool:
     return os.environ.get("MODEL_ROLLOUT_REAL_NODE", "0") == "1"
 
 
-def up(name: str, *, build: bool = True, real_node: bool = False) -> None:
+def up(name: str, *, build: bool = True, real_node: bool = False, kwok_pods: bool = False) -> None:
     t0 = time.monotonic()
     if build:
         script = str(paths.REPO / "testbed" / "build-binaries.sh")
@@ -67,13 +67,20 @@ def up(name: str, *, build: bool = True, real_node: bool = False) -> None:
         raise SystemExit(
             f"test bed {name} is running with {kind}: take it down first (`python -m testbed down`)"
         )
+    if saved.get("kwok_pods", False) is not kwok_pods and cluster.running(name):
+        kind = "kwok's pods" if saved.get("kwok_pods") else "the pod runner"
+        raise SystemExit(
+            f"test bed {name} is running with {kind}: take it down first (`python -m testbed down`)"
+        )
     # A real node runs every pod itself: no kwok nodes to schedule onto, no pod runner beside it.
     node_ip = node.layout(name).node_ip if real_node else None
-    cluster.create(name, say=_say, real_node_ip=node_ip)
+    cluster.create(name, say=_say, real_node_ip=node_ip, kwok_pods=kwok_pods)
     _say(f"installing the Gateway API {gateway_api.VERSION} standard CRDs")
     gateway_api.install(name)
     if real_node:
         node.start(cluster_name=name, say=_say)
+    elif kwok_pods:
+        _say("kwok runs the pods (testbed/pod-stages.yaml): no pod runner")
     elif procs.pid_of(name="podrunner", state=state) is None:
         _say("starting the pod runner")
         procs.start(
@@ -111,6 +118,7 @@ def up(name: str, *, build: bool = True, real_node: bool = False) -> None:
         saved["prometheus_url"] = f"http://127.0.0.1:{port}"
     saved["cluster"] = name
     saved["real_node"] = real_node
+    saved["kwok_pods"] = kwok_pods
     _state_file(name).write_text(json.dumps(saved, indent=2))
     _say(f"test bed {name} is up in {time.monotonic() - t0:.0f}s")
     print(f"export KUBECONFIG={paths.kubeconfig(name)}")
@@ -171,6 +179,11 @@ def main(argv: list[str] | None = None) -> int:
         default=real_node_requested(),
         help="run pods on a real node (containerd, kubelet, kube-proxy, CoreDNS) instead of the pod runner",
     )
+    p_up.add_argument(
+        "--kwok-pods",
+        action="store_true",
+        help="the scale bed: kwok's pod stages run every pod (no process), more nodes, an audit log",
+    )
     sub.add_parser("down", help="stop every process of the test bed")
     sub.add_parser("status", help="what is running")
     sub.add_parser("env", help="print the environment to use the test bed")
@@ -178,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     p_logs.add_argument("pod", nargs="?")
     args = parser.parse_args(argv)
     if args.cmd == "up":
-        up(args.name, build=not args.no_build, real_node=args.real_node)
+        up(args.name, build=not args.no_build, real_node=args.real_node, kwok_pods=args.kwok_pods)
     elif args.cmd == "down":
         down(args.name)
     elif args.cmd == "status":

@@ -15,6 +15,9 @@ ACTIONLINT_VERSION=${ACTIONLINT_VERSION:-v1.7.12}
 # The real node's extras (build_node; not part of `all`, which the pod runner's test bed needs).
 COREDNS_VERSION=${COREDNS_VERSION:-v1.15.0}
 CRICTL_VERSION=${CRICTL_VERSION:-v1.37.0}
+# Argo Rollouts' controller, the peer bench/scale.py measures beside the operator (build_argo;
+# opt-in, not part of `all`). v1.10.2 and v1.9.3 ask for go 1.26.10; v1.10.1 builds with go 1.26.1+.
+ARGO_ROLLOUTS_VERSION=${ARGO_ROLLOUTS_VERSION:-v1.10.1}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 CACHE=${MODEL_ROLLOUT_CACHE:-$HOME/.cache/model-rollout}
@@ -24,7 +27,7 @@ mkdir -p "$BIN" "$WORK"
 
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 # sum.golang.org is not reachable from every machine; the module proxy still serves the bytes.
-export GONOSUMDB=${GONOSUMDB:-k8s.io,sigs.k8s.io,go.etcd.io,helm.sh,github.com/rhysd,github.com/coredns}
+export GONOSUMDB=${GONOSUMDB:-k8s.io,sigs.k8s.io,go.etcd.io,helm.sh,github.com/rhysd,github.com/coredns,github.com/argoproj}
 export GONOSUMDB GOFLAGS
 
 log() { printf '[testbed build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -165,11 +168,26 @@ build_actionlint() {
   stamp actionlint "$ACTIONLINT_VERSION"
 }
 
+# Argo Rollouts replaces every k8s.io staging module in its go.mod, and a wrapper module would ignore
+# a dependency's replace directives, so the controller is built inside the downloaded module itself
+# (read-only in the module cache; its go.sum is complete, so nothing is written there).
+build_argo() {
+  built argo "$ARGO_ROLLOUTS_VERSION" rollouts-controller && return 0
+  log "building Argo Rollouts $ARGO_ROLLOUTS_VERSION (rollouts-controller); cold: 10-25 min"
+  local dir
+  dir=$(go mod download -json "github.com/argoproj/argo-rollouts@$ARGO_ROLLOUTS_VERSION" |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  (cd "$dir" && go build -trimpath \
+    -ldflags "-s -w -X github.com/argoproj/argo-rollouts/utils/version.version=${ARGO_ROLLOUTS_VERSION#v}" \
+    -o "$BIN/rollouts-controller" ./cmd/rollouts-controller)
+  stamp argo "$ARGO_ROLLOUTS_VERSION"
+}
+
 what=${1:-all}
 case $what in
   all) build_etcd; build_kwok; build_helm; build_prometheus; build_k8s; build_actionlint ;;
   k8s) build_k8s ;; etcd) build_etcd ;; kwok) build_kwok ;; helm) build_helm ;; prometheus) build_prometheus ;;
-  actionlint) build_actionlint ;; node) build_node ;;
-  *) echo "usage: $0 [all|k8s|etcd|kwok|helm|prometheus|actionlint|node]" >&2; exit 2 ;;
+  actionlint) build_actionlint ;; node) build_node ;; argo) build_argo ;;
+  *) echo "usage: $0 [all|k8s|etcd|kwok|helm|prometheus|actionlint|node|argo]" >&2; exit 2 ;;
 esac
 log "binaries ready in $BIN"

@@ -1,6 +1,7 @@
 """The control plane: a kwokctl cluster run from locally built binaries, bound to 127.0.0.1.
 
-kwok manages the nodes only (testbed/node-stages.yaml); pods belong to the pod runner.
+kwok manages the nodes only (testbed/node-stages.yaml); pods belong to the pod runner. The scale
+bed (`kwok_pods`) adds kwok's pod stages (testbed/pod-stages.yaml), more nodes, and an audit log.
 """
 
 from __future__ import annotations
@@ -16,13 +17,29 @@ import yaml
 from testbed import paths
 
 NODE_COUNT = 2
+# The scale bed: 8 nodes of 500 pods hold 1,000 ModelDeployments' stable, canary and Job pods.
+KWOK_POD_NODE_COUNT = 8
 FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node=fake"
 # The `kubernetes` Service's ClusterIP: the first address of kube-apiserver's default
 # --service-cluster-ip-range (10.0.0.0/24), which kwokctl leaves as it is.
 KUBERNETES_SERVICE_IP = "10.0.0.1"
 
 
-def _config(cluster: str, *, real_node_ip: str | None) -> Path:
+# Metadata only (who asked for what, no bodies): bench/scale.py counts each controller's requests
+# by user agent. Only the scale bed writes it.
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [{"level": "Metadata"}],
+}
+
+
+def audit_log(cluster: str) -> Path:
+    return paths.kwok_dir(cluster) / "logs" / "audit.log"
+
+
+def _config(cluster: str, *, real_node_ip: str | None, kwok_pods: bool = False) -> Path:
     cfg = {
         "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
         "kind": "KwokctlConfiguration",
@@ -48,6 +65,11 @@ def _config(cluster: str, *, real_node_ip: str | None) -> Path:
     out = paths.state_dir(cluster) / "kwokctl.yaml"
     out.parent.mkdir(parents=True, exist_ok=True)
     stages = (paths.REPO / "testbed" / "node-stages.yaml").read_text()
+    if kwok_pods:
+        policy = out.parent / "audit-policy.yaml"
+        policy.write_text(yaml.safe_dump(AUDIT_POLICY, sort_keys=False))
+        cfg["options"]["kubeAuditPolicy"] = str(policy)
+        stages += "---\n" + (paths.REPO / "testbed" / "pod-stages.yaml").read_text()
     out.write_text(yaml.safe_dump(cfg, sort_keys=False) + "---\n" + stages)
     return out
 
@@ -112,8 +134,12 @@ def running(cluster: str) -> bool:
     return True
 
 
-def create(cluster: str, *, say: Any = print, real_node_ip: str | None = None) -> None:
-    """Starts the control plane; with kwok's nodes, or none when a real node (at real_node_ip) runs the pods."""
+def create(
+    cluster: str, *, say: Any = print, real_node_ip: str | None = None, kwok_pods: bool = False
+) -> None:
+    """Starts the control plane; with kwok's nodes, or none when a real node (at real_node_ip) runs the pods.
+
+    kwok_pods: kwok runs the pods too (fake, Ready without a process), on more nodes."""
     if running(cluster):
         say(f"cluster {cluster} is already running")
         return
@@ -126,7 +152,7 @@ def create(cluster: str, *, say: Any = print, real_node_ip: str | None = None) -
         "create",
         "cluster",
         "-c",
-        str(_config(cluster, real_node_ip=real_node_ip)),
+        str(_config(cluster, real_node_ip=real_node_ip, kwok_pods=kwok_pods)),
         "--kubeconfig",
         _scratch_kubeconfig(cluster),
         "--wait",
@@ -135,7 +161,7 @@ def create(cluster: str, *, say: Any = print, real_node_ip: str | None = None) -
         timeout=240,
     )
     if real_node_ip is None:
-        _add_nodes(cluster, count=NODE_COUNT)
+        _add_nodes(cluster, count=KWOK_POD_NODE_COUNT if kwok_pods else NODE_COUNT)
         _wait_nodes_ready(cluster, timeout=60)
     _wait_default_service_account(cluster, timeout=60)
 
@@ -176,6 +202,8 @@ def _add_nodes(cluster: str, *, count: int) -> None:
                 },
                 "annotations": {key: value},
             },
+            # kwok gives pods addresses from the node's range (else one /24 for all: 254 pods).
+            "spec": {"podCIDR": f"10.{100 + i}.0.0/16"},
         }
         kubectl("apply", "-f", "-", cluster=cluster, input=json.dumps(node))
 

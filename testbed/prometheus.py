@@ -15,10 +15,17 @@ from testbed import cluster, paths, procs
 SCRAPE_INTERVAL = "2s"
 
 
-def config(*, cluster_name: str) -> dict[str, object]:
+def scrape_dir(state: Path) -> Path:
+    """Extra scrape jobs dropped here (one YAML file each) are read at start and on /-/reload."""
+    return state / "scrape.d"
+
+
+def config(*, cluster_name: str, state: Path | None = None) -> dict[str, object]:
     creds = cluster.admin_credentials(cluster_name)
     tls = {"ca_file": creds["ca"], "cert_file": creds["cert"], "key_file": creds["key"]}
+    extra = {} if state is None else {"scrape_config_files": [str(scrape_dir(state) / "*.yml")]}
     return {
+        **extra,
         "global": {
             "scrape_interval": SCRAPE_INTERVAL,
             "scrape_timeout": "1s",
@@ -72,7 +79,8 @@ def config(*, cluster_name: str) -> dict[str, object]:
 def start(*, cluster_name: str, state: Path, port: int) -> None:
     binary = str(paths.binary("prometheus"))
     conf = state / "prometheus.yml"
-    conf.write_text(yaml.safe_dump(config(cluster_name=cluster_name), sort_keys=False))
+    scrape_dir(state).mkdir(parents=True, exist_ok=True)
+    conf.write_text(yaml.safe_dump(config(cluster_name=cluster_name, state=state), sort_keys=False))
     data = state / "prometheus-data"
     data.mkdir(parents=True, exist_ok=True)
     procs.start(

@@ -25,6 +25,12 @@ CONTRACT = {
     "model_feedback_store_entries",
     "model_feedback_store_bytes",
     "model_feedback_store_evictions_total",
+    # Shadow copies and input bins: declared always, with samples only when configured.
+    "model_shadow_mirrored_total",
+    "model_shadow_dropped_total",
+    "model_shadow_agreement_total",
+    "model_input_bin_total",
+    "model_input_reference_share",
 }
 S = srv.series
 

@@ -65,6 +65,36 @@ class Case:
     needs_http: str | None = None
 
 
+def binary(
+    doc: dict,
+    blob: bytes,
+    *,
+    header_length: object = None,
+    media: bytes = b"application/octet-stream",
+) -> bytes:
+    """A request in Triton's binary tensor extension: a JSON header of `header_length` bytes
+    (its real length unless given), then `blob`."""
+    head = json.dumps(doc).encode()
+    length = len(head) if header_length is None else header_length
+    headers = (
+        b"content-type: " + media + f"\r\ninference-header-content-length: {length}\r\n".encode()
+    )
+    return request("POST", INFER, head + blob, headers=headers)
+
+
+def raw_input(size: int, shape: object = (1, 4), datatype: str = "FP64", **extra: object) -> dict:
+    return {"name": "x", "shape": list(shape), "datatype": datatype,  # type: ignore[call-overload]
+            "parameters": {"binary_data_size": size}, **extra}  # fmt: skip
+
+
+def strings(*values: bytes) -> bytes:
+    """BYTES elements as the binary extension lays them out: a 4-byte length, then the bytes."""
+    return b"".join(len(v).to_bytes(4, "little") + v for v in values)
+
+
+SETOSA_FP64 = np.asarray(SETOSA, dtype="<f8").tobytes()
+
+
 def deep(levels: int) -> bytes:
     return b"[" * levels + b"]" * levels
 
@@ -93,9 +123,9 @@ CASES = [
          post(INFER, infer_body()).replace(b"application/json",
                                            b"application/x-www-form-urlencoded"),
          415, "content-type header is 'application/x-www-form-urlencoded'"),
-    Case("content-type-binary-extension",
+    Case("content-type-binary-without-its-header",
          post(INFER, infer_body()).replace(b"application/json", b"application/octet-stream"),
-         415, "no binary tensor extension"),
+         415, "with an Inference-Header-Content-Length header"),
     # The tensors are not ones the model can take.
     Case("no-inputs", post(INFER, {"id": "a"}), 400, "'inputs' must be a non-empty list"),
     Case("inputs-not-a-list", post(INFER, {"inputs": {"x": 1}}), 400,
@@ -266,8 +296,97 @@ CASES = [
          "exceed 64 KiB"),
     Case("websocket-upgrade",
          b"GET /v2 HTTP/1.1\r\nhost: model\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n",
-         400, "protocol upgrades are not supported",
-         needs_http=f"{HTTP_OWNER}: the route's 200 is sent, then a second answer (the 400)"),
+         400, "protocol upgrades are not supported"),
+    # Triton's binary tensor extension: the header, the binary data, and what they declare.
+    Case("binary-header-length-beyond-the-body",
+         binary({"inputs": [raw_input(32)]}, SETOSA_FP64, header_length=5000), 400,
+         "Inference-Header-Content-Length header is 5000, but the body holds \\d+ bytes"),
+    Case("binary-header-length-not-a-number",
+         binary({"inputs": [raw_input(32)]}, SETOSA_FP64, header_length="ten"), 400,
+         "Inference-Header-Content-Length header is 'ten'"),
+    Case("binary-header-length-zero",
+         binary({"inputs": [raw_input(32)]}, SETOSA_FP64, header_length=0), 400,
+         "Inference-Header-Content-Length header is 0"),
+    Case("binary-header-cut-inside-the-json",
+         binary({"inputs": [raw_input(32)]}, SETOSA_FP64, header_length=10), 400,
+         "the body is not valid JSON"),
+    Case("binary-data-missing",
+         binary({"inputs": [raw_input(32)]}, b""), 400,
+         "input 'x': binary_data_size is 32 but only 0 bytes of binary data are left"),
+    Case("binary-data-shorter-than-declared",
+         binary({"inputs": [raw_input(32)]}, SETOSA_FP64[:20]), 400,
+         "binary_data_size is 32 but only 20 bytes"),
+    Case("binary-wrong-length-for-shape-and-datatype",
+         binary({"inputs": [raw_input(24)]}, SETOSA_FP64[:24]), 400,
+         "input 'x': the binary data of shape \\[1, 4\\]: holds 24 bytes, but 4 FP64 values take 32"),
+    Case("binary-fp32-sized-as-fp64",
+         binary({"inputs": [raw_input(16, datatype="FP64")]},
+                np.asarray(SETOSA, dtype="<f4").tobytes()), 400,
+         "holds 16 bytes, but 4 FP64 values take 32 \\(8 bytes each\\)"),
+    Case("binary-bytes-left-after-the-inputs",
+         binary({"inputs": [raw_input(32)]}, SETOSA_FP64 + b"\0" * 8), 400,
+         "the body holds 8 bytes after the binary data of the last input"),
+    Case("binary-size-without-the-header",
+         post(INFER, {"inputs": [raw_input(32)]}), 400,
+         "declares binary_data_size but the request has no Inference-Header-Content-Length"),
+    Case("binary-size-and-json-data",
+         binary({"inputs": [raw_input(32, data=SETOSA)]}, SETOSA_FP64), 400,
+         "has both 'data' and a binary_data_size parameter"),
+    Case("binary-size-negative", binary({"inputs": [raw_input(-1)]}, SETOSA_FP64), 400,
+         "binary_data_size is -1; it must be a whole number of bytes"),
+    Case("binary-size-a-string", binary({"inputs": [raw_input("32")]}, SETOSA_FP64), 400,
+         "binary_data_size is '32'"),
+    Case("binary-input-parameters-not-an-object",
+         binary({"inputs": [{**raw_input(32), "parameters": [32]}]}, SETOSA_FP64), 400,
+         "input 'x': 'parameters' must be an object"),
+    Case("binary-nan", binary({"inputs": [raw_input(32)]},
+                              np.asarray([5.1, np.nan, 1.4, 0.2], dtype="<f8").tobytes()), 400,
+         "input 'x': the data holds NaN or infinity"),
+    Case("binary-infinity-fp32", binary({"inputs": [raw_input(16, datatype="FP32")]},
+                                        np.asarray([np.inf, 1, 1, 1], dtype="<f4").tobytes()),
+         400, "input 'x': the data holds NaN or infinity"),
+    Case("binary-zero-rows", binary({"inputs": [raw_input(0, shape=(0, 4))]}, b""), 400,
+         r"shape \[0, 4\] holds no values"),
+    Case("binary-bytes-length-past-the-end",
+         binary({"inputs": [raw_input(8, shape=(1,), datatype="BYTES")]},
+                (100).to_bytes(4, "little") + b"abcd"), 400,
+         "element 0 declares 100 bytes but only 4 follow"),
+    Case("binary-bytes-cut-in-a-length",
+         binary({"inputs": [raw_input(6, shape=(2,), datatype="BYTES")]},
+                strings(b"a") + b"\x01"), 400,
+         "ends inside the 4-byte length of element 1"),
+    Case("binary-bytes-too-few-elements",
+         binary({"inputs": [raw_input(5, shape=(2,), datatype="BYTES")]}, strings(b"a")), 400,
+         "holds 1 BYTES elements, but its shape declares 2"),
+    Case("binary-bytes-too-many-elements",
+         binary({"inputs": [raw_input(10, shape=(1,), datatype="BYTES")]},
+                strings(b"a", b"b")), 400,
+         "holds more than the 1 BYTES elements its shape declares"),
+    Case("binary-bytes-not-utf8",
+         binary({"inputs": [raw_input(6, shape=(1,), datatype="BYTES")]}, strings(b"\xff\xfe")),
+         400, "element 0 is not UTF-8 text"),
+    Case("binary-bytes-the-model-cannot-read",
+         binary({"inputs": [raw_input(26, shape=(4,), datatype="BYTES")]},
+                strings(b"5.1", b"3.5", b"1.4", b"x")), 400,
+         "model 'iris' rejected the input"),
+    Case("binary-output-flag-not-a-boolean",
+         binary({"inputs": [raw_input(32)],
+                 "outputs": [{"name": "predict", "parameters": {"binary_data": "yes"}}]},
+                SETOSA_FP64), 400,
+         "output 'predict': binary_data is 'yes'; it must be true or false"),
+    Case("binary-data-output-not-a-boolean",
+         binary({"inputs": [raw_input(32)], "parameters": {"binary_data_output": 1}},
+                SETOSA_FP64), 400,
+         "binary_data_output is 1; it must be true or false"),
+    Case("binary-request-parameters-not-an-object",
+         binary({"inputs": [raw_input(32)], "parameters": "binary"}, SETOSA_FP64), 400,
+         "'parameters' must be an object"),
+    Case("binary-datatype-unsupported",
+         binary({"inputs": [raw_input(4, datatype="FP16")]}, b"\0" * 8), 400,
+         "datatype 'FP16' is not supported"),
+    Case("binary-content-type-text",
+         binary({"inputs": [raw_input(32)]}, SETOSA_FP64, media=b"text/plain"), 415,
+         "content-type header is 'text/plain'"),
 ]  # fmt: skip
 
 
@@ -412,11 +531,6 @@ def test_a_flood_of_distinct_request_ids_stays_within_the_store_budget(model_dir
         assert f"{budget} bytes (--feedback-max-bytes)" in oldest.json()["error"]
 
 
-@pytest.mark.xfail(
-    reason=f"{HTTP_OWNER}: a HEAD answer carries the body its content-length counts, so a "
-    "keep-alive client reads that body as the start of the next answer",
-    strict=True,
-)
 def test_a_head_request_is_answered_without_a_body(hostile: srv.Server) -> None:
     with socket.create_connection(("127.0.0.1", hostile.port), timeout=10) as sock:
         sock.sendall(

@@ -275,3 +275,33 @@ def test_connections_past_the_cap_are_closed_at_once(capped: Server) -> None:
     finally:
         for sock in held:
             sock.close()
+
+
+def refused_while_sending(port: int, head: bytes, *, more: int) -> bytes:
+    """Send `head`, then `more` bytes of what it announced, then read the whole answer. A server
+    that closes with this input unread resets the connection, and the reset can destroy its
+    answer before it is read."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head)
+        time.sleep(0.2)  # the server has answered by now; the client does not know yet
+        for _ in range(more // 16384):
+            sock.sendall(b"a" * 16384)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_a_413_is_read_whole_while_the_client_still_sends_its_body(iris: Server) -> None:
+    head = POST + b"content-type: application/json\r\ncontent-length: 10000000\r\n\r\n"
+    answer = refused_while_sending(iris.port, head, more=4 * 1024 * 1024)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert answer.endswith(b'send fewer rows per request or raise --max-body-bytes"}')
+    assert b"connection: close" in answer
+
+
+def test_a_431_is_read_whole_while_the_client_still_sends_its_head(iris: Server) -> None:
+    head = b"GET /v2/health/live HTTP/1.1\r\nhost: x\r\nx-pad: " + b"p" * (HEAD_LIMIT + 1)
+    answer = refused_while_sending(iris.port, head, more=4 * 1024 * 1024)
+    assert answer.startswith(b"HTTP/1.1 431"), answer[:200]
+    assert answer.endswith(b'send smaller headers"}')

@@ -26,6 +26,8 @@ def test_a_flag_wins_over_the_environment_which_wins_over_the_default(
     assert settings.host == "0.0.0.0"
     assert settings.workers == 1
     assert settings.track == "stable"
+    assert settings.grpc_port == 0, "gRPC is off unless asked for"
+    assert config.parse(["--grpc-port", "8081"]).grpc_port == 8081
 
 
 @pytest.mark.parametrize(
@@ -41,6 +43,14 @@ def test_a_flag_wins_over_the_environment_which_wins_over_the_default(
         ),
         ({"MODEL_ROLLOUT_IDLE_TIMEOUT_SECONDS": "0"}, "seconds from 0.05 to 86400"),
         ({"MODEL_ROLLOUT_IDLE_TIMEOUT_SECONDS": "nan"}, "seconds from 0.05 to 86400"),
+        (
+            {"MODEL_ROLLOUT_GRPC_PORT": "70000"},
+            "--grpc-port (or MODEL_ROLLOUT_GRPC_PORT) is '70000'",
+        ),
+        (
+            {"MODEL_ROLLOUT_PORT": "9000", "MODEL_ROLLOUT_GRPC_PORT": "9000"},
+            "is '9000', the port REST is served on",
+        ),
     ],
 )
 def test_a_bad_environment_value_names_the_variable(

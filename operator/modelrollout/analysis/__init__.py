@@ -1,5 +1,5 @@
-"""Canary analysis: metric providers and the pure judge (no I/O, no clock reads).
+"""Canary analysis, pure: the judge and the statistical comparisons (no I/O, no clock reads).
 
-Keep this file free of imports: the rollout brain imports the judge through this package, and the
-purity contract in pyproject.toml would follow anything imported here (a provider's HTTP client).
+Where the numbers come from (providers, the round of queries) is metrics/; the import-linter
+contract in pyproject.toml keeps all of this package free of I/O.
 """

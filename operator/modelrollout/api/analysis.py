@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 from modelrollout.api.base import PositiveDuration, Rule, SpecModel
 
 # Names the operator knows a query for; anything else needs `query`. The comparison with the
-# stable needs counts too, which only these have (analysis/queries.py).
+# stable needs counts too, which only these have (metrics/queries.py).
 BUILTIN_METRICS = ("accuracy", "latency_p99_ms", "error_rate")
 _BUILTIN_CEL = "[" + ", ".join(f"'{m}'" for m in BUILTIN_METRICS) + "]"
 # Built-in metrics that are shares between 0 and 1 (the judge tests proportions for them).
@@ -116,7 +116,7 @@ class MetricSpec(SpecModel):
                 or all(v >= 0.0 for v in (m.min, m.max) if v is not None)
             ),
         ),
-        # Which margin each built-in comparison can test (controller/measure.py, analysis/).
+        # Which margin each built-in comparison can test (metrics/measure.py, analysis/).
         Rule(
             cel=f"!has(self.compare) || self.name in {_BUILTIN_CEL}",
             message="compare against the stable works only for accuracy, error_rate and "

@@ -73,6 +73,10 @@ class ServingSpec(SpecModel):
     workers: Annotated[int, Field(ge=1, le=64)] = 1
     """Server processes per pod."""
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    """REST (Open Inference Protocol v2, feedback, /metrics): the pods' and Service's port `http`."""
+    grpc_port: Annotated[int, Field(ge=1, le=65535)] = 8081
+    """Open Inference Protocol v2 over gRPC (inference.GRPCInferenceService of KServe's
+    grpc_predict_v2.proto): the pods' and Service's port `grpc`."""
     resources: ResourceRequirements | None = None
     env: list[EnvVar] = Field(default_factory=list, max_length=100)
     readiness_probe: ProbeTuning | None = None
@@ -87,6 +91,11 @@ class ServingSpec(SpecModel):
     unset, anyone who can reach the server can send feedback, and so move online accuracy."""
 
     rules = (
+        Rule(
+            cel="(has(self.port) ? self.port : 8080) != (has(self.grpcPort) ? self.grpcPort : 8081)",
+            message="port and grpcPort must differ: REST and gRPC each need a port of their own",
+            check=lambda s: s.port != s.grpc_port,
+        ),
         Rule(
             cel=f"!has(self.feedbackAuth) || !has(self.env) || "
             f"!self.env.exists(e, e.name == '{FEEDBACK_TOKEN_ENV}')",

@@ -1,14 +1,16 @@
-"""Carries out the brain's actions in order: applies the tracks' Deployments with the replicas the
-router plans for the weight and the routing objects it asks for, creates or deletes the validation
-Job, records events. Called by reconcile."""
+"""Carries out the brain's actions: `plan` turns them into writes, from what observe read and one
+router plan; `execute` sends those writes and nothing else, so act never reads the cluster.
+Called by reconcile."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, TypeAlias
 
 from modelrollout import api, rollout
 from modelrollout.controller import observe, shadowing
@@ -20,14 +22,51 @@ HASH_ANNOTATION = f"{names.GROUP}/applied-hash"
 
 
 @dataclass(frozen=True)
+class Apply:
+    """Server-side apply of a manifest this operator owns whole."""
+
+    manifest: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Replace:
+    """A full update of an object read this turn and shared with its owner (an HTTPRoute)."""
+
+    manifest: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Set a Deployment's replicas alone (a track this turn did not apply)."""
+
+    name: str
+    replicas: int
+
+
+@dataclass(frozen=True)
+class Delete:
+    api_version: str
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Event:
+    reason: str
+    message: str
+    type: Literal["Normal", "Warning"]
+
+
+Write: TypeAlias = Apply | Replace | Scale | Delete | Event
+
+
+@dataclass(frozen=True)
 class Context:
-    kube: client.Kube
     body: dict[str, Any]
     spec: api.ModelDeploymentSpec
     world: observe.World
     router: traffic_router.Router
     image: str
-    now: datetime
 
     @property
     def name(self) -> str:
@@ -42,13 +81,11 @@ class Context:
         return builders.owner_reference(name=self.name, uid=self.body["metadata"]["uid"])
 
 
-def _hash(manifest: dict[str, Any]) -> str:
+def _hash(manifest: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _apply_if_changed(
-    ctx: Context, manifest: dict[str, Any], current: dict[str, Any] | None
-) -> None:
+def _if_changed(manifest: dict[str, Any], current: Mapping[str, Any] | None) -> Iterator[Write]:
     digest = _hash(manifest)
     if (
         current is not None
@@ -56,74 +93,122 @@ def _apply_if_changed(
     ):
         return
     manifest["metadata"].setdefault("annotations", {})[HASH_ANNOTATION] = digest
-    ctx.kube.apply(manifest)
+    yield Apply(manifest)
 
 
-def plan_for(ctx: Context, weight: int) -> traffic_router.TrafficPlan:
-    return ctx.router.plan(
-        replicas=ctx.spec.serving.replicas,
-        weight=weight,
-        stable_ready=ctx.world.readiness.stable_ready,
-        canary_ready=ctx.world.readiness.canary_ready,
-    )
+def weight_of(actions: Iterable[rollout.Action]) -> int | None:
+    """The canary weight the brain asked for this turn (its SetWeight), if it asked for one."""
+    return next((a.weight for a in actions if isinstance(a, rollout.SetWeight)), None)
 
 
-def carry_out(
-    ctx: Context, actions: tuple[rollout.Action, ...], *, weight: int, mirror: int = 0
-) -> None:
-    """Applies actions; `weight` is the canary weight of the new status (what SetWeight asks for),
-    `mirror` the percent of requests copied to it as a shadow (rollout.mirror_percent)."""
-    plan = plan_for(ctx, weight)
-    # The stable is never scaled away before promotion: it is what a rollback falls back on.
-    sizes: dict[names.Track, int] = {
-        "stable": max(plan.stable_replicas, 1),
-        "canary": plan.canary_replicas,
-    }
-    if mirror > 0:
-        sizes["canary"] = max(
-            sizes["canary"],
-            shadowing.replicas(serving_replicas=ctx.spec.serving.replicas, mirror=mirror),
+def plan(
+    ctx: Context,
+    actions: tuple[rollout.Action, ...],
+    *,
+    canary_serves: bool = True,
+    mirror: int = 0,
+) -> tuple[Write, ...]:
+    """The writes that carry out `actions`, in their order; unchanged objects are left out.
+
+    The router plans once, for the weight the brain's SetWeight carries: the replicas of both
+    tracks and the routing objects all come from that one plan. Without `canary_serves` (its
+    weight in the new status is 0) the client Service selects the stable alone; `mirror` is the
+    percent of requests the stable copies to the canary as a shadow (rollout.mirror_percent)."""
+    weight = weight_of(actions)
+    traffic = None
+    if weight is not None:
+        readiness = ctx.world.readiness
+        traffic = ctx.router.plan(
+            replicas=ctx.spec.serving.replicas,
+            weight=weight,
+            stable_ready=readiness.stable_ready,
+            canary_ready=readiness.canary_ready,
         )
+    if traffic is not None and mirror > 0:
+        # A shadow gets pods for its share of the load though its weight is 0.
+        shadow_size = shadowing.replicas(serving_replicas=ctx.spec.serving.replicas, mirror=mirror)
+        traffic = dataclasses.replace(
+            traffic, canary_replicas=max(traffic.canary_replicas, shadow_size)
+        )
+    out: list[Write] = list(_service(ctx, canary_serves=canary_serves or ctx.router.name == "none"))
+    out.extend(shadowing.service(ctx, mirror=mirror, if_changed=_if_changed))
     ensured: set[names.Track] = set()
-    _ensure_service(ctx, canary_serves=weight > 0 or ctx.router.name == "none")
-    shadowing.ensure_service(ctx, mirror=mirror, apply_if_changed=_apply_if_changed)
     for action in actions:
         match action:
-            case rollout.EnsureStable(model=model):
-                _ensure_track(ctx, "stable", model, sizes["stable"])
-                ensured.add("stable")
-            case rollout.EnsureCanary(model=model):
-                _ensure_track(ctx, "canary", model, sizes["canary"])
-                ensured.add("canary")
+            case rollout.EnsureStable(model=model) | rollout.EnsureCanary(model=model):
+                track: names.Track = (
+                    "stable" if isinstance(action, rollout.EnsureStable) else "canary"
+                )
+                out.extend(_track(ctx, track, model, _replicas(traffic, track, action)))
+                ensured.add(track)
             case rollout.SetWeight():
-                _set_weight(ctx, plan, sizes=sizes, ensured=ensured)
+                assert traffic is not None  # planned above for this very action
+                out.extend(_set_weight(ctx, traffic, ensured=ensured))
             case rollout.DeleteCanary():
-                ctx.kube.delete(
+                out.append(Delete("apps/v1", "Deployment", names.deployment(ctx.name, "canary")))
+            case rollout.StartValidation(model=model, stable=stable):
+                out.extend(_start_validation(ctx, model, stable))
+            case rollout.DeleteValidation(version=version):
+                out.extend(_delete_validation(ctx, version))
+            case rollout.RecordEvent(reason=reason, message=message, type=type_):
+                out.append(Event(reason=reason, message=message, type=type_))
+    return tuple(out)
+
+
+def _replicas(
+    traffic: traffic_router.TrafficPlan | None, track: names.Track, action: rollout.Action
+) -> int:
+    if traffic is None:
+        raise ValueError(f"{action} came without a SetWeight: the replicas follow from its weight")
+    return traffic.stable_replicas if track == "stable" else traffic.canary_replicas
+
+
+def execute(
+    kube: client.Kube, writes: Iterable[Write], *, involved: Mapping[str, Any], now: datetime
+) -> None:
+    """Sends the writes in order. Only writes: everything they depend on was read by observe."""
+    namespace = str(involved["metadata"]["namespace"])
+    for write in writes:
+        match write:
+            case Apply(manifest=manifest):
+                kube.apply(manifest)
+            case Replace(manifest=manifest):
+                kube.replace(manifest)
+            case Scale(name=name, replicas=replicas):
+                kube.scale(
                     api_version="apps/v1",
                     kind="Deployment",
-                    name=names.deployment(ctx.name, "canary"),
-                    namespace=ctx.namespace,
+                    name=name,
+                    namespace=namespace,
+                    replicas=replicas,
                 )
-            case rollout.StartValidation(model=model, stable=stable):
-                _start_validation(ctx, model, stable)
-            case rollout.DeleteValidation(version=version):
-                _delete_validation(ctx, version)
-            case rollout.RecordEvent(reason=reason, message=message, type=type_):
-                _event(ctx, reason=reason, message=message, type_=type_)
+            case Delete(api_version=api_version, kind=kind, name=name):
+                kube.delete(api_version=api_version, kind=kind, name=name, namespace=namespace)
+            case Event(reason=reason, message=message, type=type_):
+                kube.event(
+                    involved=involved,
+                    reason=reason,
+                    message=message,
+                    type=type_,
+                    now=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                )
 
 
-def _ensure_service(ctx: Context, *, canary_serves: bool) -> None:
+def _service(ctx: Context, *, canary_serves: bool) -> Iterator[Write]:
     manifest = builders.service(
         md_name=ctx.name,
         namespace=ctx.namespace,
         owner=ctx.owner,
         port=ctx.spec.serving.port,
+        grpc_port=ctx.spec.serving.grpc_port,
         canary_serves=canary_serves,
     )
-    _apply_if_changed(ctx, manifest, ctx.world.service)
+    yield from _if_changed(manifest, ctx.world.service)
 
 
-def _ensure_track(ctx: Context, track: names.Track, model: api.ModelSpec, replicas: int) -> None:
+def _track(
+    ctx: Context, track: names.Track, model: api.ModelSpec, replicas: int
+) -> Iterator[Write]:
     current = ctx.world.stable if track == "stable" else ctx.world.canary
     manifest = builders.server_deployment(
         md_name=ctx.name,
@@ -137,41 +222,28 @@ def _ensure_track(ctx: Context, track: names.Track, model: api.ModelSpec, replic
         mirror_percent=ctx.spec.rollout.mirror_percent,
         extra_args=builders.drift_args(ctx.spec),
     )
-    _apply_if_changed(ctx, manifest, current)
+    yield from _if_changed(manifest, current)
 
 
 def _set_weight(
-    ctx: Context,
-    plan: traffic_router.TrafficPlan,
-    *,
-    sizes: dict[names.Track, int],
-    ensured: set[names.Track],
-) -> None:
-    """Moves replicas of a track this turn did not apply (e.g. a canary draining after an abort)."""
+    ctx: Context, traffic: traffic_router.TrafficPlan, *, ensured: set[names.Track]
+) -> Iterator[Write]:
+    """Moves replicas of a track this turn did not apply (e.g. a canary draining after an abort),
+    then keeps the router's Services and writes its objects where they changed."""
+    sizes: dict[names.Track, int] = {
+        "stable": traffic.stable_replicas,
+        "canary": traffic.canary_replicas,
+    }
     deployments: dict[names.Track, dict[str, Any] | None] = {
         "stable": ctx.world.stable,
         "canary": ctx.world.canary,
     }
     for track, dep in deployments.items():
-        replicas = sizes[track]
         if track in ensured or dep is None:
             continue
-        if int((dep.get("spec") or {}).get("replicas") or 0) != replicas:
-            ctx.kube.scale(
-                api_version="apps/v1",
-                kind="Deployment",
-                name=dep["metadata"]["name"],
-                namespace=ctx.namespace,
-                replicas=replicas,
-            )
-    _route(ctx, plan)
-
-
-def _route(ctx: Context, plan: traffic_router.TrafficPlan) -> None:
-    """Keeps the per-track Services the router routes to, and writes its objects where they changed.
-
-    Both work from what observe read this turn, so an unchanged Service or route costs no call."""
-    target = ctx.world.target
+        if int((dep.get("spec") or {}).get("replicas") or 0) != sizes[track]:
+            yield Scale(name=dep["metadata"]["name"], replicas=sizes[track])
+    target, current = ctx.world.target, ctx.world.routing
     refs = ctx.router.objects_to_read(target)
     for track in ("stable", "canary"):
         manifest = builders.service(
@@ -179,13 +251,13 @@ def _route(ctx: Context, plan: traffic_router.TrafficPlan) -> None:
             namespace=ctx.namespace,
             owner=ctx.owner,
             port=ctx.spec.serving.port,
+            grpc_port=ctx.spec.serving.grpc_port,
             track=track,
         )
         ref = traffic_router.ObjectRef("v1", "Service", ctx.namespace, manifest["metadata"]["name"])
         if ref in refs:
-            _apply_if_changed(ctx, manifest, ctx.world.routing.get(ref))
-    current = ctx.world.routing
-    for manifest in ctx.router.desired_objects(plan, target=target, current=current):
+            yield from _if_changed(manifest, current.get(ref))
+    for manifest in ctx.router.desired_objects(traffic, target=target, current=current):
         ref = traffic_router.ObjectRef(
             manifest["apiVersion"],
             manifest["kind"],
@@ -193,10 +265,12 @@ def _route(ctx: Context, plan: traffic_router.TrafficPlan) -> None:
             manifest["metadata"]["name"],
         )
         if current.get(ref) != manifest:
-            ctx.kube.replace(manifest)
+            yield Replace(manifest)
 
 
-def _start_validation(ctx: Context, model: api.ModelSpec, stable: api.ModelSpec | None) -> None:
+def _start_validation(
+    ctx: Context, model: api.ModelSpec, stable: api.ModelSpec | None
+) -> Iterator[Write]:
     validation = ctx.spec.validation
     if validation is None:
         return
@@ -212,37 +286,12 @@ def _start_validation(ctx: Context, model: api.ModelSpec, stable: api.ModelSpec 
         timeout_seconds=max(1, int(api.parse_duration(validation.timeout).total_seconds())),
     )
     # A Job's template is immutable: create it once, never re-apply over a running one.
-    existing = ctx.kube.get(
-        api_version="batch/v1",
-        kind="Job",
-        name=manifest["metadata"]["name"],
-        namespace=ctx.namespace,
-    )
-    if existing is None:
-        ctx.kube.apply(manifest)
+    existing = {j["metadata"]["name"] for j in ctx.world.validation_jobs}
+    if manifest["metadata"]["name"] not in existing:
+        yield Apply(manifest)
 
 
-def _delete_validation(ctx: Context, version: str) -> None:
-    jobs = ctx.kube.list(
-        api_version="batch/v1",
-        kind="Job",
-        namespace=ctx.namespace,
-        label_selector=f"{names.LABEL_NAME}={ctx.name},{names.LABEL_ROLE}=validation,{names.LABEL_VERSION}={version}",
-    )
-    for job in jobs:
-        ctx.kube.delete(
-            api_version="batch/v1",
-            kind="Job",
-            name=job["metadata"]["name"],
-            namespace=ctx.namespace,
-        )
-
-
-def _event(ctx: Context, *, reason: str, message: str, type_: str) -> None:
-    ctx.kube.event(
-        involved=ctx.body,
-        reason=reason,
-        message=message,
-        type=type_,
-        now=ctx.now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-    )
+def _delete_validation(ctx: Context, version: str) -> Iterator[Write]:
+    for job in ctx.world.validation_jobs:
+        if (job["metadata"].get("labels") or {}).get(names.LABEL_VERSION) == version:
+            yield Delete("batch/v1", "Job", job["metadata"]["name"])

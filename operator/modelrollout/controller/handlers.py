@@ -1,13 +1,17 @@
-"""The kopf handlers: one task per ModelDeployment drives its turns; watch events wake it early.
+"""The kopf handlers: a work queue of ModelDeployments drained by a fixed pool of workers.
 
-Start-up builds the shared clients into kopf's memo; nothing lives in module globals.
+Events of a ModelDeployment and of the objects it owns (watched by k8s.informer) queue it; each turn
+says when the next one is due. Start-up builds the shared clients into kopf's memo; nothing lives
+in module globals.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -15,20 +19,26 @@ import kopf
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
-from modelrollout.controller import observability, reconcile
-from modelrollout.k8s import client
+from modelrollout.controller import observability, reconcile, workqueue
+from modelrollout.k8s import client, informer
 
 GROUP, VERSION, PLURAL = "modelrollout.io", "v1alpha1", "modeldeployments"
 # After an error, wait before the next turn (a transient API or network failure heals by itself).
 ERROR_BACKOFF = timedelta(seconds=5)
 
 
-def api_client() -> k8s_client.ApiClient:
+def api_client(*, pool: int) -> k8s_client.ApiClient:
     try:
         k8s_config.load_incluster_config()  # type: ignore[no-untyped-call]
     except k8s_config.ConfigException:
         k8s_config.load_kube_config()  # type: ignore[no-untyped-call]
-    return k8s_client.ApiClient()
+    api = k8s_client.ApiClient()
+    # One connection per worker and per watch; urllib3's default of 4 makes the others wait.
+    api.rest_client.pool_manager.connection_pool_kw["maxsize"] = pool
+    return api
+
+
+Key = tuple[str, str]
 
 
 @kopf.on.startup()
@@ -42,11 +52,34 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     )
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 120
-    memo.kube = client.Kube(api_client())
-    memo.providers = reconcile.Providers()
+    opts = memo.settings
+    loop = asyncio.get_running_loop()
+    queue: workqueue.WorkQueue[Key] = workqueue.WorkQueue()
+    memo.queue = queue
+    memo.seen = {}
     memo.metrics = observability.OperatorMetrics()
-    memo.wakers = {}
-    memo.tasks = {}
+    memo.providers = reconcile.Providers()
+    store = informer.Store()
+    watches = len(informer.WATCHED) * max(1, len(opts.namespaces))
+    memo.kube = client.Kube(
+        api_client(pool=opts.workers + watches + 2),
+        qps=opts.kube_qps,
+        burst=opts.kube_burst,
+        store=store,
+    )
+
+    def changed(namespace: str, name: str) -> None:  # called from the watch threads
+        loop.call_soon_threadsafe(queue.add, (namespace, name))
+
+    memo.informers = informer.Informers(
+        memo.kube.dynamic, store=store, namespaces=opts.namespaces, on_change=changed
+    )
+    memo.informers.start()
+    memo.executor = ThreadPoolExecutor(max_workers=opts.workers, thread_name_prefix="turn")
+    memo.workers = [
+        asyncio.create_task(work(memo=memo, logger=logging.getLogger("modelrollout.worker")))
+        for _ in range(opts.workers)
+    ]
     # Namespaces and CRDs are known from the settings; scanning them needs cluster-wide list rights a
     # namespaced install does not have (kopf would retry for a minute before watching anything).
     settings.scanning.disabled = True
@@ -57,9 +90,11 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
-    for task in list(memo.tasks.values()):
+    for task in memo.workers:
         task.cancel()
-    await asyncio.gather(*memo.tasks.values(), return_exceptions=True)
+    await asyncio.gather(*memo.workers, return_exceptions=True)
+    memo.informers.stop()
+    memo.executor.shutdown(wait=False, cancel_futures=True)
     with contextlib.suppress(Exception):
         await memo.http.cleanup()
     memo.providers.close()
@@ -67,64 +102,70 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
 async def watch(
-    *, type: str | None, namespace: str | None, name: str, memo: Any, logger: Any, **_: Any
+    *, type: str | None, body: Any, namespace: str | None, name: str, memo: Any, **_: Any
 ) -> None:
-    """Each ModelDeployment gets one task that drives its turns; any change to it wakes that task.
+    """Queues the ModelDeployment when its spec or annotations change (or it appears).
 
-    A task of our own rather than a kopf daemon: daemons put a finalizer on every object, and a
+    A work queue of our own rather than kopf daemons: daemons put a finalizer on every object, and a
     finalizer left behind by a stopped or uninstalled operator blocks deleting the object and its
-    namespace. Children go with the object through owner references, so nothing needs one."""
+    namespace. Children go with the object through owner references, so nothing needs one. A change
+    of status alone (our own write, most often) queues nothing: the turn that wrote it already said
+    when the next is due."""
     assert namespace is not None, "ModelDeployment is a namespaced kind"
     key = (namespace, name)
     if type == "DELETED":
-        task = memo.tasks.pop(key, None)
-        if task is not None:
-            task.cancel()
+        memo.queue.forget(key)
+        memo.seen.pop(key, None)
+        memo.metrics.forget(namespace, name)
         return
-    task = memo.tasks.get(key)
-    if task is None or task.done():
-        memo.wakers[key] = asyncio.Event()
-        memo.tasks[key] = asyncio.create_task(
-            drive(namespace=namespace, name=name, memo=memo, logger=logger)
-        )
-    else:
-        memo.wakers[key].set()
+    meta = body.get("metadata") or {}
+    mark = (meta.get("generation"), repr(sorted((meta.get("annotations") or {}).items())))
+    if memo.seen.get(key) == mark and type == "MODIFIED":
+        return
+    memo.seen[key] = mark
+    memo.queue.add(key)
 
 
-async def drive(*, namespace: str, name: str, memo: Any, logger: Any) -> None:
-    key = (namespace, name)
-    waker = memo.wakers[key]
-    try:
-        while True:
-            waker.clear()
-            try:
-                delay = await asyncio.to_thread(
-                    reconcile.reconcile,
-                    kube=memo.kube,
-                    settings=memo.settings,
-                    providers=memo.providers,
-                    metrics=memo.metrics,
-                    namespace=namespace,
-                    name=name,
-                )
-            except client.KubeError as e:
-                memo.metrics.reconcile_errors.labels(type(e).__name__).inc()
-                logger.warning(
-                    f"turn failed, retrying in {ERROR_BACKOFF.total_seconds():.0f}s: {e}"
-                )
-                delay = ERROR_BACKOFF
-            except (
-                Exception
-            ):  # a bug must not stop the rollout for good: the next turn may get past it
-                memo.metrics.reconcile_errors.labels("unexpected").inc()
-                logger.exception("turn failed with an unexpected error")
-                delay = ERROR_BACKOFF
-            if delay is None:
-                return
-            if delay.total_seconds() > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(waker.wait(), timeout=delay.total_seconds())
-    finally:
-        if memo.tasks.get(key) is asyncio.current_task():
-            memo.tasks.pop(key, None)
-            memo.wakers.pop(key, None)
+async def work(*, memo: Any, logger: Any) -> None:
+    """One worker: takes a key, runs its turn in the thread pool, schedules the next one."""
+    loop = asyncio.get_running_loop()
+    queue: workqueue.WorkQueue[Key] = memo.queue
+    while True:
+        key, waited = await queue.get()
+        memo.metrics.queue_wait_seconds.observe(waited)
+        memo.metrics.queue_depth.set(len(queue))
+        namespace, name = key
+        try:
+            delay = await loop.run_in_executor(
+                memo.executor, functools.partial(_turn, memo, namespace, name)
+            )
+        except client.KubeError as e:
+            memo.metrics.reconcile_errors.labels(type(e).__name__).inc()
+            logger.warning(
+                f"turn of {namespace}/{name} failed, retrying in "
+                f"{ERROR_BACKOFF.total_seconds():.0f}s: {e}"
+            )
+            delay = ERROR_BACKOFF
+        except Exception:  # a bug must not stop the rollout for good: the next turn may get past it
+            memo.metrics.reconcile_errors.labels("unexpected").inc()
+            logger.exception(f"turn of {namespace}/{name} failed with an unexpected error")
+            delay = ERROR_BACKOFF
+        finally:
+            queue.done(key)
+        memo.metrics.cached_objects.set(memo.kube.store.size())
+        if delay is None:
+            queue.forget(key)
+            memo.seen.pop(key, None)
+        else:
+            queue.add_after(key, delay.total_seconds())
+
+
+def _turn(memo: Any, namespace: str, name: str) -> timedelta | None:
+    return reconcile.reconcile(
+        kube=memo.kube,
+        settings=memo.settings,
+        providers=memo.providers,
+        metrics=memo.metrics,
+        namespace=namespace,
+        name=name,
+    )

@@ -57,7 +57,30 @@ class OperatorMetrics:
             "When the last reconcile finished.",
             registry=self.registry,
         )
+        self.queue_wait_seconds = Histogram(
+            "modelrollout_workqueue_wait_seconds",
+            "Time a ModelDeployment waited in the work queue before its turn began.",
+            buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "modelrollout_workqueue_depth",
+            "ModelDeployments waiting for a worker.",
+            registry=self.registry,
+        )
+        self.cached_objects = Gauge(
+            "modelrollout_cached_objects",
+            "Owned objects held in memory by the watches (Deployments, Services, validation Jobs and pods).",
+            registry=self.registry,
+        )
         self.in_flight_since: dict[str, float] = {}
+
+    def forget(self, namespace: str, name: str) -> None:
+        """A deleted ModelDeployment's series go with it: per-object labels must not pile up."""
+        for family in (self.rollouts, self.measurements, self.canary_weight):
+            mine = [labels for labels in list(family._metrics) if labels[:2] == (namespace, name)]
+            for labels in mine:
+                family.remove(*labels)
 
     def stalled(self, *, now: float) -> list[str]:
         return [k for k, t in self.in_flight_since.items() if now - t > STALL_SECONDS]

@@ -18,7 +18,8 @@ ANNOTATION_PREFIX = f"{names.GROUP}/"
 
 @dataclass(frozen=True)
 class World:
-    """Raw objects read this turn, kept for the act step so it need not read them again."""
+    """Raw objects read this turn: the brain's observation is made from them, and act writes against
+    them, so nothing is read twice and an unchanged object is never written."""
 
     stable: dict[str, Any] | None
     canary: dict[str, Any] | None
@@ -27,6 +28,12 @@ class World:
     routing: Mapping[traffic_router.ObjectRef, dict[str, Any]]
     """The router's objects_to_read that exist, as read this turn."""
     readiness: traffic_router.Readiness
+    validation_jobs: tuple[dict[str, Any], ...] = ()
+    """This ModelDeployment's validation Jobs, when a rollout is under way (else not read)."""
+    validation_pods: tuple[dict[str, Any], ...] = ()
+    """The pods of the newest Job of the version being validated, whose verdict they carry."""
+    shadow_service: dict[str, Any] | None = None
+    """The Service the stable copies requests to (read for a rollout with a shadow step)."""
 
 
 def _ready(dep: dict[str, Any] | None) -> int:
@@ -61,28 +68,15 @@ def requests(annotations: dict[str, str]) -> tuple[rollout.ManualRequest, ...]:
     return tuple(found)
 
 
-def validation(
-    kube: client.Kube, *, md_name: str, namespace: str, version: str
-) -> rollout.ValidationResult | None:
-    """The newest validation Job of `version` and its verdict, read from the pod's termination message."""
-    jobs = kube.list(
-        api_version="batch/v1",
-        kind="Job",
-        namespace=namespace,
-        label_selector=",".join(
-            [
-                f"{names.LABEL_NAME}={md_name}",
-                f"{names.LABEL_ROLE}=validation",
-                f"{names.LABEL_VERSION}={version}",
-            ]
-        ),
-    )
+def validation(world: World, *, version: str) -> rollout.ValidationResult | None:
+    """The newest validation Job of `version` and its verdict, from what read_world read."""
+    jobs = [j for j in world.validation_jobs if _labels(j).get(names.LABEL_VERSION) == version]
     if not jobs:
         return None
-    job = max(jobs, key=lambda j: j["metadata"].get("creationTimestamp") or "")
+    job = _newest(jobs)
     status = job.get("status") or {}
     conditions = {c.get("type"): c for c in status.get("conditions") or []}
-    verdict = _verdict(kube, namespace=namespace, job=job["metadata"]["name"])
+    verdict = _verdict(world.validation_pods)
     metrics = {
         k: float(v) for k, v in (verdict.get("metrics") or {}).items() if isinstance(v, int | float)
     }
@@ -102,10 +96,15 @@ def validation(
     return rollout.ValidationResult(version=version, state="running")
 
 
-def _verdict(kube: client.Kube, *, namespace: str, job: str) -> dict[str, Any]:
-    pods = kube.list(
-        api_version="v1", kind="Pod", namespace=namespace, label_selector=f"job-name={job}"
-    )
+def _labels(obj: Mapping[str, Any]) -> Mapping[str, str]:
+    return obj["metadata"].get("labels") or {}
+
+
+def _newest(objs: list[dict[str, Any]]) -> dict[str, Any]:
+    return max(objs, key=lambda o: o["metadata"].get("creationTimestamp") or "")
+
+
+def _verdict(pods: tuple[dict[str, Any], ...]) -> dict[str, Any]:
     for pod in sorted(
         pods, key=lambda p: p["metadata"].get("creationTimestamp") or "", reverse=True
     ):
@@ -140,13 +139,22 @@ def read_world(
     namespace: str,
     router: traffic_router.Router,
     port: int,
+    validating: str | None = None,
+    validations: bool = False,
 ) -> World:
+    """Everything a turn needs from the cluster, read once, before anything is decided.
+
+    `validations` lists the ModelDeployment's validation Jobs (a version is being rolled out, so the
+    brain may look at one or delete some); `validating` also reads the pods of that version's
+    newest Job, whose termination message carries the verdict."""
+
     def get(kind: str, api_version: str, name: str) -> dict[str, Any] | None:
         return kube.get(api_version=api_version, kind=kind, name=name, namespace=namespace)
 
     stable = get("Deployment", "apps/v1", names.deployment(md_name, "stable"))
     canary = get("Deployment", "apps/v1", names.deployment(md_name, "canary"))
     service = get("Service", "v1", names.service(md_name))
+    shadow_service = get("Service", "v1", names.shadow_service(md_name))
     where = target(md_name=md_name, namespace=namespace, port=port)
     # Read once here, so the weight the router sees and the objects act rewrites are the same.
     routing = {
@@ -159,10 +167,32 @@ def read_world(
         )
         is not None
     }
+    jobs: tuple[dict[str, Any], ...] = ()
+    pods: tuple[dict[str, Any], ...] = ()
+    if validations or validating is not None:
+        jobs = tuple(
+            kube.list(
+                api_version="batch/v1",
+                kind="Job",
+                namespace=namespace,
+                label_selector=f"{names.LABEL_NAME}={md_name},{names.LABEL_ROLE}=validation",
+            )
+        )
+    of_version = [j for j in jobs if _labels(j).get(names.LABEL_VERSION) == validating]
+    if of_version:
+        pods = tuple(
+            kube.list(
+                api_version="v1",
+                kind="Pod",
+                namespace=namespace,
+                label_selector=f"job-name={_newest(of_version)['metadata']['name']}",
+            )
+        )
     return World(
         stable=stable,
         canary=canary,
         service=service,
+        shadow_service=shadow_service,
         target=where,
         routing=routing,
         readiness=traffic_router.Readiness(
@@ -170,6 +200,8 @@ def read_world(
             canary_ready=_ready(canary),
             canary_route_weight=router.observed_weight(target=where, current=routing),
         ),
+        validation_jobs=jobs,
+        validation_pods=pods,
     )
 
 

@@ -16,11 +16,11 @@ from typing import Any
 import pydantic
 
 from modelrollout import api, rollout
-from modelrollout.analysis import prometheus
-from modelrollout.controller import act, measure, observe
+from modelrollout.controller import act, observe
 from modelrollout.controller.observability import OperatorMetrics
 from modelrollout.controller.settings import MIN_DELAY, Settings
 from modelrollout.k8s import client
+from modelrollout.metrics import measure, prometheus
 from modelrollout.traffic import registry
 from modelrollout.traffic import router as traffic_router
 
@@ -109,8 +109,15 @@ def _turn(
         _invalid_spec(kube, body=body, error=e, now=clock())
         return settings.idle_resync
     status = _status(body)
+    candidate = spec.model.version if spec.model.version != status.stable_version else None
     world = observe.read_world(
-        kube, md_name=name, namespace=namespace, router=router, port=spec.serving.port
+        kube,
+        md_name=name,
+        namespace=namespace,
+        router=router,
+        port=spec.serving.port,
+        validating=candidate if spec.validation is not None else None,
+        validations=candidate is not None or status.canary_version is not None,
     )
     now = clock()
     measurements: tuple[api.Measurement, ...] = ()
@@ -124,7 +131,6 @@ def _turn(
         )
         for m in measurements:
             metrics.measurements.labels(namespace, name, m.metric, m.phase.value).inc()
-    candidate = spec.model.version if spec.model.version != status.stable_version else None
     observation = rollout.Observation(
         name=name,
         generation=body["metadata"].get("generation"),
@@ -132,7 +138,7 @@ def _turn(
         canary=observe.workload(world.canary),
         traffic=observe.traffic(router=router, spec=spec, status=status, world=world),
         validation=(
-            observe.validation(kube, md_name=name, namespace=namespace, version=candidate)
+            observe.validation(world, version=candidate)
             if candidate is not None and spec.validation is not None
             else None
         ),
@@ -140,15 +146,14 @@ def _turn(
         requests=observe.requests(body["metadata"].get("annotations") or {}),
     )
     decision = rollout.decide(spec=spec, status=status, observation=observation, now=now)
-    ctx = act.Context(
-        kube=kube, body=body, spec=spec, world=world, router=router, image=settings.image, now=now
-    )
-    act.carry_out(
+    ctx = act.Context(body=body, spec=spec, world=world, router=router, image=settings.image)
+    writes = act.plan(
         ctx,
         decision.actions,
-        weight=decision.status.canary_weight,
+        canary_serves=decision.status.canary_weight > 0,
         mirror=rollout.mirror_percent(spec, decision.status),
     )
+    act.execute(kube, writes, involved=body, now=now)
     _write_status(kube, body=body, status=decision.status)
     metrics.canary_weight.labels(namespace, name).set(decision.status.canary_weight)
     if decision.status.phase is not status.phase and decision.status.phase in _OUTCOMES:

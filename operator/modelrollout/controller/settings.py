@@ -13,6 +13,10 @@ from datetime import timedelta
 IDLE_RESYNC = timedelta(seconds=30)
 # A turn that moved the rollout is followed at once; this floor keeps a flapping object from spinning.
 MIN_DELAY = timedelta(milliseconds=200)
+# Turns run at once: each is a thread doing blocking API calls, mostly waiting on the network; more
+# than a few only queue on the GIL and the API server's rate limit.
+WORKERS = 8
+KUBE_QPS, KUBE_BURST = 50.0, 100
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,12 @@ class Settings:
     metrics_port: int = 8081
     idle_resync: timedelta = IDLE_RESYNC
     verbose: bool = False
+    workers: int = WORKERS
+    """ModelDeployments reconciled at once; the others wait in the work queue."""
+    kube_qps: float = KUBE_QPS
+    """Average API requests per second (client-side limit, as client-go's QPS)."""
+    kube_burst: int = KUBE_BURST
+    """API requests allowed at once above the average (client-go's Burst)."""
 
 
 def parse(argv: Sequence[str]) -> Settings:
@@ -55,11 +65,36 @@ def parse(argv: Sequence[str]) -> Settings:
         type=float,
         default=float(env.get("MODEL_ROLLOUT_IDLE_RESYNC_SECONDS", IDLE_RESYNC.total_seconds())),
     )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=int(env.get("MODEL_ROLLOUT_WORKERS", WORKERS)),
+        help=f"ModelDeployments reconciled at once (env MODEL_ROLLOUT_WORKERS; default {WORKERS})",
+    )
+    p.add_argument(
+        "--kube-api-qps",
+        type=float,
+        default=float(env.get("MODEL_ROLLOUT_KUBE_API_QPS", KUBE_QPS)),
+        help=f"average API requests per second (env MODEL_ROLLOUT_KUBE_API_QPS; default {KUBE_QPS:g})",
+    )
+    p.add_argument(
+        "--kube-api-burst",
+        type=int,
+        default=int(env.get("MODEL_ROLLOUT_KUBE_API_BURST", KUBE_BURST)),
+        help=f"API requests at once above the average (env MODEL_ROLLOUT_KUBE_API_BURST; default {KUBE_BURST})",
+    )
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(list(argv))
     host, _, port = args.metrics_address.rpartition(":")
     if not host or not port.isdigit():
         p.error(f"--metrics-address must be host:port, got {args.metrics_address!r}")
+    if args.workers < 1:
+        p.error(f"--workers (MODEL_ROLLOUT_WORKERS) must be at least 1, got {args.workers}")
+    if args.kube_api_qps <= 0 or args.kube_api_burst < 1:
+        p.error(
+            "--kube-api-qps must be > 0 and --kube-api-burst >= 1 (MODEL_ROLLOUT_KUBE_API_QPS/BURST), "
+            f"got {args.kube_api_qps:g} and {args.kube_api_burst}"
+        )
     return Settings(
         image=args.image,
         namespaces=tuple(args.namespace),
@@ -67,4 +102,7 @@ def parse(argv: Sequence[str]) -> Settings:
         metrics_port=int(port),
         idle_resync=timedelta(seconds=args.idle_resync_seconds),
         verbose=args.verbose,
+        workers=args.workers,
+        kube_qps=args.kube_api_qps,
+        kube_burst=args.kube_api_burst,
     )

@@ -1,15 +1,15 @@
 """Shadow steps at the edge: the shadow Service the stable copies requests to, and the canary's size
-while it is a shadow. Called by act.carry_out; what a shadow step decides is in rollout/."""
+while it is a shadow. Called by act.plan; what a shadow step decides is in rollout/."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from modelrollout.k8s import builders, names
+from modelrollout.k8s import builders
 
 if TYPE_CHECKING:
-    from modelrollout.controller.act import Context
+    from modelrollout.controller.act import Context, Write
 
 
 def replicas(*, serving_replicas: int, mirror: int) -> int:
@@ -17,12 +17,12 @@ def replicas(*, serving_replicas: int, mirror: int) -> int:
     return max(1, int(serving_replicas * mirror / 100 + 0.5))
 
 
-def ensure_service(
+def service(
     ctx: Context,
     *,
     mirror: int,
-    apply_if_changed: Callable[[Context, dict[str, Any], dict[str, Any] | None], None],
-) -> None:
+    if_changed: Callable[[dict[str, Any], Mapping[str, Any] | None], Iterator[Write]],
+) -> Iterator[Write]:
     """Point the shadow Service at the canary while `mirror` > 0, and at no pod otherwise.
 
     Only for a rollout with a shadow step: the Service outlives the step (its name stays resolvable
@@ -36,10 +36,4 @@ def ensure_service(
         port=ctx.spec.serving.port,
         active=mirror > 0,
     )
-    current = ctx.kube.get(
-        api_version="v1",
-        kind="Service",
-        name=names.shadow_service(ctx.name),
-        namespace=ctx.namespace,
-    )
-    apply_if_changed(ctx, manifest, current)
+    yield from if_changed(manifest, ctx.world.shadow_service)

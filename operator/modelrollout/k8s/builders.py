@@ -115,6 +115,7 @@ def server_deployment(
         f"--format={model.format}",
         "--host=$(POD_IP)",
         f"--port={port}",
+        f"--grpc-port={serving.grpc_port}",
         f"--workers={serving.workers}",
         f"--track={track}",
         "--namespace=$(POD_NAMESPACE)",
@@ -129,7 +130,10 @@ def server_deployment(
         "name": SERVER_CONTAINER,
         "image": serving.image or default_image,
         "args": args,
-        "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
+        "ports": [
+            {"name": "http", "containerPort": port, "protocol": "TCP"},
+            {"name": "grpc", "containerPort": serving.grpc_port, "protocol": "TCP"},
+        ],
         "env": [
             *_DOWNWARD_ENV,
             {"name": "MODEL_ROLLOUT_PVC_ROOT", "value": PVC_ROOT},
@@ -178,6 +182,9 @@ def server_deployment(
         ),
         "spec": {
             "replicas": replicas,
+            # Each track is its own Deployment and a rollback moves traffic, never a revision:
+            # old ReplicaSets at zero would only pile up (10 per Deployment by default).
+            "revisionHistoryLimit": 0,
             "selector": {"matchLabels": names.selector(md_name, track)},
             # Surge only: a rolling update adds a ready pod before it removes one.
             "strategy": {
@@ -242,6 +249,7 @@ def service(
     namespace: str,
     owner: dict[str, Any],
     port: int,
+    grpc_port: int,
     track: names.Track | None = None,
     canary_serves: bool = True,
 ) -> Manifest:
@@ -263,7 +271,17 @@ def service(
         ),
         "spec": {
             "selector": selector,
-            "ports": [{"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}],
+            "ports": [
+                {"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"},
+                # appProtocol tells Gateway API implementations and meshes to speak HTTP/2 to it.
+                {
+                    "name": "grpc",
+                    "port": grpc_port,
+                    "targetPort": "grpc",
+                    "protocol": "TCP",
+                    "appProtocol": "kubernetes.io/h2c",
+                },
+            ],
         },
     }
 

@@ -7,6 +7,8 @@ it sets and a person's `kubectl edit` of any other field survives. Called by the
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -16,7 +18,12 @@ from kubernetes.client import ApiClient
 from kubernetes.client import exceptions as k8s_exceptions
 from urllib3 import exceptions as urllib3_exceptions
 
+from modelrollout.k8s import informer
+
 FIELD_MANAGER = "model-rollout"
+# client-go's defaults are 5/10; Argo Rollouts' controller uses 40/80. The chart sets these.
+DEFAULT_QPS = 50.0
+DEFAULT_BURST = 100
 
 
 class KubeError(Exception):
@@ -85,16 +92,58 @@ def _reason(e: k8s_exceptions.ApiException) -> str:
     return str(body.get("message") or e.reason)
 
 
-class Kube:
-    """A small facade over the dynamic client; one instance per operator, built at start-up."""
+class TokenBucket:
+    """Client-side rate limit of API requests: `qps` on average, `burst` at once; thread-safe."""
 
-    def __init__(self, api_client: ApiClient, *, field_manager: str = FIELD_MANAGER) -> None:
+    def __init__(self, *, qps: float, burst: int) -> None:
+        if qps <= 0 or burst < 1:
+            raise ValueError(f"API client qps must be > 0 and burst >= 1, got {qps} and {burst}")
+        self._qps, self._burst = qps, float(burst)
+        self._tokens, self._at = float(burst), time.monotonic()
+        self._lock = threading.Lock()
+
+    def take(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self._burst, self._tokens + (now - self._at) * self._qps)
+            self._at = now
+            self._tokens -= 1
+            wait = -self._tokens / self._qps if self._tokens < 0 else 0.0
+        if wait > 0:
+            time.sleep(wait)
+
+
+class Kube:
+    """A small facade over the dynamic client; one instance per operator, built at start-up.
+
+    With a `store` (fed by k8s.informer), reads of the kinds it holds come from memory once their
+    first list is in, and this client's own writes go into it at once."""
+
+    def __init__(
+        self,
+        api_client: ApiClient,
+        *,
+        field_manager: str = FIELD_MANAGER,
+        qps: float = DEFAULT_QPS,
+        burst: int = DEFAULT_BURST,
+        store: informer.Store | None = None,
+    ) -> None:
         self._dyn = dynamic.DynamicClient(api_client)  # type: ignore[no-untyped-call]
         self._field_manager = field_manager
+        self._bucket = TokenBucket(qps=qps, burst=burst)
+        self.store = store
+
+    @property
+    def dynamic(self) -> dynamic.DynamicClient:
+        return self._dyn
 
     def _resource(self, api_version: str, kind: str) -> Any:
+        self._bucket.take()  # every request goes through here
         with _translated("discover", f"{kind} ({api_version})"):
             return self._dyn.resources.get(api_version=api_version, kind=kind)
+
+    def _cached(self, kind: str, namespace: str | None) -> informer.Store | None:
+        return self.store if self.store is not None and self.store.covers(kind, namespace) else None
 
     def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         """Server-side apply of one object; returns the object as the server has it now."""
@@ -108,11 +157,16 @@ class Kube:
                 field_manager=self._field_manager,
                 force_conflicts=True,
             )
-        return dict(out.to_dict())
+        applied = dict(out.to_dict())
+        if (store := self._cached(manifest["kind"], meta.get("namespace"))) is not None:
+            store.put(manifest["kind"], applied)
+        return applied
 
     def get(
         self, *, api_version: str, kind: str, name: str, namespace: str | None
     ) -> dict[str, Any] | None:
+        if namespace is not None and (store := self._cached(kind, namespace)) is not None:
+            return store.get(kind, namespace, name)
         res = self._resource(api_version, kind)
         try:
             with _translated("read", f"{kind} {namespace}/{name}"):
@@ -123,6 +177,10 @@ class Kube:
     def list(
         self, *, api_version: str, kind: str, namespace: str | None, label_selector: str = ""
     ) -> list[dict[str, Any]]:
+        wanted = informer.parse_selector(label_selector)
+        store = self._cached(kind, namespace)
+        if namespace is not None and store is not None and wanted is not None:
+            return store.select(kind, namespace, wanted)
         res = self._resource(api_version, kind)
         with _translated("list", f"{kind} in {namespace or 'all namespaces'}"):
             out = res.get(namespace=namespace, label_selector=label_selector or None)
@@ -136,6 +194,9 @@ class Kube:
                 res.delete(name=name, namespace=namespace, body={"propagationPolicy": "Background"})
         except NotFoundError:
             return False
+        finally:
+            if namespace is not None and (store := self._cached(kind, namespace)) is not None:
+                store.remove(kind, namespace, name)
         return True
 
     def scale(
@@ -144,12 +205,14 @@ class Kube:
         """Sets replicas alone (a merge patch), leaving every applied field as it is."""
         res = self._resource(api_version, kind)
         with _translated("scale", f"{kind} {namespace}/{name}"):
-            res.patch(
+            out = res.patch(
                 name=name,
                 namespace=namespace,
                 body={"spec": {"replicas": replicas}},
                 content_type="application/merge-patch+json",
             )
+        if (store := self._cached(kind, namespace)) is not None:
+            store.put(kind, dict(out.to_dict()))
 
     def patch_status(
         self, *, api_version: str, kind: str, name: str, namespace: str, status: Mapping[str, Any]

@@ -2,10 +2,13 @@
 
 `App.handle` turns one `http.Request` into a `http.Response`; only feedback that another worker
 must answer returns an awaitable. No request can make it raise: failures become JSON errors.
+`App.predict` is the inference both REST and gRPC (`serving.grpcserver`) answer with, so both
+count in the same metrics and keep predictions for the same feedback route.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import logging
 import secrets
@@ -14,6 +17,7 @@ from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 
 from modelrollout.models import loading
@@ -40,6 +44,12 @@ def ok(doc: dict[str, Any], *, headers: tuple[tuple[str, str], ...] = ()) -> htt
     return http.Response(200, protocol.dumps(doc), headers=headers)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Prediction:
+    id: str
+    outputs: dict[str, np.ndarray]  # by output name, in the order asked for
+
+
 class App:
     def __init__(
         self,
@@ -64,7 +74,7 @@ class App:
             f"/v2/models/{name}/infer",
             f"/v2/models/{name}/versions/{version}/infer",
         }
-        self._metadata = metadata.model_metadata(
+        self.model_metadata = metadata.model_metadata(
             model, settings=settings, label_type=metadata.warm_up(model)
         )
 
@@ -135,7 +145,7 @@ class App:
         action = rest[0] if len(rest) == 1 else ("" if not rest else None)
         if action not in ("", "ready", "infer", "feedback"):
             raise protocol.RequestError(404, f"no route {protocol.shown(req.path)}")
-        problem = self._unknown_model(name, version)
+        problem = self.unknown_model(name, version)
         if problem:
             if is_infer:
                 self.meters.request(code=404, seconds=0.0)
@@ -149,9 +159,9 @@ class App:
         _method(req, "GET")
         if action == "ready":
             return self._readiness({"name": name, "ready": not self.draining})
-        return ok(self._metadata)
+        return ok(self.model_metadata)
 
-    def _unknown_model(self, name: str, version: str | None) -> str | None:
+    def unknown_model(self, name: str, version: str | None) -> str | None:
         s = self.settings
         if name != s.model_name:
             return (
@@ -187,13 +197,50 @@ class App:
         return response
 
     def _infer(self, req: http.Request) -> http.Response:
-        model = self.model
-        protocol.json_body(req.headers.get("content-type"))
+        header_length = req.headers.get(protocol.HEADER_LENGTH)
+        protocol.json_body(req.headers.get("content-type"), binary=header_length is not None)
         header = req.headers.get("x-request-id")
         if header is not None:
             protocol.request_id(header, where="the x-request-id header")
-        decoded = protocol.decode_infer(req.body, model=model)
-        given = decoded.id or header
+        decoded = protocol.decode_infer(req.body, model=self.model, header_length=header_length)
+        result = self.predict(decoded, fallback_id=header, copy_of=req.body)
+        doc: dict[str, Any] = {
+            "model_name": self.settings.model_name,
+            "model_version": self.settings.model_version,
+            "id": result.id,
+            "outputs": [],
+        }
+        headers = (("x-request-id", result.id),)
+        if not decoded.binary_outputs:
+            doc["outputs"] = [protocol.tensor(n, a) for n, a in result.outputs.items()]
+            return ok(doc, headers=headers)
+        blobs = []
+        for name, array in result.outputs.items():
+            if name in decoded.binary_outputs:
+                entry, raw = protocol.binary_tensor(name, array)
+                blobs.append(raw)
+            else:
+                entry = protocol.tensor(name, array)
+            doc["outputs"].append(entry)
+        head = protocol.dumps(doc)
+        return http.Response(
+            200,
+            head + b"".join(blobs),
+            content_type=protocol.BINARY_MEDIA,
+            headers=(*headers, (protocol.HEADER_LENGTH, str(len(head)))),
+        )
+
+    def predict(
+        self,
+        decoded: protocol.InferRequest,
+        *,
+        fallback_id: str | None,
+        copy_of: bytes | None = None,
+    ) -> Prediction:
+        """Run the model on a decoded request and keep its predictions for feedback; `copy_of`, the
+        REST body as the client sent it, is what a shadow is offered (gRPC requests are not copied)."""
+        model = self.model
+        given = decoded.id or fallback_id
         if given is not None and given in self.store:
             # Without this a client could replace another's predictions, and so its feedback.
             raise protocol.RequestError(
@@ -226,18 +273,15 @@ class App:
         self.meters.feedback_store(self.store)
         if self.input_bins is not None:
             self.input_bins.count(decoded.rows)
-        if self.mirror is not None:
-            self.mirror.offer_infer(request_id=request_id, body=req.body, labels=labels)
+        if self.mirror is not None and copy_of is not None:
+            self.mirror.offer_infer(request_id=request_id, body=copy_of, labels=labels)
         if model.kind == "classifier":
             self.meters.predicted(labels)
         results = {"predict": labels, "predict_proba": proba}
-        doc = {
-            "model_name": self.settings.model_name,
-            "model_version": self.settings.model_version,
-            "id": request_id,
-            "outputs": [protocol.tensor(name, results[name]) for name in decoded.outputs],  # type: ignore[arg-type]
-        }
-        return ok(doc, headers=(("x-request-id", request_id),))
+        return Prediction(
+            id=request_id,
+            outputs={name: results[name] for name in decoded.outputs},  # type: ignore[misc]
+        )
 
     def feedback(self, req: http.Request) -> http.Response | Awaitable[http.Response]:
         refused = self._unauthorized(req)

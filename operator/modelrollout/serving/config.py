@@ -35,6 +35,8 @@ class ServeConfig:
     allow_unsafe_pickle: bool = False
     host: str = "0.0.0.0"  # noqa: S104 - a pod serves on its own address
     port: int = 8080
+    # Off unless asked for: the operator's pods ask for it (8081, as KServe and MLServer use).
+    grpc_port: int = 0
     workers: int = 1
     track: str = "stable"
     namespace: str = "default"
@@ -73,7 +75,8 @@ def _env(name: str) -> str | None:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="model-rollout serve",
-        description="Serve one model over the Open Inference Protocol v2 (REST), with feedback "
+        description="Serve one model over the Open Inference Protocol v2 (REST, and gRPC with "
+        "--grpc-port), with feedback "
         "and Prometheus metrics. Every flag can also be set as MODEL_ROLLOUT_<FLAG_NAME>.",
     )
     p.add_argument("--model-uri", help="file://, http(s)://, s3:// or pvc://<claim>/<path>")
@@ -89,6 +92,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--host", help="address to bind (default 0.0.0.0)")
     p.add_argument("--port", help="TCP port (default 8080)")
+    p.add_argument(
+        "--grpc-port",
+        help="TCP port for the Open Inference Protocol v2 over gRPC (default 0: no gRPC)",
+    )
     p.add_argument("--workers", help="worker processes (default 1)")
     p.add_argument("--track", choices=TRACKS, help="stable or canary, for metric labels")
     p.add_argument("--namespace", help="Kubernetes namespace, for metric labels")
@@ -155,6 +162,7 @@ def parse(argv: Sequence[str]) -> ServeConfig:
             "no model to serve: pass --model-uri (or set MODEL_ROLLOUT_MODEL_URI) to "
             "file://, http(s)://, s3:// or pvc://<claim>/<path>"
         )
+    port = _int("port", values.get("port", "8080"), low=1, high=65535)
     return ServeConfig(
         model_uri=values["model_uri"],
         model_name=values.get("model_name", "model"),
@@ -163,7 +171,8 @@ def parse(argv: Sequence[str]) -> ServeConfig:
         sha256=values.get("sha256") or None,
         allow_unsafe_pickle=_bool("allow_unsafe_pickle", values.get("allow_unsafe_pickle", "")),
         host=values.get("host", ServeConfig.host),
-        port=_int("port", values.get("port", "8080"), low=1, high=65535),
+        port=port,
+        grpc_port=_grpc_port(values.get("grpc_port", "0"), http_port=port),
         workers=_int("workers", values.get("workers", "1"), low=1, high=64),
         track=_choice("track", values.get("track", "stable"), TRACKS),
         namespace=values.get("namespace", "default"),
@@ -207,6 +216,18 @@ def _shadow_url(raw: str | None) -> str | None:
             "e.g. http://iris-shadow:8080"
         )
     return raw.rstrip("/")
+
+
+def _grpc_port(raw: str, *, http_port: int) -> int:
+    if raw.strip() == "0":
+        return 0
+    port = _int("grpc_port", raw, low=1, high=65535)
+    if port == http_port:
+        raise ConfigError(
+            f"{_where('grpc_port')} is {raw!r}, the port REST is served on; choose another "
+            "(8081 is usual), or 0 for no gRPC"
+        )
+    return port
 
 
 def _token(value: str | None, path: str | None) -> str | None:

@@ -54,17 +54,22 @@ def main(argv: Sequence[str]) -> int:
         return 1
     try:
         reservation = sockets.reserve(settings.host, settings.port)
+        if settings.grpc_port:
+            sockets.reserve(settings.host, settings.grpc_port).close()  # fail now, not in a worker
     except OSError as e:
         log.error(  # noqa: TRY400 - the message says it all
-            "model-rollout serve: cannot listen on %s:%d (%s); choose another --host or --port",
-            settings.host, settings.port, e,
+            "model-rollout serve: cannot listen on %s:%d or %d (%s); choose another --host, "
+            "--port or --grpc-port",
+            settings.host, settings.port, settings.grpc_port, e,
         )  # fmt: skip
         return 1
     log.info(
-        "serving model %r version %r (%s, %s, sha256 %s) on http://%s:%d with %d worker(s), "
+        "serving model %r version %r (%s, %s, sha256 %s) on http://%s:%d%s with %d worker(s), "
         "track %s, namespace %s",
         settings.model_name, settings.model_version, model.kind, model.format, model.digest,
-        settings.host, settings.port, settings.workers, settings.track, settings.namespace,
+        settings.host, settings.port,
+        f" and gRPC port {settings.grpc_port}" if settings.grpc_port else "",
+        settings.workers, settings.track, settings.namespace,
     )  # fmt: skip
     # Imported only now: it imports prometheus_client, which must see the directory set above.
     from modelrollout.serving import workers  # noqa: PLC0415

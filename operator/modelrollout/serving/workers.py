@@ -187,10 +187,10 @@ async def _serve(
     stop = asyncio.Event()
     for sig in _STOP_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
-    listening = [(sockets.listen_tcp(settings.host, settings.port), False)]
+    listening = [sockets.listen_tcp(settings.host, settings.port)]
     siblings: list[Path] = []
     if run_dir is not None:
-        listening.append((sockets.listen_unix(peers.socket_path(run_dir, index)), True))
+        listening.append(sockets.listen_unix(peers.socket_path(run_dir, index)))
         siblings = [peers.socket_path(run_dir, i) for i in range(settings.workers) if i != index]
     meters = metrics.Metrics(settings=settings, digest=model.digest)
     mirror = None
@@ -216,7 +216,7 @@ async def _serve(
         application.draining = True
         log.info("worker %d (pid %d): stopping; finishing requests in flight", index, os.getpid())
 
-    await http.serve(
+    serving = [http.serve(
         handler=application.handle,
         sockets=listening,
         limits=http.Limits(
@@ -228,6 +228,21 @@ async def _serve(
         stop=stop,
         drain_seconds=DRAIN_SECONDS,
         on_draining=draining,
-    )
+    )]  # fmt: skip
+    if settings.grpc_port:
+        # Imported here, after the fork: grpc's core must not start in the supervisor.
+        from modelrollout.serving import grpcserver  # noqa: PLC0415
+
+        serving.append(
+            grpcserver.serve(
+                application,
+                host=settings.host,
+                port=settings.grpc_port,
+                max_message_bytes=settings.max_body_bytes,
+                stop=stop,
+                drain_seconds=DRAIN_SECONDS,
+            )
+        )
+    await asyncio.gather(*serving)
     if mirror is not None:
         mirror.stop()

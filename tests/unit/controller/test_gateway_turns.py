@@ -1,149 +1,39 @@
-"""Whole controller turns with the Gateway API router against an in-memory API: the route's weights
-follow the steps, and a step or a rollback settles only on what the route says (issue 14, 0a)."""
+"""Controller turns with the Gateway API router against the fake Kube: the route's weights follow
+the steps, a step or a rollback settles only on what the route says, and the weight the router
+reads off the route is the one status reports (issue 14, 0a; issue 15)."""
 
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
-from modelrollout.controller import observability, reconcile, settings
+from modelrollout import traffic
 from modelrollout.traffic import gateway_api
+from tests.unit.controller.cluster import NS, healthy
 
 pytestmark = pytest.mark.unit
 
-NS = "ml"
-Key = tuple[str, str, str]
+GATEWAY = {"trafficRouting": {"gatewayAPI": {"httpRoute": "web"}}}
+TARGET = traffic.Target(
+    namespace=NS, stable_service="iris-stable", canary_service="iris-canary", port=8080
+)
 
 
-class MemoryKube:
-    """Stores objects by kind and name; a Deployment's pods are ready as soon as it is written."""
-
-    def __init__(self) -> None:
-        self.objects: dict[Key, dict[str, Any]] = {}
-        self.calls: list[tuple[str, str, str]] = []
-
-    def get(self, *, api_version: str, kind: str, name: str, namespace: str | None) -> Any:
-        del api_version, namespace
-        obj = self.objects.get((kind, NS, name))
-        return copy.deepcopy(obj) if obj is not None else None
-
-    def list(self, **_: Any) -> list[dict[str, Any]]:
-        return []
-
-    def _store(self, verb: str, manifest: Any) -> None:
-        obj = copy.deepcopy(dict(manifest))
-        self.calls.append((verb, obj["kind"], obj["metadata"]["name"]))
-        if obj["kind"] == "Deployment":
-            n = obj["spec"]["replicas"]
-            obj["metadata"]["generation"] = 1
-            obj["status"] = {
-                "observedGeneration": 1,
-                "replicas": n,
-                "updatedReplicas": n,
-                "readyReplicas": n,
-            }
-        self.objects[(obj["kind"], NS, obj["metadata"]["name"])] = obj
-
-    def apply(self, manifest: Any) -> Any:
-        self._store("apply", manifest)
-
-    def replace(self, manifest: Any) -> None:
-        self._store("replace", manifest)
-
-    def scale(self, *, kind: str, name: str, replicas: int, **_: Any) -> None:
-        dep = copy.deepcopy(self.objects[(kind, NS, name)])
-        dep["spec"]["replicas"] = replicas
-        self._store("scale", dep)
-
-    def delete(self, *, kind: str, name: str, **_: Any) -> bool:
-        self.calls.append(("delete", kind, name))
-        return self.objects.pop((kind, NS, name), None) is not None
-
-    def event(self, **_: Any) -> None:
-        pass
-
-    def patch_status(self, *, kind: str, name: str, status: Any, **_: Any) -> None:
-        body = self.objects[(kind, NS, name)]
-        body["status"] = _merge(body.get("status") or {}, status)
-
-
-def _merge(old: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    out = dict(old)
-    for k, v in patch.items():
-        if v is None:
-            out.pop(k, None)
-        elif isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _merge(out[k], v)
-        else:
-            out[k] = v
-    return out
-
-
-def md(version: str, steps: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "apiVersion": "modelrollout.io/v1alpha1",
-        "kind": "ModelDeployment",
-        "metadata": {"name": "iris", "namespace": NS, "uid": "u1", "generation": int(version)},
-        "spec": {
-            "model": {"name": "iris", "version": version, "uri": f"file:///m/{version}.skops"},
-            "serving": {"replicas": 2},
-            "rollout": {"steps": steps, "trafficRouting": {"gatewayAPI": {"httpRoute": "web"}}},
-        },
-    }
-
-
-ROUTE = {
-    "apiVersion": "gateway.networking.k8s.io/v1",
-    "kind": "HTTPRoute",
-    "metadata": {"name": "web", "namespace": NS},
-    "spec": {"rules": [{"backendRefs": [{"name": "iris-stable", "port": 8080}]}]},
-}
-
-
-def route_weights(kube: MemoryKube) -> tuple[int, int]:
-    refs = kube.objects[("HTTPRoute", NS, "web")]["spec"]["rules"][0]["backendRefs"]
-    by_name = {b["name"]: b.get("weight", 1) for b in refs}
+def route_weights(bed: object) -> tuple[int, int]:
+    route = bed.kube.obj("HTTPRoute", NS, "web")  # type: ignore[attr-defined]
+    by_name = {b["name"]: b.get("weight", 1) for b in route["spec"]["rules"][0]["backendRefs"]}
     return by_name["iris-stable"], by_name.get("iris-canary", 0)
 
 
-def turn(kube: MemoryKube) -> dict[str, Any]:
-    reconcile.reconcile(
-        kube=kube,  # type: ignore[arg-type]
-        settings=settings.Settings(image="model-rollout:test"),
-        providers=reconcile.Providers(),
-        metrics=observability.OperatorMetrics(),
-        namespace=NS,
-        name="iris",
-        clock=lambda: datetime(2026, 1, 1, tzinfo=UTC),
-    )
-    status: dict[str, Any] = kube.objects[("ModelDeployment", NS, "iris")]["status"]
-    return status
-
-
-def healthy_v1(kube: MemoryKube, steps: list[dict[str, Any]]) -> None:
-    kube.objects[("HTTPRoute", NS, "web")] = copy.deepcopy(ROUTE)
-    kube.objects[("ModelDeployment", NS, "iris")] = md("1", steps)
-    for _ in range(6):
-        if turn(kube).get("phase") == "Healthy":
-            return
-    raise AssertionError("version 1 never became Healthy")
-
-
 def test_the_route_weights_follow_each_step_and_the_new_version_is_promoted() -> None:
-    steps = [{"setWeight": 20}, {"setWeight": 60}]
-    kube = MemoryKube()
-    healthy_v1(kube, steps)
-    body = kube.objects[("ModelDeployment", NS, "iris")]
-    body["spec"] = md("2", steps)["spec"]
-    body["metadata"]["generation"] = 2
+    bed = healthy("1", steps=[{"setWeight": 20}, {"setWeight": 60}], rollout=GATEWAY)
+    bed.change(version="2")
     actual: dict[int, float] = {}  # requested weight -> the last actual weight status reported
     for _ in range(30):
-        status = turn(kube)
+        status = bed.turn()
         weight = status.get("canaryWeight", 0)
-        if weight and route_weights(kube) == (100 - weight, weight):
+        if weight and route_weights(bed) == (100 - weight, weight):
             actual[weight] = status.get("actualCanaryWeight", -1)
         if status.get("phase") == "Healthy" and status.get("stableVersion") == "2":
             break
@@ -152,47 +42,79 @@ def test_the_route_weights_follow_each_step_and_the_new_version_is_promoted() ->
     # Each step's weight is on the route, and status reports what the route carries.
     assert actual == {20: 20.0, 60: 60.0, 100: 100.0}
     # Promoted: all traffic back on the stable Service, which now runs version 2.
-    turn(kube)
-    assert route_weights(kube) == (100, 0)
+    bed.turn()
+    assert route_weights(bed) == (100, 0)
+    # The router leaves replicas alone: both tracks ran at spec.serving.replicas.
+    assert bed.replicas("stable") == 2
 
 
 def test_a_rollback_settles_once_the_route_sends_everything_to_the_stable() -> None:
-    steps = [{"setWeight": 30}, {"pause": {}}]
-    kube = MemoryKube()
-    healthy_v1(kube, steps)
-    body = kube.objects[("ModelDeployment", NS, "iris")]
-    body["spec"] = md("2", steps)["spec"]
-    body["metadata"]["generation"] = 2
-    for _ in range(10):
-        status = turn(kube)
-        if status.get("phase") == "Paused":
-            break
-    assert route_weights(kube) == (70, 30)
-    assert gateway_api.canary_share_of(kube.objects[("HTTPRoute", NS, "web")], _target()) == 30
-    body["metadata"]["annotations"] = {"modelrollout.io/abort": "t1"}
-    phases = [turn(kube).get("phase") for _ in range(4)]
+    bed = healthy("1", rollout=GATEWAY, steps=[{"setWeight": 30}, {"pause": {}}])
+    bed.change(version="2")
+    bed.until("Paused")
+    assert route_weights(bed) == (70, 30)
+    assert gateway_api.canary_share_of(bed.kube.obj("HTTPRoute", NS, "web"), TARGET) == 30
+    bed.annotate("abort")
+    phases = [bed.turn().get("phase") for _ in range(4)]
     assert "RolledBack" in phases, phases
-    assert route_weights(kube) == (100, 0)
+    assert route_weights(bed) == (100, 0)
 
 
 def test_unchanged_services_and_route_are_not_written_again() -> None:
-    steps = [{"setWeight": 30}, {"pause": {}}]
-    kube = MemoryKube()
-    healthy_v1(kube, steps)
-    body = kube.objects[("ModelDeployment", NS, "iris")]
-    body["spec"] = md("2", steps)["spec"]
-    body["metadata"]["generation"] = 2
+    bed = healthy("1", rollout=GATEWAY, steps=[{"setWeight": 30}, {"pause": {}}])
+    bed.change(version="2")
+    bed.until("Paused")
+    bed.turn()
+    assert bed.kube.writes() == []
+
+
+def test_status_reports_the_weight_the_route_carries_not_the_one_planned() -> None:
+    """Someone edits the route back to 0%: status says 0, the step is not settled, and the
+    route is written back from what this turn read of it."""
+    bed = healthy("1", rollout=GATEWAY, steps=[{"setWeight": 30}, {"pause": {}}])
+    bed.change(version="2")
+    bed.until("Paused")
+    route = copy.deepcopy(bed.kube.obj("HTTPRoute", NS, "web"))
+    route["spec"]["rules"][0]["backendRefs"] = [
+        {"name": "iris-stable", "port": 8080, "weight": 100},
+        {"name": "iris-canary", "port": 8080, "weight": 0},
+    ]
+    bed.kube.put(route)
+    status = bed.turn()
+    assert status["actualCanaryWeight"] == 0.0
+    assert status["canaryWeight"] == 30
+    assert bed.writes() == [("replace", "HTTPRoute", "web")]
+    assert route_weights(bed) == (70, 30)
+    assert bed.turn()["actualCanaryWeight"] == 30.0
+
+
+def test_a_step_waits_until_the_route_carries_its_weight() -> None:
+    """The route is changed to a weight no step asked for: the next step does not start."""
+    bed = healthy("1", rollout=GATEWAY, steps=[{"setWeight": 30}, {"setWeight": 60}, {"pause": {}}])
+    bed.change(version="2")
     for _ in range(10):
-        if turn(kube).get("phase") == "Paused":
+        status = bed.turn()
+        if status.get("canaryWeight") == 30:
             break
-    kube.calls.clear()
-    turn(kube)
-    assert kube.calls == []
+    assert status["currentStep"] == 0
+    route = copy.deepcopy(bed.kube.obj("HTTPRoute", NS, "web"))
+    route["spec"]["rules"][0]["backendRefs"] = [
+        {"name": "iris-stable", "port": 8080, "weight": 95},
+        {"name": "iris-canary", "port": 8080, "weight": 5},
+    ]
+    bed.kube.objects[("HTTPRoute", NS, "web")] = route
+    bed.kube.replace = lambda manifest: None  # type: ignore[method-assign]  # a stuck write
+    for _ in range(3):
+        status = bed.turn()
+    assert status["currentStep"] == 0
+    assert status["actualCanaryWeight"] == 5.0
 
 
-def _target() -> Any:
-    from modelrollout import traffic
-
-    return traffic.Target(
-        namespace=NS, stable_service="iris-stable", canary_service="iris-canary", port=8080
-    )
+def test_a_missing_route_fails_the_turn_before_anything_is_written() -> None:
+    bed = healthy("1", rollout=GATEWAY)
+    bed.change(version="2")
+    del bed.kube.objects[("HTTPRoute", NS, "web")]
+    bed.kube.calls.clear()
+    with pytest.raises(traffic.RouterError, match="HTTPRoute ml/web was not found"):
+        bed.turn()
+    assert bed.kube.writes() == []

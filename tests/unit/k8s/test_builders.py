@@ -63,6 +63,18 @@ def test_server_deployment_binds_the_pod_ip_and_passes_the_model() -> None:
     assert container["image"] == "ghcr.io/acme/model-rollout:0.1.0"
 
 
+def test_the_server_serves_grpc_on_a_named_port_that_the_service_exposes() -> None:
+    container = _deployment()["spec"]["template"]["spec"]["containers"][0]  # type: ignore[index]
+    assert "--grpc-port=8081" in container["args"]
+    assert {"name": "grpc", "containerPort": 8081, "protocol": "TCP"} in container["ports"]
+    svc = builders.service(md_name="iris", namespace="ml", owner=OWNER, port=9000, grpc_port=9001)
+    assert [(p["name"], p["port"], p["targetPort"]) for p in svc["spec"]["ports"]] == [
+        ("http", 9000, "http"),
+        ("grpc", 9001, "grpc"),
+    ]
+    assert svc["spec"]["ports"][1]["appProtocol"] == "kubernetes.io/h2c"
+
+
 def test_server_deployment_never_drops_ready_capacity_during_a_rolling_update() -> None:
     strategy = _deployment("stable")["spec"]["strategy"]  # type: ignore[index]
     assert strategy["rollingUpdate"]["maxUnavailable"] == 0
@@ -85,9 +97,9 @@ def test_a_pvc_model_uri_mounts_its_claim_read_only() -> None:
 
 
 def test_the_service_selects_both_tracks_and_a_track_service_only_its_own() -> None:
-    both = builders.service(md_name="iris", namespace="ml", owner=OWNER, port=8080)
+    both = builders.service(md_name="iris", namespace="ml", owner=OWNER, port=8080, grpc_port=8081)
     canary = builders.service(
-        md_name="iris", namespace="ml", owner=OWNER, port=8080, track="canary"
+        md_name="iris", namespace="ml", owner=OWNER, port=8080, grpc_port=8081, track="canary"
     )
     assert "modelrollout.io/track" not in both["spec"]["selector"]
     assert canary["spec"]["selector"]["modelrollout.io/track"] == "canary"

@@ -12,8 +12,9 @@ from typing import Any
 
 import httpx
 
-from modelrollout.analysis import compare, provider, queries
-from modelrollout.analysis import prometheus_result as result
+from modelrollout.analysis import compare
+from modelrollout.metrics import prometheus_result as result
+from modelrollout.metrics import provider, queries
 
 DEFAULT_TIMEOUT = timedelta(seconds=10)
 

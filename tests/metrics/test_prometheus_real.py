@@ -18,7 +18,8 @@ import httpx
 import prometheus_client as pc
 import pytest
 
-from modelrollout.analysis import compare, prometheus, provider
+from modelrollout.analysis import compare
+from modelrollout.metrics import prometheus, provider
 from testbed import paths
 
 # The test bed's own Prometheus (built by testbed/build-binaries.sh, which `make test` runs first).

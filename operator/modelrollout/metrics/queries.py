@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from modelrollout.analysis import provider
+from modelrollout.metrics import provider
 
 # Every built-in query selects by the labels the model server sets on its own series; `<sel>`
 # stands for that selector in the templates below.

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from modelrollout.analysis import prometheus, provider
+from modelrollout.metrics import prometheus, provider
 
 pytestmark = pytest.mark.unit
 

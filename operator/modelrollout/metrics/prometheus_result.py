@@ -16,7 +16,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from modelrollout.analysis import provider
+from modelrollout.metrics import provider
 
 Labels = tuple[tuple[str, str], ...]
 

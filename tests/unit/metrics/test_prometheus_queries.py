@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from modelrollout import api
-from modelrollout.analysis import provider, queries
+from modelrollout.metrics import provider, queries
 
 pytestmark = pytest.mark.unit
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from modelrollout import api
-from modelrollout.analysis import prometheus, provider, queries
+from modelrollout.metrics import prometheus, provider, queries
 
 pytestmark = pytest.mark.unit
 

@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from modelrollout import api
-from modelrollout.analysis import judge, prometheus, provider
-from modelrollout.analysis import prometheus_result as result
-from modelrollout.controller import measure
+from modelrollout.analysis import judge
+from modelrollout.metrics import measure, prometheus, provider
+from modelrollout.metrics import prometheus_result as result
 
 pytestmark = pytest.mark.unit
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from modelrollout.analysis import prometheus_result as result
-from modelrollout.analysis import provider
+from modelrollout.metrics import prometheus_result as result
+from modelrollout.metrics import provider
 
 pytestmark = pytest.mark.unit
 

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from modelrollout import api
-from modelrollout.analysis import compare, provider
-from modelrollout.controller import measure
+from modelrollout.analysis import compare
+from modelrollout.metrics import measure, provider
 
 pytestmark = pytest.mark.unit
 

@@ -10,7 +10,8 @@ import dataclasses
 from datetime import datetime, timedelta
 
 from modelrollout import api
-from modelrollout.analysis import compare, judge, latency, provider
+from modelrollout.analysis import compare, judge, latency
+from modelrollout.metrics import provider
 
 _LOWER_IS_BETTER = {"error_rate", "latency_p99_ms"}
 
