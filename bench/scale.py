@@ -396,7 +396,7 @@ class Argo(System):
         return ARGO_MODULE / f"argo-rollouts@{stamp}"
 
     def start(self, b: Bed, log: Path) -> Proc:
-        b.kubectl("apply", "--server-side", "-f", str(self.module() / "manifests" / "crds"))
+        b.kubectl("apply", "--server-side", "-k", str(self.module() / "manifests" / "crds"))
         for crd in ("rollouts", "analysisruns", "analysistemplates"):
             b.kubectl("wait", "--for=condition=Established", f"crd/{crd}.argoproj.io")
         return _start(
@@ -424,7 +424,7 @@ class Argo(System):
                     "metrics": [
                         {
                             "name": "error-rate", "interval": "5s", "count": 3, "failureLimit": 0,
-                            "consecutiveErrorLimit": 20, "inconclusiveLimit": 20,
+                            "consecutiveErrorLimit": 20, "inconclusiveLimit": 3,
                             "successCondition": f"result[0] <= {MAX_ERROR}",
                             "provider": {"prometheus": {"address": b.prometheus_url, "query": query}},
                         }
@@ -448,12 +448,19 @@ class Argo(System):
                 },
             },
         ]  # fmt: skip
-        b.kubectl(
-            "apply",
-            "-f",
-            "-",
-            input=json.dumps({"apiVersion": "v1", "kind": "List", "items": templates}),
-        )
+        body = json.dumps({"apiVersion": "v1", "kind": "List", "items": templates})
+        # An Established CRD can still be missing from kubectl's cached discovery for a moment:
+        # "no matches for kind" then, and the next try finds it.
+        for _ in range(30):
+            try:
+                b.kubectl("apply", "-f", "-", input=body)
+            except RuntimeError as e:
+                if "no matches for kind" not in str(e):
+                    raise
+                time.sleep(1)
+            else:
+                return
+        b.kubectl("apply", "-f", "-", input=body)
 
     def manifest(self, *, b: Bed, ns: str, name: str, version: str) -> dict[str, Any]:
         labels = {"app": name}
@@ -696,6 +703,8 @@ def run_one(b: Bed, sysm: System, n: int, *, per_ns: int, tag: str, logdir: Path
     namespaces = [f"{sysm.short}-{tag}-{n}-{k}" for k in range(math.ceil(n / per_ns))]
     keys = [(namespaces[i // per_ns], f"m{i}") for i in range(n)]
     say(f"{sysm.short} N={n}: {len(namespaces)} namespaces")
+    # Started first: Argo's start installs its CRDs, which the namespaces' AnalysisTemplates need.
+    proc = sysm.start(b, logdir / f"{sysm.short}-{tag}-{n}.log")
     b.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}} for ns in namespaces]}))  # fmt: skip
     for ns in namespaces:
@@ -705,7 +714,6 @@ def run_one(b: Bed, sysm: System, n: int, *, per_ns: int, tag: str, logdir: Path
          "errorRatio": ERROR_RATIO if expected(i) == "rolled_back" else 0.0}
         for i, (ns, name) in enumerate(keys)
     ])  # fmt: skip
-    proc = sysm.start(b, logdir / f"{sysm.short}-{tag}-{n}.log")
     try:
         proc.sample()
         t_create = time.monotonic()

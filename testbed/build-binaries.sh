@@ -15,6 +15,8 @@ ACTIONLINT_VERSION=${ACTIONLINT_VERSION:-v1.7.12}
 # The real node's extras (build_node; not part of `all`, which the pod runner's test bed needs).
 COREDNS_VERSION=${COREDNS_VERSION:-v1.15.0}
 CRICTL_VERSION=${CRICTL_VERSION:-v1.37.0}
+# CPU metrics for the HPA (spec.serving.autoscaling) on the real node: the kubelet's resource metrics.
+METRICS_SERVER_VERSION=${METRICS_SERVER_VERSION:-v0.8.0}
 # Argo Rollouts' controller, the peer bench/scale.py measures beside the operator (build_argo;
 # opt-in, not part of `all`). v1.10.2 and v1.9.3 ask for go 1.26.10; v1.10.1 builds with go 1.26.1+.
 ARGO_ROLLOUTS_VERSION=${ARGO_ROLLOUTS_VERSION:-v1.10.1}
@@ -113,6 +115,18 @@ build_node() {
   stamp node "$v"
 }
 
+# Its own stamp, so adding it rebuilds none of the node's other binaries.
+build_metrics_server() {
+  built metrics-server "$METRICS_SERVER_VERSION" metrics-server && return 0
+  log "building metrics-server $METRICS_SERVER_VERSION"
+  local d=$WORK/metrics-server
+  wrapper "$d"; cd "$d"
+  go get -tool "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION"
+  go build -trimpath -ldflags "-s -w -X sigs.k8s.io/metrics-server/pkg/version.gitVersion=$METRICS_SERVER_VERSION" \
+    -o "$BIN/metrics-server" sigs.k8s.io/metrics-server/cmd/metrics-server
+  stamp metrics-server "$METRICS_SERVER_VERSION"
+}
+
 build_etcd() {
   built etcd "$ETCD_VERSION" etcd && return 0
   log "building etcd $ETCD_VERSION"
@@ -187,7 +201,8 @@ what=${1:-all}
 case $what in
   all) build_etcd; build_kwok; build_helm; build_prometheus; build_k8s; build_actionlint ;;
   k8s) build_k8s ;; etcd) build_etcd ;; kwok) build_kwok ;; helm) build_helm ;; prometheus) build_prometheus ;;
-  actionlint) build_actionlint ;; node) build_node ;; argo) build_argo ;;
-  *) echo "usage: $0 [all|k8s|etcd|kwok|helm|prometheus|actionlint|node|argo]" >&2; exit 2 ;;
+  actionlint) build_actionlint ;; node) build_node; build_metrics_server ;; argo) build_argo ;;
+  metrics-server) build_metrics_server ;;
+  *) echo "usage: $0 [all|k8s|etcd|kwok|helm|prometheus|actionlint|node|argo|metrics-server]" >&2; exit 2 ;;
 esac
 log "binaries ready in $BIN"

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
+from tests.mlflow_registry import MlflowRegistry
 from tests.testbed_client import Testbed
 
 
@@ -35,8 +35,16 @@ def testbed() -> Iterator[Testbed]:
 
 @pytest.fixture
 def namespace(testbed: Testbed) -> Iterator[str]:
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    testbed.kubectl("create", "namespace", name)
-    testbed.kubectl("label", "namespace", name, "modelrollout.io/test=true")
-    yield name
-    testbed.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    yield from testbed.fresh_namespace()
+
+
+@pytest.fixture(scope="session")
+def mlflow_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowRegistry]:
+    """A real `mlflow server` (sqlite backend, proxied artifacts) for this session, stopped after."""
+    from testbed import mlflow
+
+    state = tmp_path_factory.mktemp("mlflow")
+    url = mlflow.start(state)
+    with MlflowRegistry(url) as registry:
+        yield registry
+    mlflow.stop(state)

@@ -81,7 +81,9 @@ class FakeKube:
             and _matches(obj["metadata"].get("labels") or {}, label_selector)
         ]
 
-    def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+    def apply(
+        self, manifest: Mapping[str, Any], *, field_manager: str | None = None
+    ) -> dict[str, Any]:
         return self._store("apply", manifest)
 
     def replace(self, manifest: Mapping[str, Any]) -> None:
@@ -173,7 +175,9 @@ class FakeKube:
         if obj["kind"] == "Deployment":
             generation = int((old or {}).get("metadata", {}).get("generation") or 0) + 1
             meta["generation"] = generation
-            n = int(obj["spec"]["replicas"])
+            # An apply that leaves replicas out (an HPA owns them) keeps them; a new one gets 1.
+            old_n = ((old or {}).get("spec") or {}).get("replicas", 1)
+            n = int(obj["spec"].setdefault("replicas", old_n))
             obj["status"] = {
                 "observedGeneration": generation,
                 "replicas": n,

@@ -7,7 +7,8 @@ import subprocess
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,16 @@ class Testbed:
                 f"kubectl {' '.join(args)} failed ({done.returncode}):\n{done.stderr}{done.stdout}"
             )
         return done
+
+    def fresh_namespace(self, *labels: str) -> Iterator[str]:
+        """Yields a new namespace labelled with `labels` (key=value); deletes it (not waiting) after."""
+        name = f"t-{uuid.uuid4().hex[:8]}"
+        self.kubectl("create", "namespace", name)
+        self.kubectl("label", "namespace", name, "modelrollout.io/test=true", *labels)
+        try:
+            yield name
+        finally:
+            self.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
     def get(self, *args: str) -> Any:
         return json.loads(self.kubectl("get", *args, "-o", "json").stdout)

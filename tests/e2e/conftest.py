@@ -22,6 +22,16 @@ def crd(testbed: Testbed) -> None:
     )
 
 
+# Every pod the operator makes must be admitted under the restricted Pod Security profile.
+RESTRICTED = "pod-security.kubernetes.io/enforce=restricted"
+
+
+@pytest.fixture
+def namespace(testbed: Testbed) -> Iterator[str]:
+    """The test's namespace, enforcing the restricted Pod Security profile."""
+    yield from testbed.fresh_namespace(RESTRICTED)
+
+
 @pytest.fixture(scope="session")
 def models() -> Path:
     return support.demo_models()

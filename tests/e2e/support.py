@@ -20,6 +20,10 @@ REPO = paths.REPO
 # Outside /tmp: serving pods mount an emptyDir there, which would hide the files.
 MODELS_HOME = paths.CACHE / "test-models"
 IMAGE = "model-rollout:dev"
+# The image as the real node's containerd holds it (testbed/build-image.sh names it so).
+NODE_IMAGE = "localhost/model-rollout:dev"
+# Where the example manifests expect the demo models (the image's copy); tests put demo_models() there.
+EXAMPLES_PLACEHOLDER = "/opt/model-rollout/examples"
 
 
 def demo_models() -> Path:
@@ -48,6 +52,7 @@ class Operator:
     namespace: str
     kubeconfig: Path
     log: Path
+    image: str = IMAGE
     port: int = field(default_factory=procs.free_port)
     proc: subprocess.Popen[bytes] | None = None
 
@@ -61,7 +66,7 @@ class Operator:
                     "--namespace",
                     self.namespace,
                     "--image",
-                    IMAGE,
+                    self.image,
                     "--metrics-address",
                     f"127.0.0.1:{self.port}",
                     "--idle-resync-seconds",

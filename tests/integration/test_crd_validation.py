@@ -76,7 +76,7 @@ INVALID = [
     ("pvc uri without path", change("model.uri", "pvc://claim"), "spec.model.uri", "should match"),
     ("version with a space", change("model.version", "v 2"), "spec.model.version", "should match"),
     ("short sha256", change("model.sha256", "abc"), "spec.model.sha256", "should match"),
-    ("missing uri", change("model.uri", None), "spec.model.uri", "Required value"),
+    ("missing uri", change("model.uri", None), "spec.model", "set version and uri, or source"),
     ("zero replicas", change("serving.replicas", 0),
      "spec.serving.replicas", "greater than or equal to 1"),
     ("port out of range", change("serving.port", 70000),

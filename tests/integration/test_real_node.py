@@ -44,6 +44,8 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Testbed]:
     node.import_image(
         node.layout(name), node_image.write_archive(node_image.busybox(name=IMAGE), archive)
     )
+    # The project's image, as build-image.sh left it (`make test` builds it before this runs).
+    node.import_image(node.layout(name), paths.CACHE / "images" / "model-rollout-dev.tar")
     yield Testbed(
         name=name,
         kubeconfig=paths.kubeconfig(name),
@@ -295,3 +297,100 @@ def test_a_pod_reaches_the_api_server_through_the_kubernetes_service_as_its_serv
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"system:serviceaccount:{ns}:default"
+
+
+def test_a_model_server_from_the_image_serves_under_the_restricted_profile_and_is_scraped(
+    bed: Testbed, ns: str, tmp_path: Path
+) -> None:
+    """The operator's server Deployment, from localhost/model-rollout:dev, the model on a PVC."""
+    from tests.e2e import support
+
+    models = support.demo_models()
+    bed.kubectl("label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted")
+    bed.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(support.REPO / "crds"))
+    # Right after creation the CRD has no conditions yet, which `kubectl wait` takes as a failure.
+    eventually(
+        lambda: bed.kubectl(
+            "wait", "--for=condition=Established", "crd/modeldeployments.modelrollout.io",
+            check=False,
+        ).returncode == 0,
+        timeout=30,
+        what="the CRD to be Established",
+    )  # fmt: skip
+    volume = {"accessModes": ["ReadOnlyMany"], "storageClassName": ""}
+    _apply(
+        bed,
+        ns,
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": f"{ns}-models"},
+            "spec": {
+                **volume,
+                "capacity": {"storage": "1Gi"},
+                "hostPath": {"path": str(models)},
+                "claimRef": {"namespace": ns, "name": "models"},
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "models"},
+            "spec": {
+                **volume,
+                "resources": {"requests": {"storage": "1Gi"}},
+                "volumeName": f"{ns}-models",
+            },
+        },
+    )
+    manifest = support.model_deployment(
+        name="iris", models=models, version="v1", artifact="iris-v1.skops",
+        prometheus_url=bed.prometheus_url, replicas=1,
+    )  # fmt: skip
+    manifest["spec"]["model"]["uri"] = "pvc://models/models/iris-v1.skops"
+    op = support.Operator(
+        namespace=ns, kubeconfig=bed.kubeconfig, log=tmp_path / "operator.log",
+        image=support.NODE_IMAGE,
+    ).start()  # fmt: skip
+    try:
+        support.apply(bed, ns, manifest)
+        support.wait_phase(bed, ns, "iris", {"Healthy"})
+        # A second version is validated by a Job from the same image, reading the PVC's dataset.
+        manifest["spec"]["model"].update(version="v2", uri="pvc://models/models/iris-v2.skops")
+        manifest["spec"]["validation"] = {
+            "dataset": {"uri": "pvc://models/data/iris-test.csv", "target": "species"},
+            "thresholds": {"accuracy": {"min": 0.9}},
+            "timeout": "3m",
+        }
+        support.apply(bed, ns, manifest)
+        eventually(
+            lambda: support.status(bed, ns, "iris").get("stableVersion") == "v2",
+            timeout=180,
+            what="v2, validated, to become stable",
+        )
+        st = support.status(bed, ns, "iris")
+        assert st["phase"] == "Healthy", st
+        assert st["validation"]["passed"] is True, st
+        # The operator deletes the finished Job; only the real node runs pods on this bed.
+        assert not bed.get("jobs", "-n", ns)["items"]
+    finally:
+        op.stop()
+        bed.kubectl("delete", "pv", f"{ns}-models", "--wait=false", check=False)
+    # The stable pod; a promoted canary's pod may still be terminating beside it.
+    pods = bed.get(
+        "pods", "-n", ns, "-l", "app.kubernetes.io/name=iris,modelrollout.io/track=stable"
+    )
+    (pod,) = [p for p in pods["items"] if "deletionTimestamp" not in p["metadata"]]
+    assert pod["spec"]["nodeName"] == "node-real"
+    assert pod["spec"]["containers"][0]["image"] == support.NODE_IMAGE
+    pod_ip = pod["status"]["podIP"]
+    assert ipaddress.ip_address(pod_ip) in ipaddress.ip_network("10.244.0.0/16")
+    service = bed.get("service", "-n", ns, "iris")["spec"]
+    url = f"http://{service['clusterIP']}:{service['ports'][0]['port']}/v2/models/iris"
+    answer = json.loads(_curl(url) or "{}")
+    assert answer.get("name") == "iris", answer
+
+    def scraped() -> bool:
+        return any(r["value"][1] == "1" for r in bed.query(f'up{{instance=~"{pod_ip}:.*"}}'))
+
+    eventually(scraped, timeout=30, what=f"Prometheus scraping {pod_ip}")

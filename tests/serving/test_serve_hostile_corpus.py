@@ -1,8 +1,7 @@
 """A corpus of malformed and hostile requests, sent as raw bytes to a real server process.
 
 Each must get one clean 4xx answer with a JSON error naming what was wrong: never a 5xx, never a
-second answer, never a crash (the server still answers a good request after every one). Cases
-that only `serving/http.py` can fix carry `needs_http`, the reason, and fail strictly until then.
+second answer, never a crash (the server still answers a good request after every one).
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ INFER = "/v2/models/iris/infer"
 FEEDBACK = "/v2/models/iris/feedback"
 SETOSA = [5.1, 3.5, 1.4, 0.2]
 RULE = "a request id must be 1 to 128 characters"
-HTTP_OWNER = "serving/http.py (serving-http's file)"
 
 
 def tensor(data: object, shape: object, datatype: object = "FP64", name: object = "x") -> dict:
@@ -62,7 +60,6 @@ class Case:
     status: int
     says: str  # a regular expression the JSON error must match
     setup: tuple[bytes, ...] = ()  # sent first, each answered with a 2xx
-    needs_http: str | None = None
 
 
 def binary(
@@ -425,19 +422,13 @@ def hostile(model_dir: Path) -> Iterator[srv.Server]:
         yield s
 
 
-def _marks(case: Case) -> list[pytest.MarkDecorator]:
-    if case.needs_http is None:
-        return []
-    return [pytest.mark.xfail(reason=case.needs_http, strict=True)]
-
-
 def test_the_corpus_is_large_and_each_case_distinct() -> None:
     assert len(CASES) >= 40
     assert len({c.id for c in CASES}) == len(CASES)
     assert len({c.request for c in CASES}) == len(CASES)
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, id=c.id, marks=_marks(c)) for c in CASES])
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CASES])
 def test_a_hostile_request_gets_one_clean_4xx_naming_the_problem(
     hostile: srv.Server, case: Case
 ) -> None:
@@ -460,8 +451,7 @@ def test_after_the_corpus_no_request_was_counted_as_a_5xx_nor_logged_a_traceback
     hostile: srv.Server,
 ) -> None:
     for case in CASES:
-        if case.needs_http is None:
-            exchange(hostile, case.request)
+        exchange(hostile, case.request)
     codes = {
         re.search(r'code="(\d+)"', key).group(1): value  # type: ignore[union-attr]
         for key, value in hostile.metrics().items()

@@ -44,12 +44,14 @@ from modelrollout.api.rollout import (
 )
 from modelrollout.api.serving import (
     FEEDBACK_TOKEN_ENV,
+    AutoscalingSpec,
     EnvVar,
     ProbeTuning,
     ResourceRequirements,
     SecretKey,
     ServingSpec,
 )
+from modelrollout.api.source import DirectorySource, MlflowSource, ModelSource
 from modelrollout.api.spec import (
     API_VERSION,
     GROUP,
@@ -70,6 +72,7 @@ from modelrollout.api.status import (
     HistoryEntry,
     Measurement,
     ModelDeploymentStatus,
+    SourceStatus,
     ValidationStatus,
     add_history,
     set_condition,
@@ -109,6 +112,7 @@ __all__ = [
     "AnalysisSpec",
     "AnalysisStatus",
     "AnalysisStep",
+    "AutoscalingSpec",
     "Bound",
     "ColumnSpec",
     "ColumnType",
@@ -116,6 +120,7 @@ __all__ = [
     "Condition",
     "ConditionType",
     "DatasetSpec",
+    "DirectorySource",
     "DriftSpec",
     "Duration",
     "Empty",
@@ -128,9 +133,11 @@ __all__ = [
     "MeasurementPhase",
     "MetricComparison",
     "MetricSpec",
+    "MlflowSource",
     "ModelDeploymentSpec",
     "ModelDeploymentStatus",
     "ModelFormat",
+    "ModelSource",
     "ModelSpec",
     "MonitoringSpec",
     "MonitoringStatus",
@@ -154,6 +161,7 @@ __all__ = [
     "SecretKey",
     "ServingSpec",
     "ShadowStep",
+    "SourceStatus",
     "Step",
     "Thresholds",
     "TrafficRouting",

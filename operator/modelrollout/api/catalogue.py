@@ -65,6 +65,8 @@ class Outcome(StrEnum):
     ABORTED = "Aborted"
     SUPERSEDED = "Superseded"
     FAILED = "Failed"
+    SELECTED = "Selected"
+    """spec.model.source picked this version (its rollout's own outcome follows)."""
 
 
 class Reason(StrEnum):
@@ -98,6 +100,8 @@ class Reason(StrEnum):
     STABLE_NOT_READY = "StableNotReady"
     REQUEST_IGNORED = "RequestIgnored"
     RESUMED = "Resumed"
+    SOURCE_PICKED = "SourceVersionPicked"
+    SOURCE_UNAVAILABLE = "SourceUnavailable"
 
 
 # What happened, to what, and what to do next. Placeholders are filled by `message`.
@@ -155,6 +159,11 @@ TEMPLATES: dict[Reason, str] = {
     Reason.STABLE_READY: "Stable version {stable} serves with {ready}/{wanted} ready pods.",
     Reason.STABLE_NOT_READY: "Stable version {stable} has {ready}/{wanted} ready pods.",
     Reason.RESUMED: "spec.rollout.paused is false again: the rollout goes on from step {step}.",
+    Reason.SOURCE_PICKED: "{source} gives version {version} ({why}); it replaces {previous}.",
+    Reason.SOURCE_UNAVAILABLE: (
+        "{source} could not be read: {detail} Keeping version {version}; "
+        "the operator asks again every {interval}."
+    ),
     Reason.REQUEST_IGNORED: "The {request} request was ignored: nothing to {request} while {phase}.",
 }
 

@@ -61,6 +61,43 @@ class ProbeTuning(SpecModel):
     success_threshold: Annotated[int, Field(ge=1, le=100)] | None = None
 
 
+class AutoscalingSpec(SpecModel):
+    """A HorizontalPodAutoscaler (autoscaling/v2) for the stable track; the canary follows it.
+
+    During a rollout the canary's pods are computed from the stable's current count (as the HPA
+    set it) by the replica-ratio rule, and the operator never writes the stable's replicas."""
+
+    min_replicas: Annotated[int, Field(ge=1, le=1000)]
+    max_replicas: Annotated[int, Field(ge=1, le=1000)]
+    target_cpu: Annotated[int, Field(ge=1, le=100)] | None = Field(default=None, alias="targetCPU")
+    """Average CPU use, in percent of the pods' CPU request, the HPA keeps the stable at."""
+    target_requests_per_second: Annotated[int, Field(ge=1)] | None = None
+    """Not supported yet: refused (see the rule)."""
+
+    rules = (
+        Rule(
+            cel="self.minReplicas <= self.maxReplicas",
+            message="minReplicas must be at most maxReplicas",
+            check=lambda a: a.min_replicas <= a.max_replicas,
+            field_path=".minReplicas",
+        ),
+        Rule(
+            cel="!has(self.targetRequestsPerSecond)",
+            message="targetRequestsPerSecond needs a custom-metrics adapter serving the pods' "
+            "request rate to the HPA (e.g. prometheus-adapter), which this operator version does "
+            "not install or configure; use targetCPU",
+            check=lambda a: a.target_requests_per_second is None,
+            field_path=".targetRequestsPerSecond",
+        ),
+        Rule(
+            cel="has(self.targetCPU)",
+            message="set targetCPU (percent of the pods' CPU request) for the HPA to aim at",
+            check=lambda a: a.target_cpu is not None,
+            field_path=".targetCPU",
+        ),
+    )
+
+
 class ServingSpec(SpecModel):
     """The model server pods, stable and canary alike."""
 
@@ -89,6 +126,9 @@ class ServingSpec(SpecModel):
     feedback_auth: SecretKey | None = None
     """A Secret key holding a token that feedback must carry as 'Authorization: Bearer <token>';
     unset, anyone who can reach the server can send feedback, and so move online accuracy."""
+    autoscaling: AutoscalingSpec | None = None
+    """Scale the stable track with an HPA between minReplicas and maxReplicas (replicas is then
+    not used); the canary follows the stable's current count during a rollout."""
 
     rules = (
         Rule(
@@ -103,5 +143,21 @@ class ServingSpec(SpecModel):
             check=lambda s: (
                 s.feedback_auth is None or all(e.name != FEEDBACK_TOKEN_ENV for e in s.env)
             ),
+        ),
+        Rule(
+            cel="!has(self.autoscaling) || !has(self.autoscaling.targetCPU) || "
+            "(has(self.resources) && has(self.resources.requests) && 'cpu' in self.resources.requests)",
+            message="autoscaling.targetCPU is a percent of the pods' CPU request: set "
+            "resources.requests.cpu",
+            check=lambda s: (
+                s.autoscaling is None
+                or s.autoscaling.target_cpu is None
+                or (
+                    s.resources is not None
+                    and s.resources.requests is not None
+                    and "cpu" in s.resources.requests
+                )
+            ),
+            field_path=".resources",
         ),
     )

@@ -78,6 +78,24 @@ class AnalysisStatus(StatusModel):
     over the whole rollout."""
 
 
+class SourceStatus(StatusModel):
+    """What spec.model.source last gave: the version the operator picked, and why."""
+
+    kind: Literal["mlflow", "directory"]
+    version: str
+    """The picked version, served as spec.model.version."""
+    uri: str
+    """Where the model server reads that version's artifact."""
+    reason: str
+    """Why this version: the alias, stage or ordering rule that picked it."""
+    picked_at: datetime
+    """When the source first gave this version."""
+    checked_at: datetime
+    """The last time the source answered."""
+    error: str = ""
+    """Why the last look at the source failed (the picked version stays meanwhile); empty when it answered."""
+
+
 class HistoryEntry(StatusModel):
     version: str
     outcome: Outcome
@@ -109,6 +127,8 @@ class ModelDeploymentStatus(StatusModel):
     validation: ValidationStatus | None = None
     analysis: AnalysisStatus | None = None
     monitoring: MonitoringStatus | None = None
+    source: SourceStatus | None = None
+    """Set when spec.model.source picks the version."""
     conditions: list[Condition] = Field(
         default_factory=list,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},

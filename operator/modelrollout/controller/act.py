@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import Any, Literal, TypeAlias
 
 from modelrollout import api, rollout
-from modelrollout.controller import observe, shadowing
-from modelrollout.k8s import builders, client, names
+from modelrollout.controller import autoscale, observe, shadowing
+from modelrollout.k8s import autoscaling, builders, client, names
 from modelrollout.traffic import router as traffic_router
 
 # Applied manifests carry the hash of what was applied, so an unchanged one is not sent again each turn.
@@ -23,9 +23,10 @@ HASH_ANNOTATION = f"{names.GROUP}/applied-hash"
 
 @dataclass(frozen=True)
 class Apply:
-    """Server-side apply of a manifest this operator owns whole."""
+    """Server-side apply of a manifest this operator owns whole (field_manager: see autoscale)."""
 
     manifest: dict[str, Any]
+    field_manager: str | None = None
 
 
 @dataclass(frozen=True)
@@ -119,20 +120,23 @@ def plan(
     if weight is not None:
         readiness = ctx.world.readiness
         traffic = ctx.router.plan(
-            replicas=ctx.spec.serving.replicas,
+            replicas=autoscaling.capacity(ctx.spec.serving, ctx.world.stable),
             weight=weight,
             stable_ready=readiness.stable_ready,
             canary_ready=readiness.canary_ready,
         )
     if traffic is not None and mirror > 0:
         # A shadow gets pods for its share of the load though its weight is 0.
-        shadow_size = shadowing.replicas(serving_replicas=ctx.spec.serving.replicas, mirror=mirror)
+        shadow_size = shadowing.replicas(
+            serving_replicas=autoscaling.capacity(ctx.spec.serving, ctx.world.stable), mirror=mirror
+        )
         traffic = dataclasses.replace(
             traffic, canary_replicas=max(traffic.canary_replicas, shadow_size)
         )
     out: list[Write] = list(_service(ctx, canary_serves=canary_serves or ctx.router.name == "none"))
     out.extend(shadowing.service(ctx, mirror=mirror, if_changed=_if_changed))
     ensured: set[names.Track] = set()
+    out.extend(_autoscale(ctx))
     for action in actions:
         match action:
             case rollout.EnsureStable(model=model) | rollout.EnsureCanary(model=model):
@@ -170,8 +174,8 @@ def execute(
     namespace = str(involved["metadata"]["namespace"])
     for write in writes:
         match write:
-            case Apply(manifest=manifest):
-                kube.apply(manifest)
+            case Apply(manifest=manifest, field_manager=manager):
+                kube.apply(manifest, field_manager=manager)
             case Replace(manifest=manifest):
                 kube.replace(manifest)
             case Scale(name=name, replicas=replicas):
@@ -194,6 +198,28 @@ def execute(
                 )
 
 
+def _autoscale(ctx: Context) -> Iterator[Write]:
+    """The stable's HPA as spec.serving.autoscaling says, and the replicas' handover to it."""
+    serving, stable = ctx.spec.serving, ctx.world.stable
+    if serving.autoscaling is None:
+        if autoscale.has_hpa(stable):
+            yield Delete(
+                autoscaling.API_VERSION, "HorizontalPodAutoscaler", autoscaling.hpa_name(ctx.name)
+            )
+        return
+    yield from _if_changed(
+        autoscaling.hpa(
+            md_name=ctx.name,
+            namespace=ctx.namespace,
+            owner=ctx.owner,
+            autoscaling=serving.autoscaling,
+        ),
+        ctx.world.hpa,
+    )
+    if (handover := autoscale.handover(stable, namespace=ctx.namespace)) is not None:
+        yield Apply(handover, field_manager=autoscale.HANDOVER_MANAGER)
+
+
 def _service(ctx: Context, *, canary_serves: bool) -> Iterator[Write]:
     manifest = builders.service(
         md_name=ctx.name,
@@ -210,18 +236,23 @@ def _track(
     ctx: Context, track: names.Track, model: api.ModelSpec, replicas: int
 ) -> Iterator[Write]:
     current = ctx.world.stable if track == "stable" else ctx.world.canary
+    serving = ctx.spec.serving
     manifest = builders.server_deployment(
         md_name=ctx.name,
         namespace=ctx.namespace,
         owner=ctx.owner,
         track=track,
         model=model,
-        serving=ctx.spec.serving,
-        replicas=replicas,
+        serving=serving,
+        replicas=(
+            autoscale.stable_replicas(serving, current, replicas) if track == "stable" else replicas
+        ),
         default_image=ctx.image,
         mirror_percent=ctx.spec.rollout.mirror_percent,
         extra_args=builders.drift_args(ctx.spec),
     )
+    if track == "stable":
+        autoscale.mark(manifest, serving)
     yield from _if_changed(manifest, current)
 
 
@@ -241,6 +272,8 @@ def _set_weight(
     for track, dep in deployments.items():
         if track in ensured or dep is None:
             continue
+        if track == "stable" and ctx.spec.serving.autoscaling is not None:
+            continue  # the HPA owns the stable's replicas: never fight it
         if int((dep.get("spec") or {}).get("replicas") or 0) != sizes[track]:
             yield Scale(name=dep["metadata"]["name"], replicas=sizes[track])
     target, current = ctx.world.target, ctx.world.routing

@@ -19,10 +19,10 @@ import kopf
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
+from modelrollout import api
 from modelrollout.controller import observability, reconcile, workqueue
 from modelrollout.k8s import client, informer
 
-GROUP, VERSION, PLURAL = "modelrollout.io", "v1alpha1", "modeldeployments"
 # After an error, wait before the next turn (a transient API or network failure heals by itself).
 ERROR_BACKOFF = timedelta(seconds=5)
 
@@ -100,7 +100,7 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     memo.providers.close()
 
 
-@kopf.on.event(GROUP, VERSION, PLURAL)
+@kopf.on.event(api.GROUP, api.VERSION, api.PLURAL)
 async def watch(
     *, type: str | None, body: Any, namespace: str | None, name: str, memo: Any, **_: Any
 ) -> None:

@@ -14,7 +14,7 @@ def run(argv: Sequence[str]) -> int:
     opts = settings.parse(argv)
     # kopf installs its own log handler; per-event handler chatter ("Handler 'wake' succeeded") is noise.
     logging.getLogger("kopf.objects").setLevel(logging.DEBUG if opts.verbose else logging.WARNING)
-    assert handlers.GROUP  # imported for its kopf registrations
+    assert handlers.watch  # imported for its kopf registrations
     kopf.configure(verbose=opts.verbose)
     kopf.run(
         standalone=True,

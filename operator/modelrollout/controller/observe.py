@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelrollout import api, rollout
-from modelrollout.k8s import client, names
+from modelrollout.k8s import autoscaling, client, names
 from modelrollout.traffic import router as traffic_router
 
 ANNOTATION_PREFIX = f"{names.GROUP}/"
@@ -34,6 +34,8 @@ class World:
     """The pods of the newest Job of the version being validated, whose verdict they carry."""
     shadow_service: dict[str, Any] | None = None
     """The Service the stable copies requests to (read for a rollout with a shadow step)."""
+    hpa: dict[str, Any] | None = None
+    """The stable's HorizontalPodAutoscaler, read only while spec.serving.autoscaling is set."""
 
 
 def _ready(dep: dict[str, Any] | None) -> int:
@@ -141,12 +143,13 @@ def read_world(
     port: int,
     validating: str | None = None,
     validations: bool = False,
+    autoscaled: bool = False,
 ) -> World:
     """Everything a turn needs from the cluster, read once, before anything is decided.
 
     `validations` lists the ModelDeployment's validation Jobs (a version is being rolled out, so the
     brain may look at one or delete some); `validating` also reads the pods of that version's
-    newest Job, whose termination message carries the verdict."""
+    newest Job, whose termination message carries the verdict. `autoscaled` reads the stable's HPA."""
 
     def get(kind: str, api_version: str, name: str) -> dict[str, Any] | None:
         return kube.get(api_version=api_version, kind=kind, name=name, namespace=namespace)
@@ -188,6 +191,11 @@ def read_world(
                 label_selector=f"job-name={_newest(of_version)['metadata']['name']}",
             )
         )
+    hpa = (
+        get("HorizontalPodAutoscaler", autoscaling.API_VERSION, autoscaling.hpa_name(md_name))
+        if autoscaled
+        else None
+    )
     return World(
         stable=stable,
         canary=canary,
@@ -202,6 +210,7 @@ def read_world(
         ),
         validation_jobs=jobs,
         validation_pods=pods,
+        hpa=hpa,
     )
 
 
@@ -217,7 +226,7 @@ def traffic(
     A router that reads a weight off its routing object reports that as the actual share: it is
     where requests go now, whatever this turn's plan will write."""
     plan = router.plan(
-        replicas=spec.serving.replicas,
+        replicas=autoscaling.capacity(spec.serving, world.stable),
         weight=status.canary_weight,
         stable_ready=world.readiness.stable_ready,
         canary_ready=world.readiness.canary_ready,

@@ -13,19 +13,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pydantic
 
 from modelrollout import api, rollout
-from modelrollout.controller import act, observe
+from modelrollout.controller import act, observe, sourcing
 from modelrollout.controller.observability import OperatorMetrics
 from modelrollout.controller.settings import MIN_DELAY, Settings
 from modelrollout.k8s import client
 from modelrollout.metrics import measure, prometheus
+from modelrollout.sources import pick
 from modelrollout.traffic import registry
 from modelrollout.traffic import router as traffic_router
 
-API_VERSION = "modelrollout.io/v1alpha1"
-KIND = "ModelDeployment"
 _OUTCOMES = {
     api.Phase.HEALTHY: "promoted",
     api.Phase.ROLLED_BACK: "rolled_back",
@@ -36,9 +36,11 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Providers:
-    """One Prometheus client per address, shared by every ModelDeployment that names it."""
+    """One Prometheus client per address, shared by every ModelDeployment that names it, and one
+    HTTP client for model sources (registries)."""
 
     by_address: dict[str, prometheus.PrometheusProvider] = field(default_factory=dict)
+    sources_http: httpx.Client = field(default_factory=pick.client)
 
     def get(self, address: str) -> prometheus.PrometheusProvider:
         if address not in self.by_address:
@@ -49,6 +51,7 @@ class Providers:
         for p in self.by_address.values():
             p.close()
         self.by_address.clear()
+        self.sources_http.close()
 
 
 def utcnow() -> datetime:
@@ -95,20 +98,31 @@ def _turn(
     name: str,
     clock: Callable[[], datetime],
 ) -> timedelta | None:
-    body = kube.get(api_version=API_VERSION, kind=KIND, name=name, namespace=namespace)
+    body = kube.get(api_version=api.API_VERSION, kind=api.KIND, name=name, namespace=namespace)
     if body is None or body["metadata"].get("deletionTimestamp"):
         return None
-    body.setdefault("apiVersion", API_VERSION)
-    body.setdefault("kind", KIND)
+    body.setdefault("apiVersion", api.API_VERSION)
+    body.setdefault("kind", api.KIND)
+    status = _status(body)
     try:
-        spec = api.ModelDeploymentSpec.model_validate(body.get("spec") or {})
+        sourced = sourcing.resolve(
+            body.get("spec") or {}, status=status, http=providers.sources_http, now=clock()
+        )
+        spec = api.ModelDeploymentSpec.model_validate(sourced.spec)
+        scaling = spec.serving.autoscaling
         router = registry.router_for(
-            spec.rollout.traffic_routing, dynamic_stable_scale=spec.rollout.dynamic_stable_scale
+            spec.rollout.traffic_routing,
+            dynamic_stable_scale=spec.rollout.dynamic_stable_scale and scaling is None,
+            canary_limit=None if scaling is None else scaling.max_replicas,
         )
     except (pydantic.ValidationError, traffic_router.RouterError) as e:
         _invalid_spec(kube, body=body, error=e, now=clock())
         return settings.idle_resync
-    status = _status(body)
+    except sourcing.SourceUnavailableError as e:
+        text = f"{e} Nothing was changed; the operator asks the source again in {int(e.retry.total_seconds())}s."
+        _report(kube, body=body, message=text, reason=api.Reason.SOURCE_UNAVAILABLE, now=clock())
+        return max(e.retry, MIN_DELAY)
+    status = sourced.status
     candidate = spec.model.version if spec.model.version != status.stable_version else None
     world = observe.read_world(
         kube,
@@ -118,6 +132,7 @@ def _turn(
         port=spec.serving.port,
         validating=candidate if spec.validation is not None else None,
         validations=candidate is not None or status.canary_version is not None,
+        autoscaled=scaling is not None,
     )
     now = clock()
     measurements: tuple[api.Measurement, ...] = ()
@@ -153,12 +168,21 @@ def _turn(
         canary_serves=decision.status.canary_weight > 0,
         mirror=rollout.mirror_percent(spec, decision.status),
     )
-    act.execute(kube, writes, involved=body, now=now)
+    picked = (
+        ()
+        if sourced.picked is None
+        else (
+            act.Event(reason=api.Reason.SOURCE_PICKED.value, message=sourced.picked, type="Normal"),
+        )
+    )
+    act.execute(kube, (*picked, *writes), involved=body, now=now)
     _write_status(kube, body=body, status=decision.status)
     metrics.canary_weight.labels(namespace, name).set(decision.status.canary_weight)
     if decision.status.phase is not status.phase and decision.status.phase in _OUTCOMES:
         metrics.rollouts.labels(namespace, name, _OUTCOMES[decision.status.phase]).inc()
     wait = decision.requeue_after if decision.requeue_after is not None else settings.idle_resync
+    if sourced.poll is not None:
+        wait = min(wait, sourced.poll)
     return max(min(wait, settings.idle_resync), MIN_DELAY if wait > timedelta(0) else timedelta(0))
 
 
@@ -203,8 +227,8 @@ def _write_status(
         return
     meta = body["metadata"]
     kube.patch_status(
-        api_version=API_VERSION,
-        kind=KIND,
+        api_version=api.API_VERSION,
+        kind=api.KIND,
         name=meta["name"],
         namespace=meta["namespace"],
         status=patch,
@@ -217,20 +241,27 @@ def _invalid_spec(
     message = (
         f"spec cannot be used: {error}. Fix the manifest and apply it again; nothing was changed."
     )
+    _report(kube, body=body, message=message, reason="InvalidSpec", now=now)
+
+
+def _report(
+    kube: client.Kube, *, body: dict[str, Any], message: str, reason: str, now: datetime
+) -> None:
+    """A turn that cannot go on: say why once, as an event and in status.message."""
     old = body.get("status") or {}
     if old.get("message") == message[:2000]:
         return
     kube.event(
         involved=body,
-        reason="InvalidSpec",
+        reason=reason,
         message=message,
         type="Warning",
         now=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
     )
     meta = body["metadata"]
     kube.patch_status(
-        api_version=API_VERSION,
-        kind=KIND,
+        api_version=api.API_VERSION,
+        kind=api.KIND,
         name=meta["name"],
         namespace=meta["namespace"],
         status={"message": message[:2000], "observedGeneration": meta.get("generation")},

@@ -27,8 +27,8 @@ Manifest = dict[str, Any]
 
 def owner_reference(*, name: str, uid: str) -> dict[str, Any]:
     return {
-        "apiVersion": f"{names.GROUP}/v1alpha1",
-        "kind": "ModelDeployment",
+        "apiVersion": api.API_VERSION,
+        "kind": api.KIND,
         "name": name,
         "uid": uid,
         "controller": True,
@@ -96,13 +96,14 @@ def server_deployment(
     track: names.Track,
     model: api.ModelSpec,
     serving: api.ServingSpec,
-    replicas: int,
+    replicas: int | None,
     default_image: str,
     mirror_percent: int = 0,
     extra_args: tuple[str, ...] = (),
 ) -> Manifest:
     """The Deployment of one track, serving `model`. Rolling updates never drop ready capacity.
 
+    replicas None leaves the count out of the manifest: an HPA owns it (spec.serving.autoscaling).
     With `mirror_percent` (the rollout has a shadow step) the stable's pods copy requests to the
     shadow Service, and the canary's ask for that percent of them while it is behind it."""
     port = serving.port
@@ -171,7 +172,7 @@ def server_deployment(
         pod_spec["nodeSelector"] = dict(serving.node_selector)
     annotations = {**SCRAPE_ANNOTATIONS, "prometheus.io/port": str(port)}
     annotations.update(serving.pod_annotations or {})
-    return {
+    manifest: Manifest = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": _meta(
@@ -200,6 +201,9 @@ def server_deployment(
             },
         },
     }
+    if replicas is None:
+        del manifest["spec"]["replicas"]
+    return manifest
 
 
 def drift_args(spec: api.ModelDeploymentSpec) -> tuple[str, ...]:

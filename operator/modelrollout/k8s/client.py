@@ -145,8 +145,12 @@ class Kube:
     def _cached(self, kind: str, namespace: str | None) -> informer.Store | None:
         return self.store if self.store is not None and self.store.covers(kind, namespace) else None
 
-    def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
-        """Server-side apply of one object; returns the object as the server has it now."""
+    def apply(
+        self, manifest: Mapping[str, Any], *, field_manager: str | None = None
+    ) -> dict[str, Any]:
+        """Server-side apply of one object; returns the object as the server has it now.
+
+        field_manager other than the operator's own serves to hand a field over (see autoscale)."""
         res = self._resource(manifest["apiVersion"], manifest["kind"])
         meta = manifest["metadata"]
         with _translated("apply", _describe(manifest)):
@@ -154,7 +158,7 @@ class Kube:
                 body=dict(manifest),
                 name=meta["name"],
                 namespace=meta.get("namespace"),
-                field_manager=self._field_manager,
+                field_manager=field_manager or self._field_manager,
                 force_conflicts=True,
             )
         applied = dict(out.to_dict())

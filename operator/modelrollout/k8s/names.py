@@ -6,9 +6,11 @@ import hashlib
 import re
 from typing import Literal
 
+from modelrollout import api
+
 Track = Literal["stable", "canary"]
 
-GROUP = "modelrollout.io"
+GROUP = api.GROUP
 MANAGED_BY = "model-rollout"
 LABEL_NAME = "app.kubernetes.io/name"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"

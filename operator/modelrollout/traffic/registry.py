@@ -14,19 +14,25 @@ from modelrollout.traffic import gateway_api, noop, replica_ratio, router
 DEFAULT = "replicaRatio"
 
 
-def _replica_ratio(spec: api.TrafficRouting, *, shrink_stable: bool) -> router.Router:
+def _replica_ratio(
+    spec: api.TrafficRouting, *, shrink_stable: bool, canary_limit: int | None
+) -> router.Router:
     del spec
-    return replica_ratio.ReplicaRatioRouter(shrink_stable=shrink_stable)
+    return replica_ratio.ReplicaRatioRouter(shrink_stable=shrink_stable, canary_limit=canary_limit)
 
 
-def _gateway_api(spec: api.TrafficRouting, *, shrink_stable: bool) -> router.Router:
-    del shrink_stable  # replicas are left alone: the route carries the weight
+def _gateway_api(
+    spec: api.TrafficRouting, *, shrink_stable: bool, canary_limit: int | None
+) -> router.Router:
+    del shrink_stable, canary_limit  # replicas are left alone: the route carries the weight
     assert spec.gateway_api is not None  # chosen because it is set
     return gateway_api.GatewayAPIRouter(http_route=spec.gateway_api.http_route)
 
 
-def _noop(spec: api.TrafficRouting, *, shrink_stable: bool) -> router.Router:
-    del spec, shrink_stable
+def _noop(
+    spec: api.TrafficRouting, *, shrink_stable: bool, canary_limit: int | None
+) -> router.Router:
+    del spec, shrink_stable, canary_limit
     return noop.NoopRouter()
 
 
@@ -44,9 +50,14 @@ def names() -> tuple[str, ...]:
 
 
 def router_for(
-    spec: api.TrafficRouting | None, *, dynamic_stable_scale: bool = True
+    spec: api.TrafficRouting | None,
+    *,
+    dynamic_stable_scale: bool = True,
+    canary_limit: int | None = None,
 ) -> router.Router:
-    """The router for spec.rollout.trafficRouting; replica ratio when no sub-object is set."""
+    """The router for spec.rollout.trafficRouting; replica ratio when no sub-object is set.
+
+    canary_limit is set when an HPA owns the stable's replicas (its maxReplicas)."""
     spec = spec if spec is not None else api.TrafficRouting()
     chosen = [
         field.alias or key
@@ -64,4 +75,4 @@ def router_for(
             f"spec.rollout.trafficRouting.{name} has no router in this operator version; "
             f"use one of {', '.join(names())}, or upgrade the operator"
         )
-    return factory(spec, shrink_stable=dynamic_stable_scale)
+    return factory(spec, shrink_stable=dynamic_stable_scale, canary_limit=canary_limit)

@@ -12,16 +12,23 @@ from typing import Any
 from modelrollout.traffic import router
 
 
-def target_replicas(*, replicas: int, weight: int, shrink_stable: bool = True) -> tuple[int, int]:
+def target_replicas(
+    *, replicas: int, weight: int, shrink_stable: bool = True, canary_limit: int | None = None
+) -> tuple[int, int]:
     """(stable, canary) pods that give `weight` percent once all are ready, capacity kept whole.
 
     Up to 50% the canary is surge on top of a full stable; above, the canary holds `replicas` and
     the stable shrinks to its share, keeping one pod until promotion so rollback is only a move.
     Without shrink_stable the stable stays full, so the canary's share stops at half (the plan's
     actual weight says so) until promotion; exact weights over a full stable need gatewayAPI.
+    With canary_limit the stable belongs to an HPA (`replicas` is its current count): it is never
+    shrunk, and the canary surges over it at any weight, up to canary_limit pods.
     """
     if weight == 0:
         return replicas, 0
+    if canary_limit is not None:
+        wanted = replicas if weight == 100 else _round(replicas * weight / (100 - weight))
+        return replicas, max(1, min(canary_limit, wanted))
     if weight <= 50:
         return replicas, max(1, _round(replicas * weight / (100 - weight)))
     if not shrink_stable:
@@ -37,10 +44,12 @@ def _round(x: float) -> int:
 class ReplicaRatioRouter:
     """Splits traffic by the ratio of ready pods; writes no routing objects."""
 
-    def __init__(self, *, shrink_stable: bool = True) -> None:
+    def __init__(self, *, shrink_stable: bool = True, canary_limit: int | None = None) -> None:
         # False keeps the stable at full size above 50% (spec.rollout.dynamicStableScale: false),
         # capping the canary's share at half rather than surging to many times the replicas.
         self._shrink_stable = shrink_stable
+        # Set when an HPA owns the stable (spec.serving.autoscaling.maxReplicas): see target_replicas.
+        self._canary_limit = canary_limit
 
     @property
     def name(self) -> str:
@@ -53,7 +62,10 @@ class ReplicaRatioRouter:
             replicas=replicas, weight=weight, stable_ready=stable_ready, canary_ready=canary_ready
         )
         stable, canary = target_replicas(
-            replicas=replicas, weight=weight, shrink_stable=self._shrink_stable
+            replicas=replicas,
+            weight=weight,
+            shrink_stable=self._shrink_stable,
+            canary_limit=self._canary_limit,
         )
         # Shrink a track only as far as the other's ready pods make up for it. The stable may grow
         # to cover, since it is the version to fall back on; a canary only keeps the pods it has.

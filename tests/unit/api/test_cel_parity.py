@@ -64,9 +64,34 @@ ANALYSIS = {"prometheus": {"address": "http://p:9090"}, "metrics": [{"name": "ac
 
 WIRE: dict[type[BaseModel], st.SearchStrategy[dict[str, Any]]] = {
     api.ModelSpec: st.builds(
-        lambda f, a: present(name="m", version="1", uri="file:///m", format=f, allowUnsafePickle=a),
+        lambda f, a, src: present(
+            name="m", version="1", uri="file:///m", format=f, allowUnsafePickle=a, source=src
+        ),
         maybe(st.sampled_from(["skops", "joblib", "onnx"])),
         maybe(st.booleans()),
+        # Python parses the resolved form only: a source beside version and uri is refused by both.
+        maybe(st.just({"directory": {"uri": "file:///models/"}})),
+    ),
+    api.MlflowSource: st.builds(
+        lambda alias, stage: present(
+            trackingUri="http://mlflow:5000", model="m", alias=alias, stage=stage
+        ),
+        maybe(st.just("champion")),
+        maybe(st.sampled_from(["Staging", "Production"])),
+    ),
+    api.ModelSource: st.builds(
+        lambda m, d: present(mlflow=m, directory=d),
+        maybe(st.just({"trackingUri": "http://mlflow:5000", "model": "m", "alias": "a"})),
+        maybe(st.just({"uri": "file:///models/"})),
+    ),
+    api.AutoscalingSpec: st.builds(
+        lambda lo, hi, cpu, rps: present(
+            minReplicas=lo, maxReplicas=hi, targetCPU=cpu, targetRequestsPerSecond=rps
+        ),
+        st.integers(1, 5),
+        st.integers(1, 5),
+        maybe(st.integers(1, 100)),
+        maybe(st.integers(1, 100)),
     ),
     api.EnvVar: st.builds(
         lambda v, f: present(name="X", value=v, valueFrom=f),
@@ -74,11 +99,16 @@ WIRE: dict[type[BaseModel], st.SearchStrategy[dict[str, Any]]] = {
         maybe(st.just({"fieldRef": {"fieldPath": "metadata.name"}})),
     ),
     api.ServingSpec: st.builds(
-        lambda auth, names: present(
-            feedbackAuth=auth, env=None if names is None else [{"name": n} for n in names]
+        lambda auth, names, scale, res: present(
+            feedbackAuth=auth,
+            env=None if names is None else [{"name": n} for n in names],
+            autoscaling=scale,
+            resources=res,
         ),
         maybe(st.just({"secretName": "s"})),
         maybe(st.lists(st.sampled_from(["X", api.FEEDBACK_TOKEN_ENV]), unique=True)),
+        maybe(st.just({"minReplicas": 1, "maxReplicas": 3, "targetCPU": 50})),
+        maybe(st.sampled_from([{}, {"requests": {"memory": "1Gi"}}, {"requests": {"cpu": "1"}}])),
     ),
     api.ColumnSpec: st.builds(
         lambda lo, hi: present(name="c", type="float", min=lo, max=hi),
@@ -167,6 +197,11 @@ WIRE: dict[type[BaseModel], st.SearchStrategy[dict[str, Any]]] = {
         maybe(st.lists(st.sampled_from("ab"), unique=True)),
         maybe(st.sampled_from("abc")),
     ),
+    api.MonitoringSpec: st.builds(
+        lambda drift, accuracy: present(drift=drift, accuracy=accuracy),
+        maybe(st.sampled_from([{}, {"maxPSI": 0.1, "bins": 5}])),
+        maybe(st.just({"min": 0.9})),
+    ),
     api.ModelDeploymentSpec: st.builds(
         lambda steps, analysis: present(
             model={"name": "m", "version": "1", "uri": "file:///m"},
@@ -246,6 +281,9 @@ FIELD_VALUES = {
     "self.matches('[1-9]')": durations,
     "self >= 0.5 && self <= 0.999": st.one_of(
         st.floats(0, 1, allow_nan=False), st.sampled_from([0.5, 0.999, 0.4999, 0.9991])
+    ),
+    "self >= 0.0 && self <= 1.0": st.one_of(
+        st.floats(-1, 2, allow_nan=False), st.sampled_from([0.0, 1.0, -0.0001, 1.0001, 90.0])
     ),
 }
 

@@ -190,3 +190,34 @@ def test_the_no_traffic_router_runs_no_canary_pods() -> None:
     bed.until("Paused")
     assert bed.replicas("canary") == 0
     assert bed.replicas("stable") == 2
+
+
+_AUTOSCALED = {
+    "replicas": 2,
+    "resources": {"requests": {"cpu": "100m"}},
+    "autoscaling": {"minReplicas": 2, "maxReplicas": 8, "targetCPU": 60},
+}
+
+
+def test_autoscaling_applies_the_hpa_leaves_the_stable_to_it_and_the_canary_follows() -> None:
+    bed = healthy("1", serving=_AUTOSCALED)
+    hpa = bed.kube.obj("HorizontalPodAutoscaler", NS, "iris-stable")
+    assert hpa["spec"]["maxReplicas"] == 8
+    bed.turn()
+    assert bed.writes() == []  # the HPA read this turn is unchanged: not applied again
+    # The HPA controller raises the stable to 6 pods; no turn writes the stable's replicas back.
+    stable = bed.kube.obj("Deployment", NS, "iris-stable")
+    stable["spec"]["replicas"] = 6
+    stable["status"]["readyReplicas"] = 6
+    bed.change(version="2")
+    bed.until("Paused")
+    assert bed.replicas("stable") == 6
+    assert bed.replicas("canary") == 2  # 25% beside 6 stable pods: round(6 * 25 / 75)
+
+
+def test_turning_autoscaling_off_deletes_the_hpa() -> None:
+    bed = healthy("1", serving=_AUTOSCALED)
+    bed.change(serving={"replicas": 3})
+    bed.turn()
+    assert ("delete", "HorizontalPodAutoscaler", "iris-stable") in bed.writes()
+    assert not bed.kube.has("HorizontalPodAutoscaler", NS, "iris-stable")

@@ -28,3 +28,16 @@ def test_an_example_manifest_parses_as_a_model_deployment(path: Path) -> None:
     assert spec.model.uri.startswith("file:///opt/model-rollout/examples/models/")
     assert spec.validation is not None
     assert spec.validation.dataset.uri.startswith("file:///opt/model-rollout/examples/data/")
+
+
+@pytest.mark.parametrize(
+    "path", sorted((EXAMPLES / "registry").glob("*.yaml")), ids=lambda p: p.name
+)
+def test_a_registry_example_has_a_valid_source_and_spec(path: Path) -> None:
+    doc = yaml.safe_load(path.read_text())
+    model = doc["spec"]["model"]
+    api.ModelSource.model_validate(model["source"])
+    # The operator fills version and uri from the source before it reads the spec.
+    picked = {"version": "1", "uri": "file:///models/iris/1/model.skops"}
+    sourced = {**{k: v for k, v in model.items() if k != "source"}, **picked}
+    api.ModelDeploymentSpec.model_validate({**doc["spec"], "model": sourced})

@@ -1,0 +1,4 @@
+"""Model sources: ask a model registry (MLflow) or a folder of versions which version to serve.
+
+`pick.pick(source, http=...)` is what the controller calls; `versions` holds the pure ordering rule.
+"""
