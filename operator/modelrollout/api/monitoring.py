@@ -40,6 +40,7 @@ class AccuracyMonitor(SpecModel):
             check=lambda v: 0.0 <= v <= 1.0,
         ),
     ]
+    """Online accuracy below this sets the Degraded condition."""
     min_samples: Annotated[int, Field(ge=1, le=1_000_000)] = 50
     """Feedback over the window below which accuracy is not judged."""
 
@@ -51,6 +52,7 @@ class WebhookSpec(SpecModel):
     """Receives {"modelDeployment", "namespace", "model", "version", "condition", "metric",
     "feature", "value", "threshold", "window"}."""
     timeout: PositiveDuration = "5s"
+    """How long one POST may take; a failed one is a WebhookFailed Event, sent again on the next alert."""
 
 
 class MonitoringSpec(SpecModel):
@@ -61,8 +63,11 @@ class MonitoringSpec(SpecModel):
     window: PositiveDuration = "10m"
     """The span of live traffic each check looks at."""
     drift: DriftSpec | None = None
+    """Set the Drifting condition when a feature's live inputs drift from the reference dataset."""
     accuracy: AccuracyMonitor | None = None
+    """Set the Degraded condition when online accuracy falls below a minimum."""
     webhook: WebhookSpec | None = None
+    """POSTed a JSON body when Drifting or Degraded turns True."""
 
     rules = (
         Rule(
@@ -75,18 +80,25 @@ class MonitoringSpec(SpecModel):
 
 class FeatureFinding(StatusModel):
     feature: str
+    """A column of the reference dataset (the model's input order)."""
     psi: float
+    """Its population stability index, live over the window against the reference."""
     samples: int
+    """Live values of it counted over the window."""
 
 
 class MonitoringStatus(StatusModel):
     """The last check of the stable version (spec.monitoring)."""
 
     version: str | None = None
+    """The stable version checked."""
     checked_at: datetime | None = None
+    """When; the next check is due spec.monitoring.interval later."""
     drift: list[FeatureFinding] = Field(default_factory=list, max_length=50)
     """PSI per feature over the window, worst first."""
     accuracy: float | None = None
+    """Online accuracy over the window, when there was feedback."""
     feedback: int | None = None
     """Feedback counted over the window."""
     message: str = ""
+    """What the check found, or why it could not read its figures."""

@@ -17,11 +17,12 @@ import httpx
 import pydantic
 
 from modelrollout import api, rollout
-from modelrollout.controller import act, observe, sourcing
+from modelrollout.controller import act, monitoring, observe, sourcing
 from modelrollout.controller.observability import OperatorMetrics
 from modelrollout.controller.settings import MIN_DELAY, Settings
 from modelrollout.k8s import client
 from modelrollout.metrics import measure, prometheus
+from modelrollout.rollout import monitoring as monitoring_brain
 from modelrollout.sources import pick
 from modelrollout.traffic import registry
 from modelrollout.traffic import router as traffic_router
@@ -175,14 +176,27 @@ def _turn(
             act.Event(reason=api.Reason.SOURCE_PICKED.value, message=sourced.picked, type="Normal"),
         )
     )
-    act.execute(kube, (*picked, *writes), involved=body, now=now)
-    _write_status(kube, body=body, status=decision.status)
+    final, alerts = decision.status, list[act.Event]()
+    if monitoring_brain.due(spec=spec, status=final, now=now):
+        final, alerts = monitoring.check(
+            prov=None if spec.analysis is None else providers.get(spec.analysis.prometheus.address),
+            spec=spec,
+            status=final,
+            name=name,
+            namespace=namespace,
+            generation=body["metadata"].get("generation"),
+            now=now,
+        )
+    act.execute(kube, (*picked, *writes, *alerts), involved=body, now=now)
+    _write_status(kube, body=body, status=final)
     metrics.canary_weight.labels(namespace, name).set(decision.status.canary_weight)
     if decision.status.phase is not status.phase and decision.status.phase in _OUTCOMES:
         metrics.rollouts.labels(namespace, name, _OUTCOMES[decision.status.phase]).inc()
     wait = decision.requeue_after if decision.requeue_after is not None else settings.idle_resync
     if sourced.poll is not None:
         wait = min(wait, sourced.poll)
+    if spec.monitoring is not None and final.phase is api.Phase.HEALTHY:
+        wait = min(wait, api.parse_duration(spec.monitoring.interval))
     return max(min(wait, settings.idle_resync), MIN_DELAY if wait > timedelta(0) else timedelta(0))
 
 
