@@ -72,7 +72,10 @@ def record(
         message=" ".join(v.message(version=version, window=monitoring.window) for v in found),
     )
     new = status.model_copy(update={"conditions": conditions, "monitoring": checked})
-    return new, monitor.raised(status.conditions, found)
+    # A condition the previous stable left True alerts again for a newly promoted one.
+    last = status.monitoring
+    same = last is not None and last.version == version
+    return new, monitor.raised(status.conditions if same else [], found)
 
 
 def failed(

@@ -141,3 +141,16 @@ def test_a_failed_read_keeps_the_conditions_and_says_why() -> None:
     assert failed.conditions == first.conditions
     assert failed.monitoring is not None
     assert "Prometheus is down." in failed.monitoring.message
+
+
+def test_a_newly_promoted_stable_that_drifts_alerts_again() -> None:
+    old, _ = monitoring.record(
+        status=healthy(), monitoring=MONITORING, figures=SHIFTED, now=NOW, generation=1
+    )
+    promoted = old.model_copy(update={"stable_version": "3"})
+    new, alerts = monitoring.record(
+        status=promoted, monitoring=MONITORING, figures=SHIFTED, now=NOW, generation=2
+    )
+    assert [a.feature for a in alerts] == ["petal_length"]
+    assert new.monitoring is not None
+    assert new.monitoring.version == "3"
