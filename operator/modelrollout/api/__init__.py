@@ -7,12 +7,15 @@ exclude_none=True)`.
 
 from modelrollout.api.analysis import (
     BUILTIN_METRICS,
+    METRIC_PROVIDERS,
     AnalysisSpec,
+    HttpMetricsSpec,
     MetricComparison,
     MetricSpec,
     PrometheusSpec,
 )
 from modelrollout.api.base import Duration, PositiveDuration, Rule, parse_duration
+from modelrollout.api.builtin import BUILTINS, Builtin
 from modelrollout.api.catalogue import (
     AnalysisPhase,
     ConditionType,
@@ -93,15 +96,18 @@ from modelrollout.api.validation import (
     Thresholds,
     ValidationSpec,
 )
+from modelrollout.api.verdict import FailedCheck, ValidationOutcome, ValidationVerdict
 
 __all__ = [
     "API_VERSION",
+    "BUILTINS",
     "BUILTIN_METRICS",
     "FEEDBACK_TOKEN_ENV",
     "GROUP",
     "HISTORY_LIMIT",
     "KIND",
     "MAX_NAME_LENGTH",
+    "METRIC_PROVIDERS",
     "NAME_RULES",
     "PLURAL",
     "SHORT_NAMES",
@@ -114,6 +120,7 @@ __all__ = [
     "AnalysisStep",
     "AutoscalingSpec",
     "Bound",
+    "Builtin",
     "ColumnSpec",
     "ColumnType",
     "CompareWithStableSpec",
@@ -125,10 +132,12 @@ __all__ = [
     "Duration",
     "Empty",
     "EnvVar",
+    "FailedCheck",
     "FairnessSpec",
     "FeatureFinding",
     "GatewayAPIRouting",
     "HistoryEntry",
+    "HttpMetricsSpec",
     "Measurement",
     "MeasurementPhase",
     "MetricComparison",
@@ -165,8 +174,10 @@ __all__ = [
     "Step",
     "Thresholds",
     "TrafficRouting",
+    "ValidationOutcome",
     "ValidationSpec",
     "ValidationStatus",
+    "ValidationVerdict",
     "WebhookSpec",
     "add_history",
     "check_name",

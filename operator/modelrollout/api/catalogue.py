@@ -109,6 +109,7 @@ class Reason(StrEnum):
     TOO_FEW_SAMPLES = "TooFewSamples"
     MONITORING_ERROR = "MonitoringError"
     WEBHOOK_FAILED = "WebhookFailed"
+    INVALID_SPEC = "InvalidSpec"
 
 
 # What happened, to what, and what to do next. Placeholders are filled by `message`.
@@ -196,6 +197,9 @@ TEMPLATES: dict[Reason, str] = {
     Reason.WEBHOOK_FAILED: (
         "The webhook {url} did not take the {condition} alert ({detail}); it is sent again when "
         "the condition next turns True."
+    ),
+    Reason.INVALID_SPEC: (
+        "spec cannot be used: {error}. Fix the manifest and apply it again; nothing was changed."
     ),
 }
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from modelrollout.api.base import Duration, PositiveDuration, Rule, SpecModel, positive
+from modelrollout.api.base import Duration, PositiveDuration, Rule, SpecModel, exactly_one, positive
 
 
 class PauseStep(SpecModel):
@@ -57,11 +57,12 @@ class Step(SpecModel):
     shadow: ShadowStep | None = None
 
     rules = (
-        Rule(
-            cel="[has(self.setWeight), has(self.pause), has(self.analysis), has(self.shadow)]"
-            ".filter(x, x).size() == 1",
+        exactly_one(
+            "set_weight",
+            "pause",
+            "analysis",
+            "shadow",
             message="each step sets exactly one of setWeight, pause, analysis or shadow",
-            check=lambda s: [s.set_weight, s.pause, s.analysis, s.shadow].count(None) == 3,
         ),
     )
 

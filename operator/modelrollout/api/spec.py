@@ -71,16 +71,19 @@ class ModelDeploymentSpec(SpecModel):
     """Offline checks in a Job before any traffic moves; skipped when absent."""
     rollout: RolloutSpec = Field(default_factory=RolloutSpec)
     analysis: AnalysisSpec | None = None
-    """Online checks from Prometheus, run by analysis steps."""
+    """Online checks from a metric provider (Prometheus by default), run by analysis steps."""
     rollback: RollbackSpec = Field(default_factory=RollbackSpec)
     monitoring: MonitoringSpec | None = None
     """Checks of the stable version after promotion: input drift, online accuracy."""
 
     rules = (
         Rule(
-            cel="!has(self.monitoring) || has(self.analysis)",
-            message="monitoring reads Prometheus at spec.analysis.prometheus: set spec.analysis",
-            check=lambda s: s.monitoring is None or s.analysis is not None,
+            cel="!has(self.monitoring) || (has(self.analysis) && has(self.analysis.prometheus))",
+            message="monitoring reads Prometheus at spec.analysis.prometheus: set it",
+            check=lambda s: (
+                s.monitoring is None
+                or (s.analysis is not None and s.analysis.prometheus is not None)
+            ),
             field_path=".monitoring",
         ),
         Rule(

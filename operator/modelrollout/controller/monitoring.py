@@ -104,5 +104,5 @@ def _call(
         text = api.message(
             api.Reason.WEBHOOK_FAILED, url=hook.url, condition=alert.condition.value, detail=detail
         )
-        return act.Event(reason=api.Reason.WEBHOOK_FAILED.value, message=text, type="Warning")
+        return act.Event(reason=api.Reason.WEBHOOK_FAILED, message=text, type="Warning")
     return None

@@ -91,6 +91,6 @@ def failed(
 
 def alert_events(
     alerts: Sequence[monitor.Verdict], *, version: str, window: str
-) -> list[tuple[str, str]]:
+) -> list[tuple[api.Reason, str]]:
     """(reason, message) of the Warning Event each alert emits."""
-    return [(a.reason.value, a.message(version=version, window=window)) for a in alerts]
+    return [(a.reason, a.message(version=version, window=window)) for a in alerts]
