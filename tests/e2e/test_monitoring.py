@@ -61,7 +61,7 @@ def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
 
 
 def manifest(testbed: Testbed, models: Path, *, hook: str) -> dict[str, Any]:
-    text = EXAMPLE.read_text().replace(support.EXAMPLES_PLACEHOLDER, str(models))
+    text = EXAMPLE.read_text().replace(support.EXAMPLES_PREFIX, support.uri(models, ""))
     doc: dict[str, Any] = yaml.safe_load(text)
     spec = doc["spec"]
     spec["analysis"]["prometheus"] = {"address": testbed.prometheus_url}

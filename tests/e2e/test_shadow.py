@@ -29,9 +29,10 @@ EXAMPLE = support.REPO / "examples" / "iris-shadow.yaml"
 def manifest(
     testbed: Testbed, models: Path, *, version: str, artifact: str, shadow_url: str | None
 ) -> dict[str, Any]:
-    doc = yaml.safe_load(EXAMPLE.read_text().replace(support.EXAMPLES_PLACEHOLDER, str(models)))
+    text = EXAMPLE.read_text().replace(support.EXAMPLES_PREFIX, support.uri(models, ""))
+    doc = yaml.safe_load(text)
     spec = copy.deepcopy(doc["spec"])
-    spec["model"].update(version=version, uri=f"file://{models}/models/{artifact}")
+    spec["model"].update(version=version, uri=support.uri(models, f"models/{artifact}"))
     # The shadow step is the judge here: the worse version passes the offline gate's data checks
     # and only the accuracy threshold would stop it before any copy reached it.
     spec["validation"].pop("thresholds", None)
