@@ -28,6 +28,8 @@ IMAGE = NODE_IMAGE if REAL_NODE else "model-rollout:dev"
 # On a real node the pods read the demo models from this claim of their namespace, a hostPath
 # volume on the models' folder (models_volume), as `pvc://models/<path>`.
 MODELS_CLAIM = "models"
+# Where the example manifests expect the demo models (the image's copy); tests put uri() there.
+EXAMPLES_PREFIX = "file:///opt/model-rollout/examples/"
 
 
 def demo_models() -> Path:

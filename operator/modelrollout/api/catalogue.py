@@ -36,6 +36,10 @@ class ConditionType(StrEnum):
     """The current canary version passed (True) or failed (False) offline validation."""
     ANALYSIS_PASSING = "AnalysisPassing"
     PAUSED = "Paused"
+    DRIFTING = "Drifting"
+    """The stable's live inputs drifted from the reference dataset (spec.monitoring.drift)."""
+    DEGRADED = "Degraded"
+    """The stable's online accuracy fell below spec.monitoring.accuracy.min."""
 
 
 class MeasurementPhase(StrEnum):
@@ -98,6 +102,13 @@ class Reason(StrEnum):
     RESUMED = "Resumed"
     SOURCE_PICKED = "SourceVersionPicked"
     SOURCE_UNAVAILABLE = "SourceUnavailable"
+    DRIFT_DETECTED = "DriftDetected"
+    NO_DRIFT = "NoDrift"
+    ACCURACY_DEGRADED = "AccuracyDegraded"
+    ACCURACY_OK = "AccuracyOK"
+    TOO_FEW_SAMPLES = "TooFewSamples"
+    MONITORING_ERROR = "MonitoringError"
+    WEBHOOK_FAILED = "WebhookFailed"
     INVALID_SPEC = "InvalidSpec"
 
 
@@ -162,6 +173,31 @@ TEMPLATES: dict[Reason, str] = {
         "the operator asks again every {interval}."
     ),
     Reason.REQUEST_IGNORED: "The {request} request was ignored: nothing to {request} while {phase}.",
+    Reason.DRIFT_DETECTED: (
+        "Stable version {version}: feature {feature} drifted from the reference dataset, PSI "
+        "{value} > {threshold} over the last {window} ({samples} live values). Check the inputs, "
+        "or retrain on recent data."
+    ),
+    Reason.NO_DRIFT: (
+        "Stable version {version}: no feature drifted over the last {window} (worst {feature}, "
+        "PSI {value} <= {threshold})."
+    ),
+    Reason.ACCURACY_DEGRADED: (
+        "Stable version {version}: online accuracy {value} < {threshold} over the last {window} "
+        "({samples} feedback). Check the ground truth, or retrain and roll out a new version."
+    ),
+    Reason.ACCURACY_OK: (
+        "Stable version {version}: online accuracy {value} >= {threshold} over the last {window}."
+    ),
+    Reason.TOO_FEW_SAMPLES: (
+        "Stable version {version}: {samples} {what} over the last {window}, fewer than the "
+        "{needed} needed to judge {metric}."
+    ),
+    Reason.MONITORING_ERROR: "Stable version {version} could not be checked: {detail}",
+    Reason.WEBHOOK_FAILED: (
+        "The webhook {url} did not take the {condition} alert ({detail}); it is sent again when "
+        "the condition next turns True."
+    ),
     Reason.INVALID_SPEC: (
         "spec cannot be used: {error}. Fix the manifest and apply it again; nothing was changed."
     ),

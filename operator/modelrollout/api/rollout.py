@@ -31,20 +31,38 @@ class AnalysisStep(SpecModel):
     """Measurement rounds; defaults to spec.analysis.count."""
 
 
+class ShadowStep(SpecModel):
+    """Run the new version as a shadow for `duration`, judged by spec.analysis all along.
+
+    No client gets its answers: it serves no client traffic, while the stable copies it a share
+    (`mirror` percent) of live requests from a background queue, so its accuracy (from feedback on
+    the same request ids) and its agreement with the stable can be judged."""
+
+    duration: Annotated[
+        Duration,
+        positive("a shadow step must last more than zero: write e.g. 10m"),
+    ]
+    """How long the shadow runs; analysis rounds every spec.analysis.interval fill it."""
+    mirror: Annotated[int, Field(ge=1, le=100)] = 100
+    """Percent of the stable's requests copied to the shadow."""
+
+
 class Step(SpecModel):
-    """One step of the canary: exactly one of setWeight, pause and analysis."""
+    """One step of the canary: exactly one of setWeight, pause, analysis and shadow."""
 
     set_weight: Annotated[int, Field(ge=0, le=100)] | None = None
     """Share of requests (percent) the new version should get."""
     pause: PauseStep | None = None
     analysis: AnalysisStep | None = None
+    shadow: ShadowStep | None = None
 
     rules = (
         exactly_one(
             "set_weight",
             "pause",
             "analysis",
-            message="each step sets exactly one of setWeight, pause or analysis",
+            "shadow",
+            message="each step sets exactly one of setWeight, pause, analysis or shadow",
         ),
     )
 
@@ -99,6 +117,31 @@ class RolloutSpec(SpecModel):
     """Hold the rollout where it is; traffic stays as it is until this is false again."""
     dynamic_stable_scale: bool = True
     """Above 50% canary weight, shrink the stable to match its share (false: keep it full)."""
+
+    rules = (
+        Rule(
+            cel="!has(self.steps) || !has(self.trafficRouting) || !has(self.trafficRouting.none)"
+            " || !self.steps.exists(s, has(s.shadow))",
+            message="a shadow step needs a canary beside the stable: trafficRouting none replaces "
+            "pods instead; use replicaRatio or gatewayAPI",
+            check=lambda r: (
+                r.traffic_routing.none is None or not any(s.shadow is not None for s in r.steps)
+            ),
+            field_path=".steps",
+        ),
+        Rule(
+            cel="!has(self.steps) || self.steps.filter(s, has(s.shadow))"
+            ".all(s, s.shadow.mirror == self.steps.filter(t, has(t.shadow))[0].shadow.mirror)",
+            message="every shadow step must mirror the same percent: the shadow's pods carry it",
+            check=lambda r: len({s.shadow.mirror for s in r.steps if s.shadow is not None}) <= 1,
+            field_path=".steps",
+        ),
+    )
+
+    @property
+    def mirror_percent(self) -> int:
+        """The percent a shadow step mirrors (0 when the rollout has no shadow step)."""
+        return next((s.shadow.mirror for s in self.steps if s.shadow is not None), 0)
 
 
 class RollbackSpec(SpecModel):

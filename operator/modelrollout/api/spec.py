@@ -10,6 +10,7 @@ from pydantic import Field
 from modelrollout.api.analysis import AnalysisSpec
 from modelrollout.api.base import Rule, SpecModel
 from modelrollout.api.model import ModelSpec
+from modelrollout.api.monitoring import MonitoringSpec
 from modelrollout.api.rollout import RollbackSpec, RolloutSpec
 from modelrollout.api.serving import ServingSpec
 from modelrollout.api.validation import ValidationSpec
@@ -72,8 +73,28 @@ class ModelDeploymentSpec(SpecModel):
     analysis: AnalysisSpec | None = None
     """Online checks from a metric provider (Prometheus by default), run by analysis steps."""
     rollback: RollbackSpec = Field(default_factory=RollbackSpec)
+    monitoring: MonitoringSpec | None = None
+    """Checks of the stable version after promotion: input drift, online accuracy."""
 
     rules = (
+        Rule(
+            cel="!has(self.monitoring) || (has(self.analysis) && has(self.analysis.prometheus))",
+            message="monitoring reads Prometheus at spec.analysis.prometheus: set it",
+            check=lambda s: (
+                s.monitoring is None
+                or (s.analysis is not None and s.analysis.prometheus is not None)
+            ),
+            field_path=".monitoring",
+        ),
+        Rule(
+            cel="!has(self.monitoring) || !has(self.monitoring.drift) || has(self.validation)",
+            message="drift is measured against the reference dataset of spec.validation "
+            "(referenceDataset, else dataset): set spec.validation",
+            check=lambda s: (
+                s.monitoring is None or s.monitoring.drift is None or s.validation is not None
+            ),
+            field_path=".monitoring.drift",
+        ),
         Rule(
             cel="!has(self.rollout) || !has(self.rollout.steps) || has(self.analysis) || "
             "!self.rollout.steps.exists(s, has(s.analysis))",
@@ -81,6 +102,16 @@ class ModelDeploymentSpec(SpecModel):
             check=lambda s: (
                 s.analysis is not None
                 or not any(step.analysis is not None for step in s.rollout.steps)
+            ),
+            field_path=".analysis",
+        ),
+        Rule(
+            cel="!has(self.rollout) || !has(self.rollout.steps) || has(self.analysis) || "
+            "!self.rollout.steps.exists(s, has(s.shadow))",
+            message="a shadow step needs spec.analysis (the metrics the shadow is judged by)",
+            check=lambda s: (
+                s.analysis is not None
+                or not any(step.shadow is not None for step in s.rollout.steps)
             ),
             field_path=".analysis",
         ),

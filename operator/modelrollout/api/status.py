@@ -10,6 +10,7 @@ from pydantic import Field
 from modelrollout.api.base import StatusModel
 from modelrollout.api.catalogue import AnalysisPhase, MeasurementPhase, Outcome, Phase, Reason
 from modelrollout.api.model import ModelSpec
+from modelrollout.api.monitoring import MonitoringStatus
 
 # Ten entries show a flapping pattern yet keep the object tiny: unbounded history is how
 # controllers end up slow (argo-rollouts#2166).
@@ -125,6 +126,7 @@ class ModelDeploymentStatus(StatusModel):
     """Manual request kind -> token already acted on, so a request is carried out once."""
     validation: ValidationStatus | None = None
     analysis: AnalysisStatus | None = None
+    monitoring: MonitoringStatus | None = None
     source: SourceStatus | None = None
     """Set when spec.model.source picks the version."""
     conditions: list[Condition] = Field(

@@ -4,6 +4,7 @@ Called by reconcile."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
@@ -12,7 +13,7 @@ from datetime import datetime
 from typing import Any, Literal, TypeAlias
 
 from modelrollout import api, rollout
-from modelrollout.controller import autoscale, observe
+from modelrollout.controller import autoscale, observe, shadowing
 from modelrollout.k8s import autoscaling, builders, client, names
 from modelrollout.traffic import router as traffic_router
 
@@ -101,11 +102,19 @@ def weight_of(actions: Iterable[rollout.Action]) -> int | None:
     return next((a.weight for a in actions if isinstance(a, rollout.SetWeight)), None)
 
 
-def plan(ctx: Context, actions: tuple[rollout.Action, ...]) -> tuple[Write, ...]:
+def plan(
+    ctx: Context,
+    actions: tuple[rollout.Action, ...],
+    *,
+    canary_serves: bool = True,
+    mirror: int = 0,
+) -> tuple[Write, ...]:
     """The writes that carry out `actions`, in their order; unchanged objects are left out.
 
     The router plans once, for the weight the brain's SetWeight carries: the replicas of both
-    tracks and the routing objects all come from that one plan."""
+    tracks and the routing objects all come from that one plan. Without `canary_serves` (its
+    weight in the new status is 0) the client Service selects the stable alone; `mirror` is the
+    percent of requests the stable copies to the canary as a shadow (rollout.mirror_percent)."""
     weight = weight_of(actions)
     traffic = None
     if weight is not None:
@@ -116,7 +125,16 @@ def plan(ctx: Context, actions: tuple[rollout.Action, ...]) -> tuple[Write, ...]
             stable_ready=readiness.stable_ready,
             canary_ready=readiness.canary_ready,
         )
-    out: list[Write] = list(_service(ctx))
+    if traffic is not None and mirror > 0:
+        # A shadow gets pods for its share of the load though its weight is 0.
+        shadow_size = shadowing.replicas(
+            serving_replicas=autoscaling.capacity(ctx.spec.serving, ctx.world.stable), mirror=mirror
+        )
+        traffic = dataclasses.replace(
+            traffic, canary_replicas=max(traffic.canary_replicas, shadow_size)
+        )
+    out: list[Write] = list(_service(ctx, canary_serves=canary_serves or ctx.router.name == "none"))
+    out.extend(shadowing.service(ctx, mirror=mirror, if_changed=_if_changed))
     ensured: set[names.Track] = set()
     out.extend(_autoscale(ctx))
     for action in actions:
@@ -202,17 +220,16 @@ def _autoscale(ctx: Context) -> Iterator[Write]:
         yield Apply(handover, field_manager=autoscale.HANDOVER_MANAGER)
 
 
-def _service(ctx: Context) -> Iterator[Write]:
-    if ctx.world.service is None:
-        yield Apply(
-            builders.service(
-                md_name=ctx.name,
-                namespace=ctx.namespace,
-                owner=ctx.owner,
-                port=ctx.spec.serving.port,
-                grpc_port=ctx.spec.serving.grpc_port,
-            )
-        )
+def _service(ctx: Context, *, canary_serves: bool) -> Iterator[Write]:
+    manifest = builders.service(
+        md_name=ctx.name,
+        namespace=ctx.namespace,
+        owner=ctx.owner,
+        port=ctx.spec.serving.port,
+        grpc_port=ctx.spec.serving.grpc_port,
+        canary_serves=canary_serves,
+    )
+    yield from _if_changed(manifest, ctx.world.service)
 
 
 def _track(
@@ -231,6 +248,8 @@ def _track(
             autoscale.stable_replicas(serving, current, replicas) if track == "stable" else replicas
         ),
         default_image=ctx.image,
+        mirror_percent=ctx.spec.rollout.mirror_percent,
+        extra_args=builders.drift_args(ctx.spec),
     )
     if track == "stable":
         autoscale.mark(manifest, serving)

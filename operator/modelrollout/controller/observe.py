@@ -33,6 +33,8 @@ class World:
     """This ModelDeployment's validation Jobs, when a rollout is under way (else not read)."""
     validation_pods: tuple[dict[str, Any], ...] = ()
     """The pods of the newest Job of the version being validated, whose verdict they carry."""
+    shadow_service: dict[str, Any] | None = None
+    """The Service the stable copies requests to (read for a rollout with a shadow step)."""
     hpa: dict[str, Any] | None = None
     """The stable's HorizontalPodAutoscaler, read only while spec.serving.autoscaling is set."""
 
@@ -157,6 +159,7 @@ def read_world(
     stable = get("Deployment", "apps/v1", names.deployment(md_name, "stable"))
     canary = get("Deployment", "apps/v1", names.deployment(md_name, "canary"))
     service = get("Service", "v1", names.service(md_name))
+    shadow_service = get("Service", "v1", names.shadow_service(md_name))
     where = target(md_name=md_name, namespace=namespace, port=port)
     # Read once here, so the weight the router sees and the objects act rewrites are the same.
     routing = {
@@ -199,6 +202,7 @@ def read_world(
         stable=stable,
         canary=canary,
         service=service,
+        shadow_service=shadow_service,
         target=where,
         routing=routing,
         readiness=traffic_router.Readiness(

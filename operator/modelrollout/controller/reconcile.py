@@ -17,12 +17,13 @@ import httpx
 import pydantic
 
 from modelrollout import api, rollout
-from modelrollout.controller import act, observe, sourcing
+from modelrollout.controller import act, monitoring, observe, sourcing
 from modelrollout.controller.observability import OperatorMetrics
 from modelrollout.controller.settings import MIN_DELAY, Settings
 from modelrollout.k8s import client
-from modelrollout.metrics import measure, provider
+from modelrollout.metrics import measure, prometheus, provider
 from modelrollout.metrics import registry as metric_registry
+from modelrollout.rollout import monitoring as monitoring_brain
 from modelrollout.sources import pick
 from modelrollout.traffic import registry
 from modelrollout.traffic import router as traffic_router
@@ -168,20 +169,50 @@ def _turn(
     )
     decision = rollout.decide(spec=spec, status=status, observation=observation, now=now)
     ctx = act.Context(body=body, spec=spec, world=world, router=router, image=settings.image)
+    writes = act.plan(
+        ctx,
+        decision.actions,
+        canary_serves=decision.status.canary_weight > 0,
+        mirror=rollout.mirror_percent(spec, decision.status),
+    )
     picked = (
         ()
         if sourced.picked is None
         else (act.Event(reason=api.Reason.SOURCE_PICKED, message=sourced.picked, type="Normal"),)
     )
-    act.execute(kube, (*picked, *act.plan(ctx, decision.actions)), involved=body, now=now)
-    _write_status(kube, body=body, status=decision.status)
+    final, alerts = decision.status, list[act.Event]()
+    if monitoring_brain.due(spec=spec, status=final, now=now):
+        final, alerts = monitoring.check(
+            prov=_prometheus(providers, spec),
+            spec=spec,
+            status=final,
+            name=name,
+            namespace=namespace,
+            generation=body["metadata"].get("generation"),
+            now=now,
+        )
+    act.execute(kube, (*picked, *writes, *alerts), involved=body, now=now)
+    _write_status(kube, body=body, status=final)
     metrics.canary_weight.labels(namespace, name).set(decision.status.canary_weight)
     if decision.status.phase is not status.phase and decision.status.phase in _OUTCOMES:
         metrics.rollouts.labels(namespace, name, _OUTCOMES[decision.status.phase]).inc()
     wait = decision.requeue_after if decision.requeue_after is not None else settings.idle_resync
     if sourced.poll is not None:
         wait = min(wait, sourced.poll)
+    if spec.monitoring is not None and final.phase is api.Phase.HEALTHY:
+        wait = min(wait, api.parse_duration(spec.monitoring.interval))
     return max(min(wait, settings.idle_resync), MIN_DELAY if wait > timedelta(0) else timedelta(0))
+
+
+def _prometheus(
+    providers: Providers, spec: api.ModelDeploymentSpec
+) -> prometheus.PrometheusProvider | None:
+    """The Prometheus spec.monitoring reads the stable's series from (spec.analysis.prometheus)."""
+    settings = None if spec.analysis is None else spec.analysis.prometheus
+    if settings is None:
+        return None
+    prov = providers.get(metric_registry.Choice(name="prometheus", address=settings.address))
+    return prov if isinstance(prov, prometheus.PrometheusProvider) else None
 
 
 def _status(body: dict[str, Any]) -> api.ModelDeploymentStatus:

@@ -98,10 +98,14 @@ def server_deployment(
     serving: api.ServingSpec,
     replicas: int | None,
     default_image: str,
+    mirror_percent: int = 0,
+    extra_args: tuple[str, ...] = (),
 ) -> Manifest:
     """The Deployment of one track, serving `model`. Rolling updates never drop ready capacity.
 
-    replicas None leaves the count out of the manifest: an HPA owns it (spec.serving.autoscaling)."""
+    replicas None leaves the count out of the manifest: an HPA owns it (spec.serving.autoscaling).
+    With `mirror_percent` (the rollout has a shadow step) the stable's pods copy requests to the
+    shadow Service, and the canary's ask for that percent of them while it is behind it."""
     port = serving.port
     labels = names.pod_labels(md_name, track=track, version=model.version)
     args = [
@@ -117,6 +121,7 @@ def server_deployment(
         f"--track={track}",
         "--namespace=$(POD_NAMESPACE)",
     ]
+    args.extend(extra_args)
     if model.sha256:
         args.append(f"--sha256={model.sha256}")
     if model.allow_unsafe_pickle:
@@ -133,6 +138,13 @@ def server_deployment(
         "env": [
             *_DOWNWARD_ENV,
             {"name": "MODEL_ROLLOUT_PVC_ROOT", "value": PVC_ROOT},
+            *_shadow_env(
+                md_name,
+                track=track,
+                port=port,
+                mirror_percent=mirror_percent,
+                given={e.name for e in serving.env},
+            ),
             *[e.model_dump(by_alias=True, exclude_none=True) for e in serving.env],
             *_feedback_token_env(serving.feedback_auth),
         ],
@@ -194,6 +206,39 @@ def server_deployment(
     return manifest
 
 
+def drift_args(spec: api.ModelDeploymentSpec) -> tuple[str, ...]:
+    """Server flags that bin live inputs against the reference dataset, when drift is monitored."""
+    monitoring, validation = spec.monitoring, spec.validation
+    if monitoring is None or monitoring.drift is None or validation is None:
+        return ()
+    ref = validation.reference_dataset
+    uri, fmt, target = (
+        (ref.uri, ref.format, ref.target or validation.dataset.target)
+        if ref is not None
+        else (validation.dataset.uri, validation.dataset.format, validation.dataset.target)
+    )
+    return (
+        f"--reference-uri={uri}",
+        f"--reference-format={fmt}",
+        f"--reference-target={target}",
+        f"--drift-bins={monitoring.drift.bins}",
+    )
+
+
+def _shadow_env(
+    md_name: str, *, track: names.Track, port: int, mirror_percent: int, given: set[str]
+) -> list[Manifest]:
+    if mirror_percent <= 0:
+        return []
+    if track == "canary":
+        entry = {"name": "MODEL_ROLLOUT_MIRROR_PERCENT", "value": str(mirror_percent)}
+    else:
+        url = f"http://{names.shadow_service(md_name)}.$(POD_NAMESPACE).svc:{port}"
+        entry = {"name": "MODEL_ROLLOUT_SHADOW_URL", "value": url}
+    # spec.serving.env may set it (to reach the shadow another way); an env name appears once.
+    return [] if entry["name"] in given else [entry]
+
+
 def _feedback_token_env(auth: api.SecretKey | None) -> list[Manifest]:
     if auth is None:
         return []
@@ -210,8 +255,15 @@ def service(
     port: int,
     grpc_port: int,
     track: names.Track | None = None,
+    canary_serves: bool = True,
 ) -> Manifest:
-    """The Service in front of both tracks (track=None), or of one track for a Gateway API router."""
+    """The Service in front of both tracks (track=None), or of one track for a Gateway API router.
+
+    Without `canary_serves` (its weight is 0, e.g. while it is a shadow) the Service in front of
+    both tracks selects the stable's pods only, so no client is answered by the canary."""
+    selector = names.selector(md_name, track)
+    if track is None and not canary_serves:
+        selector = names.selector(md_name, "stable")
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -222,7 +274,7 @@ def service(
             labels=names.selector(md_name, track),
         ),
         "spec": {
-            "selector": names.selector(md_name, track),
+            "selector": selector,
             "ports": [
                 {"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"},
                 # appProtocol tells Gateway API implementations and meshes to speak HTTP/2 to it.
@@ -234,6 +286,30 @@ def service(
                     "appProtocol": "kubernetes.io/h2c",
                 },
             ],
+        },
+    }
+
+
+def shadow_service(
+    *, md_name: str, namespace: str, owner: dict[str, Any], port: int, active: bool
+) -> Manifest:
+    """The Service the stable copies requests to: the canary's pods during a shadow step, else none."""
+    selector = {
+        **names.selector(md_name),
+        names.LABEL_TRACK: "canary" if active else names.NO_TRACK,
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(
+            name=names.shadow_service(md_name),
+            namespace=namespace,
+            owner=owner,
+            labels=names.selector(md_name),
+        ),
+        "spec": {
+            "selector": selector,
+            "ports": [{"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}],
         },
     }
 

@@ -28,6 +28,15 @@ def service(md: str, track: Track | None = None) -> str:
     return md if track is None else f"{md}-{track}"
 
 
+def shadow_service(md: str) -> str:
+    """The Service a stable copies requests to during a shadow step (it selects the canary then)."""
+    return f"{md}-shadow"
+
+
+# A track value no pod has: the shadow Service selects nothing outside a shadow step.
+NO_TRACK = "none"
+
+
 def validation_job(md: str, version: str, generation: int) -> str:
     # One Job per (version, spec generation): a re-applied spec validates again, an unchanged one does not.
     # At most 61 characters: a Job's name is also a label value on its pods (63 at most).

@@ -23,7 +23,7 @@ from modelrollout.rollout.observation import (
     ValidationResult,
     Workload,
 )
-from modelrollout.rollout.timing import measurement_due, next_measurement_at
+from modelrollout.rollout.timing import measurement_due, mirror_percent, next_measurement_at
 
 __all__ = [
     "Action",
@@ -43,5 +43,6 @@ __all__ = [
     "Workload",
     "decide",
     "measurement_due",
+    "mirror_percent",
     "next_measurement_at",
 ]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
+
 from modelrollout.analysis import judge
-from modelrollout.api import AnalysisPhase, AnalysisStatus, Phase, Reason
+from modelrollout.api import AnalysisPhase, AnalysisStatus, Phase, Reason, ShadowStep, Step
 from modelrollout.api import parse_duration as duration
 from modelrollout.rollout import actions, timing, transitions
 from modelrollout.rollout.observation import Request
@@ -50,8 +53,16 @@ def stepping(turn: Turn, requests: frozenset[Request]) -> None:
                 )
             )
         _set_weight(turn, index, step.set_weight)
-    elif step.pause is not None:
+    else:
+        _holding_step(turn, index, step)
+
+
+def _holding_step(turn: Turn, index: int, step: Step) -> None:
+    """A step that holds the weight where it is: a pause, a shadow or an analysis."""
+    if step.pause is not None:
         _pause(turn, index, step.pause.duration)
+    elif step.shadow is not None:
+        _shadow(turn, index, step.shadow)
     else:
         _analyse(turn, index)
 
@@ -124,11 +135,33 @@ def _fresh_run(turn: Turn, index: int) -> AnalysisStatus:
     )
 
 
-def _analyse(turn: Turn, index: int) -> None:
+def _shadow(turn: Turn, index: int, shadow: ShadowStep) -> None:
+    """Judge the canary on copies of live requests; it serves no client (its weight stays 0)."""
+    spec, run = turn.spec, turn.status.analysis
+    assert spec.analysis is not None, "the API requires spec.analysis for a shadow step"
+    canary = turn.obs.canary
+    if (run is None or run.step != index) and (canary is None or canary.ready < 1):
+        # No round starts before a shadow pod can answer: it would only count no data.
+        deadline = (turn.status.step_started_at or turn.now) + timing.progress_deadline(spec)
+        if turn.now >= deadline:
+            ready = "no" if canary is None else f"{canary.ready}/{canary.replicas}"
+            detail = f"step {index}: {ready} shadow pods ready"
+            transitions.fail(turn, Reason.PROGRESS_DEADLINE_EXCEEDED, detail)
+            return
+        turn.poll()
+        turn.wake(deadline)
+        return
+    rounds = duration(shadow.duration) / duration(spec.analysis.interval)
+    _analyse(turn, index, count=max(1, math.ceil(rounds)))
+
+
+def _analyse(turn: Turn, index: int, *, count: int | None = None) -> None:
     spec, run = turn.spec, turn.status.analysis
     assert spec.analysis is not None, "the API requires spec.analysis for an analysis step"
     step = spec.rollout.steps[index]
     limits = judge.Limits.of(spec.analysis, step.analysis)
+    if count is not None:
+        limits = dataclasses.replace(limits, count=count)
     if run is None or run.step != index:
         turn.update(analysis=_fresh_run(turn, index))
         turn.say(Reason.ANALYSIS_RUNNING, step=index, round=0, count=limits.count, detail="")

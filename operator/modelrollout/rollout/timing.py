@@ -49,7 +49,7 @@ def next_measurement_at(
         spec.analysis is None
         or run is None
         or step is None
-        or step.analysis is None
+        or (step.analysis is None and step.shadow is None)
         or run.step != status.current_step
         or run.phase is not AnalysisPhase.RUNNING
         or status.phase is not Phase.PROGRESSING
@@ -73,3 +73,16 @@ def measurement_overdue_at(
     """Past this time without a round, the missing round counts as an error (never stuck)."""
     due = next_measurement_at(spec, status)
     return None if due is None else due + progress_deadline(spec)
+
+
+def mirror_percent(spec: ModelDeploymentSpec, status: ModelDeploymentStatus) -> int:
+    """Percent of requests the stable copies to the canary now: a shadow step's while it runs, else 0."""
+    step = current_step(spec, status)
+    if (
+        step is None
+        or step.shadow is None
+        or status.canary_version is None
+        or status.phase not in (Phase.PROGRESSING, Phase.PAUSED)
+    ):
+        return 0
+    return step.shadow.mirror

@@ -21,7 +21,17 @@ import numpy as np
 import orjson
 
 from modelrollout.models import loading
-from modelrollout.serving import config, feedback, http, metadata, metrics, peers, protocol
+from modelrollout.serving import (
+    config,
+    feedback,
+    http,
+    inputs,
+    metadata,
+    metrics,
+    peers,
+    protocol,
+    shadow,
+)
 
 log = logging.getLogger("modelrollout.serving")
 
@@ -48,8 +58,11 @@ class App:
         settings: config.ServeConfig,
         meters: metrics.Metrics,
         peer_sockets: Sequence[Path] = (),
+        mirror: shadow.Mirror | None = None,
+        input_bins: inputs.InputBins | None = None,
     ) -> None:
         self.model, self.settings, self.meters = model, settings, meters
+        self.mirror, self.input_bins = mirror, input_bins
         self.store = feedback.FeedbackStore(
             max_bytes=settings.feedback_max_bytes,
             max_age_seconds=settings.feedback_max_age_seconds,
@@ -108,6 +121,9 @@ class App:
         if parts == ["v2"]:
             _method(req, "GET")
             return ok(metadata.SERVER)
+        if parts == ["v2", "shadow"]:
+            _method(req, "GET")
+            return self._shadow()
         if parts[:2] == ["v2", "health"] and len(parts) == 3 and parts[2] in ("live", "ready"):
             _method(req, "GET")
             if parts[2] == "live":
@@ -159,6 +175,12 @@ class App:
             )
         return None
 
+    def _shadow(self) -> http.Response:
+        # What a stable's mirror polls (serving/shadow.py): the share this shadow asks for.
+        if self.settings.mirror_percent <= 0:
+            return error(404, "this server is not a shadow (--mirror-percent is 0)")
+        return ok({"mirror": self.settings.mirror_percent, "version": self.settings.model_version})
+
     def _readiness(self, doc: dict[str, Any]) -> http.Response:
         return http.Response(200 if not self.draining else 503, orjson.dumps(doc))
 
@@ -181,7 +203,7 @@ class App:
         if header is not None:
             protocol.request_id(header, where="the x-request-id header")
         decoded = protocol.decode_infer(req.body, model=self.model, header_length=header_length)
-        result = self.predict(decoded, fallback_id=header)
+        result = self.predict(decoded, fallback_id=header, copy_of=req.body)
         doc: dict[str, Any] = {
             "model_name": self.settings.model_name,
             "model_version": self.settings.model_version,
@@ -208,8 +230,15 @@ class App:
             headers=(*headers, (protocol.HEADER_LENGTH, str(len(head)))),
         )
 
-    def predict(self, decoded: protocol.InferRequest, *, fallback_id: str | None) -> Prediction:
-        """Run the model on a decoded request and keep its predictions for feedback."""
+    def predict(
+        self,
+        decoded: protocol.InferRequest,
+        *,
+        fallback_id: str | None,
+        copy_of: bytes | None = None,
+    ) -> Prediction:
+        """Run the model on a decoded request and keep its predictions for feedback; `copy_of`, the
+        REST body as the client sent it, is what a shadow is offered (gRPC requests are not copied)."""
         model = self.model
         given = decoded.id or fallback_id
         if given is not None and given in self.store:
@@ -242,6 +271,10 @@ class App:
             ) from e
         self.store.put(request_id, labels)
         self.meters.feedback_store(self.store)
+        if self.input_bins is not None:
+            self.input_bins.count(decoded.rows)
+        if self.mirror is not None and copy_of is not None:
+            self.mirror.offer_infer(request_id=request_id, body=copy_of, labels=labels)
         if model.kind == "classifier":
             self.meters.predicted(labels)
         results = {"predict": labels, "predict_proba": proba}
@@ -305,6 +338,8 @@ class App:
             raise
         self.store.answered(fb.id)
         self.meters.scored(score)
+        if self.mirror is not None:
+            self.mirror.offer_feedback(request_id=fb.id, body=body)
         return ok({"id": fb.id, "model_name": self.settings.model_name, **score.as_json()})
 
     async def _feedback_from_peers(self, body: bytes, request_id: str) -> http.Response:

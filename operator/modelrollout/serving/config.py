@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -52,6 +53,15 @@ class ServeConfig:
     idle_timeout_seconds: float = 60.0
     # Per worker: far more than a gateway's pool needs; the open-file limit must allow as many.
     max_connections: int = 4096
+    # Shadowing (serving/shadow.py): where a stable sends copies of its requests, and, on the
+    # shadow, the share of them it asks for (0: not a shadow).
+    shadow_url: str | None = None
+    mirror_percent: int = 0
+    # Drift monitoring (serving/inputs.py): the reference dataset live inputs are binned against.
+    reference_uri: str | None = None
+    reference_format: str = "csv"
+    reference_target: str | None = None
+    drift_bins: int = 10
 
 
 class ConfigError(Exception):
@@ -117,6 +127,23 @@ def _parser() -> argparse.ArgumentParser:
         "--max-connections",
         help="open connections per worker; more are closed at once (default 4096)",
     )
+    p.add_argument(
+        "--shadow-url",
+        help="http://host:port of a shadow version (the <name>-shadow Service): copies of a share "
+        "of requests go there from a background thread, as much as it asks for on /v2/shadow",
+    )
+    p.add_argument(
+        "--mirror-percent",
+        help="as a shadow, the percent of the stable's requests to ask for (0..100, default 0)",
+    )
+    p.add_argument(
+        "--reference-uri",
+        help="a dataset (csv or parquet; file://, http(s)://, s3://, pvc://) whose feature columns, "
+        "in the order of the input tensor's columns, fix the bins live inputs are counted in",
+    )
+    p.add_argument("--reference-format", choices=("csv", "parquet"), help="default csv")
+    p.add_argument("--reference-target", help="the reference's label column, left out")
+    p.add_argument("--drift-bins", help="equal-frequency bins per feature (2..50, default 10)")
     return p
 
 
@@ -169,7 +196,26 @@ def parse(argv: Sequence[str]) -> ServeConfig:
             values.get("max_connections", str(ServeConfig.max_connections)),
             low=1,
         ),
+        shadow_url=_shadow_url(values.get("shadow_url")),
+        mirror_percent=_int("mirror_percent", values.get("mirror_percent", "0"), low=0, high=100),
+        reference_uri=values.get("reference_uri") or None,
+        reference_format=_choice(
+            "reference_format", values.get("reference_format", "csv"), ("csv", "parquet")
+        ),
+        reference_target=values.get("reference_target") or None,
+        drift_bins=_int("drift_bins", values.get("drift_bins", "10"), low=2, high=50),
     )
+
+
+def _shadow_url(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    if re.fullmatch(r"http://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?", raw) is None:
+        raise ConfigError(
+            f"{_where('shadow_url')} is {raw!r}; it must be http://host[:port] with no path, "
+            "e.g. http://iris-shadow:8080"
+        )
+    return raw.rstrip("/")
 
 
 def _grpc_port(raw: str, *, http_port: int) -> int:

@@ -45,6 +45,13 @@ def main(argv: Sequence[str]) -> int:
     except loading.ModelLoadError as e:
         log.error("model-rollout serve: %s", e)  # noqa: TRY400 - the message says it all
         return 1
+    from modelrollout.serving import inputs  # noqa: PLC0415 - prometheus_client, as below
+
+    try:
+        reference = inputs.Reference.load(settings)
+    except inputs.ReferenceError as e:
+        log.error("model-rollout serve: %s", e)  # noqa: TRY400 - the message says it all
+        return 1
     try:
         reservation = sockets.reserve(settings.host, settings.port)
         if settings.grpc_port:
@@ -67,4 +74,4 @@ def main(argv: Sequence[str]) -> int:
     # Imported only now: it imports prometheus_client, which must see the directory set above.
     from modelrollout.serving import workers  # noqa: PLC0415
 
-    return workers.run(settings=settings, model=model, reservation=reservation)
+    return workers.run(settings=settings, model=model, reservation=reservation, reference=reference)

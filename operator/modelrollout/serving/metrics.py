@@ -35,6 +35,7 @@ LATENCY_BUCKETS = (
 ABS_ERROR_BUCKETS = (
     0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 1000.0,
 )  # fmt: skip
+SHADOW_DROP_REASONS = ("queue_full", "error")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # The *_created series are not in the contract and double what Prometheus stores for us.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -93,10 +94,61 @@ class Metrics:
         self._evicted = dict.fromkeys(feedback.EVICTION_REASONS, 0)
         self.store_entries.set(0)
         self.store_bytes.set(0)
+        self._shadow(reg)
+        self._inputs(reg)
         self._codes: dict[int, Counter] = {}
         self._labels: dict[object, Counter] = {}
         if reg is None:
             multiprocess.MultiProcessCollector(self._registry)  # type: ignore[no-untyped-call]
+
+    def _shadow(self, reg: CollectorRegistry | None) -> None:
+        self.shadow_mirrored = Counter(
+            "model_shadow_mirrored", "Copies of requests the shadow version answered",
+            COMMON, registry=reg,
+        ).labels(*self._common)  # fmt: skip
+        dropped = Counter(
+            "model_shadow_dropped",
+            "Copies not mirrored: the queue was full (queue_full) or the shadow failed (error)",
+            [*COMMON, "reason"], registry=reg,
+        )  # fmt: skip
+        self.shadow_dropped = {r: dropped.labels(*self._common, r) for r in SHADOW_DROP_REASONS}
+        agreement = Counter(
+            "model_shadow_agreement",
+            "Mirrored rows whose shadow prediction equals this server's (agree) or not (disagree)",
+            [*COMMON, "outcome"], registry=reg,
+        )  # fmt: skip
+        self.shadow_agree = agreement.labels(*self._common, "agree")
+        self.shadow_disagree = agreement.labels(*self._common, "disagree")
+
+    def _inputs(self, reg: CollectorRegistry | None) -> None:
+        self._input_bins = Counter(
+            "model_input_bin",
+            "Live input values per feature, counted in bins fixed from the reference dataset",
+            [*COMMON, "feature", "bin"], registry=reg,
+        )  # fmt: skip
+        self._reference_shares = Gauge(
+            "model_input_reference_share",
+            "The reference dataset's share of each bin of model_input_bin_total",
+            [*COMMON, "feature", "bin"], registry=reg, multiprocess_mode="max",
+        )  # fmt: skip
+
+    def input_bin(self, feature: str, index: int) -> Counter:
+        return self._input_bins.labels(*self._common, feature, str(index))
+
+    def reference_share(self, feature: str, index: int, share: float) -> None:
+        self._reference_shares.labels(*self._common, feature, str(index)).set(share)
+
+    def mirrored(self) -> None:
+        self.shadow_mirrored.inc()
+
+    def dropped(self, reason: str) -> None:
+        self.shadow_dropped[reason].inc()
+
+    def agreement(self, *, agree: int, disagree: int) -> None:
+        if agree:
+            self.shadow_agree.inc(agree)
+        if disagree:
+            self.shadow_disagree.inc(disagree)
 
     def request(self, *, code: int, seconds: float) -> None:
         child = self._codes.get(code)

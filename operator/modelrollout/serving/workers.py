@@ -25,7 +25,7 @@ from pathlib import Path
 from prometheus_client import multiprocess
 
 from modelrollout.models import loading
-from modelrollout.serving import app, config, http, metrics, peers, sockets
+from modelrollout.serving import app, config, http, inputs, metrics, peers, shadow, sockets
 
 log = logging.getLogger("modelrollout.serving")
 # Kubernetes waits 30 s by default between SIGTERM and SIGKILL: finish in-flight work within 25.
@@ -37,21 +37,31 @@ _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 def run(
-    *, settings: config.ServeConfig, model: loading.LoadedModel, reservation: socket.socket
+    *,
+    settings: config.ServeConfig,
+    model: loading.LoadedModel,
+    reservation: socket.socket,
+    reference: inputs.Reference | None = None,
 ) -> int:
     if settings.workers == 1:
         reservation.close()  # one process: it binds the real listening socket itself
-        return _worker(settings=settings, model=model, index=0, run_dir=None)
+        return _worker(settings=settings, model=model, index=0, run_dir=None, reference=reference)
     run_dir = Path(tempfile.mkdtemp(prefix="model-rollout-run-"))
     try:
-        return _supervise(settings=settings, model=model, run_dir=run_dir)
+        return _supervise(settings=settings, model=model, run_dir=run_dir, reference=reference)
     finally:
         reservation.close()
         shutil.rmtree(run_dir, ignore_errors=True)
         shutil.rmtree(os.environ.get("PROMETHEUS_MULTIPROC_DIR", ""), ignore_errors=True)
 
 
-def _supervise(*, settings: config.ServeConfig, model: loading.LoadedModel, run_dir: Path) -> int:
+def _supervise(
+    *,
+    settings: config.ServeConfig,
+    model: loading.LoadedModel,
+    run_dir: Path,
+    reference: inputs.Reference | None,
+) -> int:
     children: dict[int, int] = {}  # pid -> worker index
     stopping = False
 
@@ -65,7 +75,10 @@ def _supervise(*, settings: config.ServeConfig, model: loading.LoadedModel, run_
         signal.signal(sig, stop)
 
     def spawn(index: int) -> None:
-        children[_fork(settings=settings, model=model, index=index, run_dir=run_dir)] = index
+        pid = _fork(
+            settings=settings, model=model, index=index, run_dir=run_dir, reference=reference
+        )
+        children[pid] = index
 
     for index in range(settings.workers):
         spawn(index)
@@ -101,7 +114,12 @@ def _supervise(*, settings: config.ServeConfig, model: loading.LoadedModel, run_
 
 
 def _fork(
-    *, settings: config.ServeConfig, model: loading.LoadedModel, index: int, run_dir: Path
+    *,
+    settings: config.ServeConfig,
+    model: loading.LoadedModel,
+    index: int,
+    run_dir: Path,
+    reference: inputs.Reference | None,
 ) -> int:
     # Signals stay blocked across fork so a child never runs the supervisor's handler.
     signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
@@ -114,7 +132,9 @@ def _fork(
                 signal.signal(sig, signal.SIG_DFL)
             _stop_with_parent(supervisor)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
-            code = _worker(settings=settings, model=model, index=index, run_dir=run_dir)
+            code = _worker(
+                settings=settings, model=model, index=index, run_dir=run_dir, reference=reference
+            )
         except BaseException:
             log.exception("worker %d failed", index)
         finally:
@@ -136,9 +156,16 @@ def _stop_with_parent(supervisor: int) -> None:
 
 
 def _worker(
-    *, settings: config.ServeConfig, model: loading.LoadedModel, index: int, run_dir: Path | None
+    *,
+    settings: config.ServeConfig,
+    model: loading.LoadedModel,
+    index: int,
+    run_dir: Path | None,
+    reference: inputs.Reference | None,
 ) -> int:
-    serving = _serve(settings=settings, model=model, index=index, run_dir=run_dir)
+    serving = _serve(
+        settings=settings, model=model, index=index, run_dir=run_dir, reference=reference
+    )
     try:
         import uvloop  # noqa: PLC0415 - optional speed-up, absent on some platforms
     except ImportError:
@@ -149,7 +176,12 @@ def _worker(
 
 
 async def _serve(
-    *, settings: config.ServeConfig, model: loading.LoadedModel, index: int, run_dir: Path | None
+    *,
+    settings: config.ServeConfig,
+    model: loading.LoadedModel,
+    index: int,
+    run_dir: Path | None,
+    reference: inputs.Reference | None,
 ) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -160,11 +192,24 @@ async def _serve(
     if run_dir is not None:
         listening.append(sockets.listen_unix(peers.socket_path(run_dir, index)))
         siblings = [peers.socket_path(run_dir, i) for i in range(settings.workers) if i != index]
+    meters = metrics.Metrics(settings=settings, digest=model.digest)
+    mirror = None
+    if settings.shadow_url is not None:
+        # One thread per worker, started after the fork: a forked thread would not run.
+        mirror = shadow.Mirror(
+            url=settings.shadow_url,
+            model_name=settings.model_name,
+            counters=meters,
+            feedback_token=settings.feedback_token,
+        )
+        mirror.start()
     application = app.App(
         model=model,
         settings=settings,
-        meters=metrics.Metrics(settings=settings, digest=model.digest),
+        meters=meters,
         peer_sockets=siblings,
+        mirror=mirror,
+        input_bins=None if reference is None else inputs.InputBins(reference, meters=meters),
     )
 
     def draining() -> None:
@@ -199,3 +244,5 @@ async def _serve(
             )
         )
     await asyncio.gather(*serving)
+    if mirror is not None:
+        mirror.stop()

@@ -134,10 +134,28 @@ WIRE: dict[type[BaseModel], st.SearchStrategy[dict[str, Any]]] = {
         positive,
     ),
     api.Step: st.builds(
-        lambda w, p, a: present(setWeight=w, pause=p, analysis=a),
+        lambda w, p, a, s: present(setWeight=w, pause=p, analysis=a, shadow=s),
         maybe(st.integers(0, 100)),
         maybe(st.sampled_from([{}, {"duration": "5s"}])),
         maybe(empty),
+        maybe(st.sampled_from([{"duration": "1m"}, {"duration": "10m", "mirror": 20}])),
+    ),
+    api.RolloutSpec: st.builds(
+        lambda steps, routing: present(steps=steps, trafficRouting=routing),
+        maybe(
+            st.lists(
+                st.sampled_from(
+                    [
+                        {"setWeight": 5},
+                        {"shadow": {"duration": "1m"}},
+                        {"shadow": {"duration": "1m", "mirror": 100}},
+                        {"shadow": {"duration": "2m", "mirror": 20}},
+                    ]
+                ),
+                max_size=3,
+            )
+        ),
+        maybe(st.sampled_from([{}, {"none": {}}, {"gatewayAPI": {"httpRoute": "r"}}])),
     ),
     api.TrafficRouting: st.builds(
         lambda r, g, n: present(replicaRatio=r, gatewayAPI=g, none=n),
@@ -187,13 +205,25 @@ WIRE: dict[type[BaseModel], st.SearchStrategy[dict[str, Any]]] = {
         maybe(st.lists(st.sampled_from("ab"), unique=True)),
         maybe(st.sampled_from("abc")),
     ),
+    api.MonitoringSpec: st.builds(
+        lambda drift, accuracy: present(drift=drift, accuracy=accuracy),
+        maybe(st.sampled_from([{}, {"maxPSI": 0.1, "bins": 5}])),
+        maybe(st.just({"min": 0.9})),
+    ),
     api.ModelDeploymentSpec: st.builds(
         lambda steps, analysis: present(
             model={"name": "m", "version": "1", "uri": "file:///m"},
             rollout=None if steps is None else {"steps": steps},
             analysis=analysis,
         ),
-        maybe(st.lists(st.sampled_from([{"setWeight": 5}, {"analysis": {}}]), max_size=3)),
+        maybe(
+            st.lists(
+                st.sampled_from(
+                    [{"setWeight": 5}, {"analysis": {}}, {"shadow": {"duration": "1m"}}]
+                ),
+                max_size=3,
+            )
+        ),
         maybe(st.just(ANALYSIS)),
     ),
 }
@@ -259,6 +289,9 @@ FIELD_VALUES = {
     "self.matches('[1-9]')": durations,
     "self >= 0.5 && self <= 0.999": st.one_of(
         st.floats(0, 1, allow_nan=False), st.sampled_from([0.5, 0.999, 0.4999, 0.9991])
+    ),
+    "self >= 0.0 && self <= 1.0": st.one_of(
+        st.floats(-1, 2, allow_nan=False), st.sampled_from([0.0, 1.0, -0.0001, 1.0001, 90.0])
     ),
 }
 

@@ -29,6 +29,6 @@ def test_the_reference_documents_every_spec_section_with_its_rules() -> None:
         "status.history[]",
     ):
         assert f"## `{section}`" in text
-    assert "each step sets exactly one of setWeight, pause or analysis" in text
+    assert "each step sets exactly one of setWeight, pause, analysis or shadow" in text
     assert "a ModelDeployment name may be at most 56 characters" in text
     assert "a pause must last more than zero" in text

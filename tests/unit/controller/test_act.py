@@ -117,6 +117,8 @@ def test_a_turn_s_writes_are_carried_out_without_reading_the_cluster() -> None:
     kube.calls.clear()
     act.execute(kube, writes, involved=ctx.body, now=NOW)  # type: ignore[arg-type]
     assert [(c.verb, c.kind) for c in kube.calls] == [
+        # The client Service selected the stable alone at weight 0; the canary now serves too.
+        ("apply", "Service"),
         ("apply", "Deployment"),
         ("delete", "Job"),
         ("event", "Event"),
@@ -125,4 +127,5 @@ def test_a_turn_s_writes_are_carried_out_without_reading_the_cluster() -> None:
 
 def test_an_unchanged_object_is_never_planned_again() -> None:
     ctx, _ = context()
-    assert act.plan(ctx, (rollout.EnsureStable(model=V1), rollout.SetWeight(weight=0))) == ()
+    steady = (rollout.EnsureStable(model=V1), rollout.SetWeight(weight=0))
+    assert act.plan(ctx, steady, canary_serves=False) == ()
