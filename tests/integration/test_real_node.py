@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -153,6 +154,53 @@ def _curl(url: str) -> str:
         ["curl", "-sS", "-m", "3", url], capture_output=True, text=True, timeout=10, check=False
     )
     return done.stdout.strip() if done.returncode == 0 else ""
+
+
+@pytest.fixture
+def models(bed: Testbed, ns: str) -> Iterator[Path]:
+    """The CRD, a restricted namespace, and the demo models on a hostPath PV bound to claim `models`."""
+    from tests.e2e import support
+
+    models = support.demo_models()
+    bed.kubectl("label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted")
+    bed.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(support.REPO / "crds"))
+    # Right after creation the CRD has no conditions yet, which `kubectl wait` takes as a failure.
+    eventually(
+        lambda: bed.kubectl(
+            "wait", "--for=condition=Established", "crd/modeldeployments.modelrollout.io",
+            check=False,
+        ).returncode == 0,
+        timeout=30,
+        what="the CRD to be Established",
+    )  # fmt: skip
+    volume = {"accessModes": ["ReadOnlyMany"], "storageClassName": ""}
+    _apply(
+        bed,
+        ns,
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": f"{ns}-models"},
+            "spec": {
+                **volume,
+                "capacity": {"storage": "1Gi"},
+                "hostPath": {"path": str(models)},
+                "claimRef": {"namespace": ns, "name": "models"},
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "models"},
+            "spec": {
+                **volume,
+                "resources": {"requests": {"storage": "1Gi"}},
+                "volumeName": f"{ns}-models",
+            },
+        },
+    )
+    yield models
+    bed.kubectl("delete", "pv", f"{ns}-models", "--wait=false", check=False)
 
 
 def test_a_pod_runs_from_a_local_image_with_a_routable_ip_and_its_logs(
@@ -300,49 +348,11 @@ def test_a_pod_reaches_the_api_server_through_the_kubernetes_service_as_its_serv
 
 
 def test_a_model_server_from_the_image_serves_under_the_restricted_profile_and_is_scraped(
-    bed: Testbed, ns: str, tmp_path: Path
+    bed: Testbed, ns: str, models: Path, tmp_path: Path
 ) -> None:
     """The operator's server Deployment, from localhost/model-rollout:dev, the model on a PVC."""
     from tests.e2e import support
 
-    models = support.demo_models()
-    bed.kubectl("label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted")
-    bed.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(support.REPO / "crds"))
-    # Right after creation the CRD has no conditions yet, which `kubectl wait` takes as a failure.
-    eventually(
-        lambda: bed.kubectl(
-            "wait", "--for=condition=Established", "crd/modeldeployments.modelrollout.io",
-            check=False,
-        ).returncode == 0,
-        timeout=30,
-        what="the CRD to be Established",
-    )  # fmt: skip
-    volume = {"accessModes": ["ReadOnlyMany"], "storageClassName": ""}
-    _apply(
-        bed,
-        ns,
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolume",
-            "metadata": {"name": f"{ns}-models"},
-            "spec": {
-                **volume,
-                "capacity": {"storage": "1Gi"},
-                "hostPath": {"path": str(models)},
-                "claimRef": {"namespace": ns, "name": "models"},
-            },
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": {"name": "models"},
-            "spec": {
-                **volume,
-                "resources": {"requests": {"storage": "1Gi"}},
-                "volumeName": f"{ns}-models",
-            },
-        },
-    )
     manifest = support.model_deployment(
         name="iris", models=models, version="v1", artifact="iris-v1.skops",
         prometheus_url=bed.prometheus_url, replicas=1,
@@ -375,7 +385,6 @@ def test_a_model_server_from_the_image_serves_under_the_restricted_profile_and_i
         assert not bed.get("jobs", "-n", ns)["items"]
     finally:
         op.stop()
-        bed.kubectl("delete", "pv", f"{ns}-models", "--wait=false", check=False)
     # The stable pod; a promoted canary's pod may still be terminating beside it.
     pods = bed.get(
         "pods", "-n", ns, "-l", "app.kubernetes.io/name=iris,modelrollout.io/track=stable"
@@ -394,3 +403,131 @@ def test_a_model_server_from_the_image_serves_under_the_restricted_profile_and_i
         return any(r["value"][1] == "1" for r in bed.query(f'up{{instance=~"{pod_ip}:.*"}}'))
 
     eventually(scraped, timeout=30, what=f"Prometheus scraping {pod_ip}")
+
+
+def _infer_through(url: str) -> str:
+    """One OIP v2 request on a new connection (kube-proxy picks an endpoint per connection):
+    the version that answered, from the response body."""
+    body = json.dumps(
+        {
+            "inputs": [
+                {"name": "x", "shape": [1, 4], "datatype": "FP64", "data": [5.1, 3.5, 1.4, 0.2]}
+            ]
+        }
+    )
+    done = subprocess.run(
+        ["curl", "-sS", "-m", "5", "-H", "Content-Type: application/json", "-d", body, url],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+    if done.returncode != 0:
+        return f"error: {done.stderr.strip()}"
+    return str(json.loads(done.stdout).get("model_version", "none"))
+
+
+def _pod_requests(pod_ip: str, port: int) -> float:
+    """The server's own count of the inference requests it answered (model_requests_total)."""
+    text = _curl(f"http://{pod_ip}:{port}/metrics")
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("model_requests_total{")
+    )
+
+
+def _measure_shares(
+    bed: Testbed, ns: str, *, pods: int, requests: int
+) -> tuple[dict[str, int], dict[str, float]]:
+    """Requests through the `iris` Service's ClusterIP, once the EndpointSlice holds `pods` ready
+    endpoints: answers by version (response bodies) and by version from each pod's own counter."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def ready_endpoints() -> list[str] | None:
+        slices = bed.get("endpointslices", "-n", ns, "-l", "kubernetes.io/service-name=iris")
+        got = [
+            a
+            for s in slices["items"]
+            for e in s.get("endpoints") or []
+            if (e.get("conditions") or {}).get("ready")
+            for a in e["addresses"]
+        ]
+        return got if len(got) == pods else None
+
+    eventually(ready_endpoints, timeout=120, what=f"{pods} ready endpoints behind iris")
+    items = bed.get("pods", "-n", ns, "-l", "app.kubernetes.io/name=iris")["items"]
+    serving = {
+        p["status"]["podIP"]: p["metadata"]["labels"]["modelrollout.io/version"]
+        for p in items
+        if "deletionTimestamp" not in p["metadata"] and p["status"].get("podIP")
+    }
+    port = items[0]["spec"]["containers"][0]["ports"][0]["containerPort"]
+    service = bed.get("service", "-n", ns, "iris")["spec"]
+    url = f"http://{service['clusterIP']}:{service['ports'][0]['port']}/v2/models/iris/infer"
+    # kube-proxy applies a new EndpointSlice within about a second; a few answers prove it routes.
+    eventually(lambda: _infer_through(url) in set(serving.values()), timeout=30, what="an answer")
+    time.sleep(2)
+    before = {ip: _pod_requests(ip, port) for ip in serving}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda _: _infer_through(url), range(requests)))
+    after = {ip: _pod_requests(ip, port) for ip in serving}
+    by_body = {v: answers.count(v) for v in set(answers)}
+    by_counter: dict[str, float] = {}
+    for ip, version in serving.items():
+        by_counter[version] = by_counter.get(version, 0.0) + after[ip] - before[ip]
+    return by_body, by_counter
+
+
+def test_canary_traffic_through_the_cluster_ip_follows_the_weight_at_20_and_50(
+    bed: Testbed, ns: str, models: Path, tmp_path: Path
+) -> None:
+    """Replica ratio on a real node: 4 stable pods plus 1 canary at 20%, plus 4 at 50%, and
+    kube-proxy spreading new connections over the Service's endpoints gives those shares."""
+    from testbed import paths
+    from tests.e2e import support
+
+    manifest = support.model_deployment(
+        name="iris", models=models, version="v1", artifact="iris-v1.skops",
+        prometheus_url=bed.prometheus_url, replicas=4,
+        steps=[{"setWeight": 20}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}],
+    )  # fmt: skip
+    manifest["spec"]["model"]["uri"] = "pvc://models/models/iris-v1.skops"
+    op = support.Operator(
+        namespace=ns, kubeconfig=bed.kubeconfig, log=tmp_path / "operator.log",
+        image=support.NODE_IMAGE,
+    ).start()  # fmt: skip
+    shares: dict[int, tuple[dict[str, int], dict[str, float]]] = {}
+    try:
+        support.apply(bed, ns, manifest)
+        support.wait_phase(bed, ns, "iris", {"Healthy"}, timeout=240)
+        manifest["spec"]["model"].update(version="v2", uri="pvc://models/models/iris-v2.skops")
+        support.apply(bed, ns, manifest)
+        for weight, pods in ((20, 5), (50, 8)):
+            eventually(
+                lambda w=weight: (
+                    (st := support.status(bed, ns, "iris")).get("phase") == "Paused"
+                    and st.get("canaryWeight") == w
+                    and st.get("actualCanaryWeight") == w
+                ),
+                timeout=240,
+                what=f"the rollout paused at {weight}% with {weight}% of ready endpoints",
+            )
+            shares[weight] = _measure_shares(bed, ns, pods=pods, requests=1000)
+            if weight == 20:
+                plugin = str(paths.VENV_BIN / "kubectl-model_rollout")
+                subprocess.run(
+                    [plugin, "--kubeconfig", str(bed.kubeconfig), "-n", ns, "promote", "iris"],
+                    check=True, capture_output=True, timeout=30,
+                )  # fmt: skip
+    finally:
+        op.stop()
+    print(f"measured shares through the ClusterIP: {shares}")
+    for weight, (by_body, by_counter) in shares.items():
+        answered = by_body.get("v1", 0) + by_body.get("v2", 0)
+        assert answered == sum(by_body.values()), by_body  # every request answered by a version
+        canary = 100 * by_body.get("v2", 0) / answered
+        assert abs(canary - weight) <= 5, (weight, by_body)
+        counted = 100 * by_counter.get("v2", 0) / sum(by_counter.values())
+        assert abs(counted - weight) <= 5, (weight, by_counter)
+        assert abs(sum(by_counter.values()) - answered) <= 0.01 * answered, (by_body, by_counter)
