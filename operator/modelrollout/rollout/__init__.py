@@ -16,6 +16,7 @@ from modelrollout.rollout.actions import (
 )
 from modelrollout.rollout.brain import Decision, decide
 from modelrollout.rollout.observation import (
+    ContainerDeath,
     ManualRequest,
     Observation,
     Request,
@@ -27,6 +28,7 @@ from modelrollout.rollout.timing import measurement_due, next_measurement_at
 
 __all__ = [
     "Action",
+    "ContainerDeath",
     "Decision",
     "DeleteCanary",
     "DeleteValidation",
