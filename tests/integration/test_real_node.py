@@ -531,3 +531,204 @@ def test_canary_traffic_through_the_cluster_ip_follows_the_weight_at_20_and_50(
         counted = 100 * by_counter.get("v2", 0) / sum(by_counter.values())
         assert abs(counted - weight) <= 5, (weight, by_counter)
         assert abs(sum(by_counter.values()) - answered) <= 0.01 * answered, (by_body, by_counter)
+
+
+def _memory_hungry_model(models: Path) -> str:
+    """A version that needs about 620 MB to load (a 1-NN holding 6M rows), where iris-v1 takes 160."""
+    path = models / "models" / "iris-memory-hungry.skops"
+    if not path.exists():
+        import numpy as np
+        import skops.io
+        from sklearn.neighbors import KNeighborsClassifier
+
+        rows = 6_000_000
+        model = KNeighborsClassifier(n_neighbors=1, algorithm="brute")
+        model.fit(np.zeros((rows, 4)), np.arange(rows) % 3)
+        skops.io.dump(model, path.with_suffix(".partial"))
+        path.with_suffix(".partial").rename(path)
+    return "pvc://models/models/" + path.name
+
+
+def test_a_canary_over_its_memory_limit_is_oom_killed_and_rolled_back_the_stable_serving_on(
+    bed: Testbed, ns: str, models: Path, tmp_path: Path
+) -> None:
+    """The kernel kills the new version for memory under the limit both tracks share; the operator
+    rolls back at once (CanaryCrashed naming the container and OOMKilled), not after the progress
+    deadline, and the stable pods are the same pods, never restarted, answering every request."""
+    from tests.e2e import support
+
+    manifest = support.model_deployment(
+        name="iris", models=models, version="v1", artifact="iris-v1.skops",
+        prometheus_url=bed.prometheus_url, replicas=2,
+        steps=[{"setWeight": 20}, {"pause": {}}],
+    )  # fmt: skip
+    manifest["spec"]["model"]["uri"] = "pvc://models/models/iris-v1.skops"
+    manifest["spec"]["serving"]["resources"] = {"limits": {"memory": "320Mi"}}
+    hungry = _memory_hungry_model(models)
+    op = support.Operator(
+        namespace=ns, kubeconfig=bed.kubeconfig, log=tmp_path / "operator.log",
+        image=support.NODE_IMAGE,
+    ).start()  # fmt: skip
+    try:
+        support.apply(bed, ns, manifest)
+        support.wait_phase(bed, ns, "iris", {"Healthy"}, timeout=240)
+        stable_before = _track_pods(bed, ns, "stable")
+        manifest["spec"]["model"].update(version="v2", uri=hungry)
+        support.apply(bed, ns, manifest)
+        applied = time.monotonic()
+
+        def oom_killed() -> dict[str, Any] | None:
+            for pod in _track_pods(bed, ns, "canary").values():
+                for c in pod["status"].get("containerStatuses") or []:
+                    ended = (c.get("lastState") or {}).get("terminated") or (
+                        c.get("state") or {}
+                    ).get("terminated")
+                    if ended and ended.get("reason") == "OOMKilled":
+                        return {"pod": pod["metadata"]["name"], **ended}
+            return None
+
+        try:
+            killed = eventually(oom_killed, timeout=120, what="the kubelet reporting OOMKilled")
+        except AssertionError as e:
+            pods = {n: p["status"] for n, p in _track_pods(bed, ns, "canary").items()}
+            raise AssertionError(
+                f"{e}; canary pods: {pods}; {support.status(bed, ns, 'iris')}"
+            ) from e
+        st = support.wait_phase(bed, ns, "iris", {"RolledBack", "Failed"}, timeout=120)
+        reacted = time.monotonic() - applied
+        stable_after = _track_pods(bed, ns, "stable")
+    finally:
+        op.stop()
+    print(f"OOMKilled {killed}; rolled back {reacted:.0f}s after the apply")
+    assert st["phase"] == "RolledBack", st
+    assert st["stableVersion"] == "v1", st
+    assert st["canaryWeight"] == 0, st
+    last = st["history"][-1]
+    assert (last["version"], last["outcome"], last["reason"]) == (
+        "v2",
+        "RolledBack",
+        "CanaryCrashed",
+    )
+    assert f"container server of pod {killed['pod']} was OOMKilled" in last["message"], last
+    crashed = [e for e in support.events(bed, ns, "iris") if e["reason"] == "CanaryCrashed"]
+    assert crashed, support.events(bed, ns, "iris")
+    assert crashed[0]["type"] == "Warning", crashed
+    # The same stable pods, never restarted, and all traffic answered by v1.
+    assert stable_after.keys() == stable_before.keys()
+    for pod in stable_after.values():
+        assert all(c["restartCount"] == 0 for c in pod["status"]["containerStatuses"]), pod
+    service = bed.get("service", "-n", ns, "iris")["spec"]
+    url = f"http://{service['clusterIP']}:{service['ports'][0]['port']}/v2/models/iris/infer"
+    assert {_infer_through(url) for _ in range(40)} == {"v1"}
+
+
+def _track_pods(bed: Testbed, ns: str, track: str) -> dict[str, dict[str, Any]]:
+    selector = f"app.kubernetes.io/name=iris,modelrollout.io/track={track}"
+    items = bed.get("pods", "-n", ns, "-l", selector)["items"]
+    return {p["metadata"]["name"]: p for p in items if "deletionTimestamp" not in p["metadata"]}
+
+
+def _helm(bed: Testbed, *args: str) -> str:
+    from testbed import paths
+
+    done = subprocess.run(
+        [str(paths.BIN / "helm"), "--kubeconfig", str(bed.kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, f"helm {' '.join(args)}: {done.stderr}"
+    return done.stdout
+
+
+def test_the_chart_runs_the_operator_from_the_image_in_a_pod_which_rolls_out_and_rolls_back(
+    bed: Testbed, ns: str, models: Path
+) -> None:
+    """helm install from charts/ with localhost/model-rollout:dev: the operator runs in a container
+    under the restricted profile (non-root, read-only root), in-cluster config and the chart's RBAC;
+    it promotes v2, then rolls v3 back on its own when the kernel OOM-kills v3's canary."""
+    from tests.e2e import support
+
+    chart = support.REPO / "charts" / "model-rollout"
+    image = support.NODE_IMAGE.split(":")
+    _helm(
+        bed, "install", "mr", str(chart), "-n", ns, "--set", f"image.repository={image[0]}",
+        "--set", f"image.tag={image[1]}", "--set", "image.pullPolicy=Never",
+        "--set", f"watchNamespaces={{{ns}}}", "--set", "operator.idleResyncSeconds=5",
+    )  # fmt: skip
+    selector = "app.kubernetes.io/component=operator"
+
+    def ready() -> dict[str, Any] | None:
+        for pod in bed.get("pods", "-n", ns, "-l", selector)["items"]:
+            conditions = pod.get("status", {}).get("conditions") or []
+            if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
+                return dict(pod)
+        return None
+
+    try:
+        op = eventually(ready, timeout=120, what="the operator pod Ready")
+    except AssertionError as e:
+        raise AssertionError(f"{e}: {bed.get('pods', '-n', ns, '-l', selector)}") from e
+    name = op["metadata"]["name"]
+    container = op["spec"]["containers"][0]
+    assert container["image"] == support.NODE_IMAGE
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert op["spec"]["securityContext"]["runAsNonRoot"] is True
+
+    def inside(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done: subprocess.CompletedProcess[str] = bed.kubectl(
+            "exec", "-n", ns, name, "--", *cmd, check=check
+        )
+        return done
+
+    assert inside("model-rollout", "--version").stdout.strip() == _version()
+    assert inside("id", "-u").stdout.strip() == "65532"
+    refused = inside("touch", "/written", check=False)
+    assert refused.returncode != 0
+    assert "Read-only file system" in refused.stderr
+
+    steps = [{"setWeight": 50}, {"pause": {"duration": "2s"}}]
+    manifest = support.model_deployment(
+        name="iris", models=models, version="v1", artifact="iris-v1.skops",
+        prometheus_url=bed.prometheus_url, replicas=1, steps=steps,
+    )  # fmt: skip
+    manifest["spec"]["serving"]["resources"] = {"limits": {"memory": "320Mi"}}
+    hungry = _memory_hungry_model(models)
+    try:
+        for version, uri, phase in (
+            ("v1", "pvc://models/models/iris-v1.skops", "Healthy"),
+            ("v2", "pvc://models/models/iris-v2.skops", "Healthy"),
+            ("v3", hungry, "RolledBack"),
+        ):
+            manifest["spec"]["model"].update(version=version, uri=uri)
+            support.apply(bed, ns, manifest)
+            generation = bed.get("md", "iris", "-n", ns)["metadata"]["generation"]
+
+            def settled(g: int = generation) -> dict[str, Any] | None:
+                st = support.status(bed, ns, "iris")
+                done = st.get("phase") in {"Healthy", "RolledBack", "Failed"}
+                return st if done and st.get("observedGeneration") == g else None
+
+            st = eventually(settled, timeout=240, interval=1, what=f"{version} to settle")
+            assert st["phase"] == phase, st
+    except AssertionError as e:
+        log = bed.kubectl("logs", "-n", ns, name, "--tail=60", check=False).stdout
+        raise AssertionError(f"{e}\noperator log:\n{log}") from e
+    assert st["stableVersion"] == "v2", st
+    assert st["history"][-1]["reason"] == "CanaryCrashed", st
+    assert st["history"][-2]["outcome"] == "Promoted", st
+    # The chart's RBAC covers everything the operator does: its log has no refusal.
+    log = bed.kubectl("logs", "-n", ns, name, check=False).stdout
+    assert "Forbidden" not in log
+    assert "failed; listing again" not in log
+    bed.kubectl(
+        "delete", "md", "iris", "-n", ns, "--timeout=60s"
+    )  # kopf's finalizer, while it runs
+    _helm(bed, "uninstall", "mr", "-n", ns, "--wait")
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("model-rollout")
