@@ -732,3 +732,48 @@ def _version() -> str:
     from importlib.metadata import version
 
     return version("model-rollout")
+
+
+def test_the_kind_workflows_steps_run_on_the_local_bed(bed: Testbed, ns: str) -> None:
+    """.github/scripts/e2e-steps.sh, the steps .github/workflows/e2e.yaml runs on kind, in its
+    order, here: the image built by buildah and loaded into the node's containerd instead."""
+    from testbed import node, paths
+    from tests import e2e_steps
+
+    operator_ns = f"{ns}-op"
+    env = {
+        **os.environ,
+        "PATH": f"{paths.BIN}:{os.environ['PATH']}",
+        "KUBECONFIG": str(bed.kubeconfig),
+        "CONTAINERD_ADDRESS": str(node.layout(bed.name).containerd_socket),
+        "IMAGE_REPOSITORY": "localhost/model-rollout",
+        "IMAGE_TAG": "dev",
+        "OPERATOR_NAMESPACE": operator_ns,
+        "APP_NAMESPACE": ns,
+        "WAIT": "5m",
+    }
+
+    def run(step: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", str(e2e_steps.SCRIPT), step], env=env, capture_output=True, text=True,
+            timeout=900, check=False,
+        )  # fmt: skip
+
+    steps = e2e_steps.script_steps()
+    assert steps[:3] == ["build", "load", "install"], steps
+    try:
+        for step in steps:
+            started = time.monotonic()
+            done = run(step)
+            print(f"e2e-steps.sh {step}: {time.monotonic() - started:.0f}s, exit {done.returncode}")
+            if done.returncode != 0:
+                report = run("diagnostics").stdout[-6000:]
+                raise AssertionError(
+                    f"e2e-steps.sh {step} failed ({done.returncode}):\n{done.stdout[-3000:]}\n"
+                    f"{done.stderr[-3000:]}\ndiagnostics:\n{report}"
+                )
+            if step == "install":
+                assert f"model-rollout {_version()}" in done.stderr, done.stderr
+    finally:
+        run("uninstall")
+        bed.kubectl("delete", "namespace", operator_ns, "--wait=false", check=False)
