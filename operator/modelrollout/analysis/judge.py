@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from modelrollout.analysis import sequential
 from modelrollout.api import (
     AnalysisPhase,
     AnalysisSpec,
@@ -27,13 +28,6 @@ Phase = MeasurementPhase
 # A round is as bad as its worst measurement: one failed metric fails the round even if
 # Prometheus errored on another, and an error outranks "no data" because it needs a person.
 _SEVERITY = {Phase.SUCCESSFUL: 0, Phase.INCONCLUSIVE: 1, Phase.ERROR: 2, Phase.FAILED: 3}
-
-# The seam for the canary-versus-stable comparison (analysis/compare.py): its verdict names.
-VERDICT_PHASES = {
-    "Worse": Phase.FAILED,
-    "NotWorse": Phase.SUCCESSFUL,
-    "Unknown": Phase.INCONCLUSIVE,
-}
 
 
 @dataclass(frozen=True)
@@ -161,7 +155,7 @@ def check_bounds(*, metric: MetricSpec, value: float | None, now: datetime) -> M
 def from_verdict(
     *,
     metric: str,
-    verdict: str,
+    verdict: sequential.Verdict,
     value: float | None,
     message: str,
     now: datetime,
@@ -171,11 +165,9 @@ def from_verdict(
 
     `evidence` is the comparison's log odds from this run's counts alone, carried to the next run.
     """
-    if verdict not in VERDICT_PHASES:
-        raise ValueError(f"unknown comparison verdict {verdict!r} for metric {metric}")
     return Measurement(
         metric=metric,
-        phase=VERDICT_PHASES[verdict],
+        phase=verdict.phase,
         value=value,
         message=message,
         measured_at=now,

@@ -1,4 +1,4 @@
-"""Canary-versus-stable latency comparison from Prometheus histogram buckets.
+"""Canary-versus-stable latency comparison from histogram buckets (a provider's counts).
 
 Called through compare.compare_latency with each track's cumulative `le` bucket counts. The test:
 take the bucket bound b nearest the stable's quantile from below (the largest with at least 1 - q of

@@ -39,6 +39,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from modelrollout.api import MeasurementPhase
+
 
 class Verdict(enum.Enum):
     """The comparison's outcome for one metric."""
@@ -48,7 +50,7 @@ class Verdict(enum.Enum):
     UNKNOWN = "Unknown"  # keep collecting
 
     @property
-    def phase(self) -> str:
+    def phase(self) -> MeasurementPhase:
         """The judge's measurement phase for this verdict."""
         return _PHASES[self]
 
@@ -58,9 +60,9 @@ class Verdict(enum.Enum):
 
 
 _PHASES = {
-    Verdict.WORSE: "Failed",
-    Verdict.NOT_WORSE: "Successful",
-    Verdict.UNKNOWN: "Inconclusive",
+    Verdict.WORSE: MeasurementPhase.FAILED,
+    Verdict.NOT_WORSE: MeasurementPhase.SUCCESSFUL,
+    Verdict.UNKNOWN: MeasurementPhase.INCONCLUSIVE,
 }
 
 

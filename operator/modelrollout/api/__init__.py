@@ -7,12 +7,15 @@ exclude_none=True)`.
 
 from modelrollout.api.analysis import (
     BUILTIN_METRICS,
+    METRIC_PROVIDERS,
     AnalysisSpec,
+    HttpMetricsSpec,
     MetricComparison,
     MetricSpec,
     PrometheusSpec,
 )
 from modelrollout.api.base import Duration, PositiveDuration, Rule, parse_duration
+from modelrollout.api.builtin import BUILTINS, Builtin
 from modelrollout.api.catalogue import (
     AnalysisPhase,
     ConditionType,
@@ -84,15 +87,18 @@ from modelrollout.api.validation import (
     Thresholds,
     ValidationSpec,
 )
+from modelrollout.api.verdict import FailedCheck, ValidationOutcome, ValidationVerdict
 
 __all__ = [
     "API_VERSION",
+    "BUILTINS",
     "BUILTIN_METRICS",
     "FEEDBACK_TOKEN_ENV",
     "GROUP",
     "HISTORY_LIMIT",
     "KIND",
     "MAX_NAME_LENGTH",
+    "METRIC_PROVIDERS",
     "NAME_RULES",
     "PLURAL",
     "SHORT_NAMES",
@@ -104,6 +110,7 @@ __all__ = [
     "AnalysisStep",
     "AutoscalingSpec",
     "Bound",
+    "Builtin",
     "ColumnSpec",
     "ColumnType",
     "CompareWithStableSpec",
@@ -114,9 +121,11 @@ __all__ = [
     "Duration",
     "Empty",
     "EnvVar",
+    "FailedCheck",
     "FairnessSpec",
     "GatewayAPIRouting",
     "HistoryEntry",
+    "HttpMetricsSpec",
     "Measurement",
     "MeasurementPhase",
     "MetricComparison",
@@ -150,8 +159,10 @@ __all__ = [
     "Step",
     "Thresholds",
     "TrafficRouting",
+    "ValidationOutcome",
     "ValidationSpec",
     "ValidationStatus",
+    "ValidationVerdict",
     "add_history",
     "check_name",
     "message",

@@ -1,20 +1,28 @@
-"""`spec.analysis`: the online checks run from Prometheus during analysis steps."""
+"""`spec.analysis`: the online checks a metric provider (Prometheus by default) runs during analysis steps."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import Field, model_validator
+from pydantic.alias_generators import to_camel
 
-from modelrollout.api.base import PositiveDuration, Rule, SpecModel
+from modelrollout.api import builtin
+from modelrollout.api.base import PositiveDuration, Rule, SpecModel, exactly_one, min_not_above_max
 
-# Names the operator knows a query for; anything else needs `query`. The comparison with the
-# stable needs counts too, which only these have (metrics/queries.py).
-BUILTIN_METRICS = ("accuracy", "latency_p99_ms", "error_rate")
+# Names the operator knows a query for (api/builtin.py says what each means); anything else needs
+# `query`. The comparison with the stable needs counts too, which only these have.
+BUILTIN_METRICS = tuple(builtin.BUILTINS)
 _BUILTIN_CEL = "[" + ", ".join(f"'{m}'" for m in BUILTIN_METRICS) + "]"
 # Built-in metrics that are shares between 0 and 1 (the judge tests proportions for them).
-SHARES = ("accuracy", "error_rate")
+SHARES = tuple(b.name for b in builtin.BUILTINS.values() if b.unit == "share")
 _SHARES_CEL = "[" + ", ".join(f"'{m}'" for m in SHARES) + "]"
+_TIMES = tuple(b.name for b in builtin.BUILTINS.values() if b.unit == "ms")
+_TIMES_CEL = "[" + ", ".join(f"'{m}'" for m in _TIMES) + "]"
+# The metric providers this API version names; metrics/registry.py maps each to its module (a test
+# checks the two agree). A provider reads its settings from the sub-object of the same name.
+MetricProviderName = Literal["prometheus", "http"]
+METRIC_PROVIDERS: tuple[str, ...] = get_args(MetricProviderName)
 # The judge's bound on a relative slowdown (analysis/latency.py): 100 is 100 times slower.
 MAX_INCREASE_RATIO = 100.0
 
@@ -22,6 +30,11 @@ MAX_INCREASE_RATIO = 100.0
 class PrometheusSpec(SpecModel):
     address: Annotated[str, Field(pattern=r"^https?://[^/\s]+(/\S*)?$", max_length=1024)]
     """Base URL of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090."""
+
+
+class HttpMetricsSpec(SpecModel):
+    url: Annotated[str, Field(pattern=r"^https?://[^/\s]+(/\S*)?$", max_length=2048)]
+    """The endpoint each measurement is POSTed to as JSON (metrics/http_json.py says the protocol)."""
 
 
 class MetricComparison(SpecModel):
@@ -52,12 +65,28 @@ class MetricComparison(SpecModel):
     """Probability of neither rolling back a canary as good as the stable nor passing one worse by the margin."""
 
     rules = (
-        Rule(
-            cel="[has(self.maxDrop), has(self.maxIncrease), has(self.maxIncreaseRatio)]"
-            ".filter(x, x).size() == 1",
+        exactly_one(
+            "max_drop",
+            "max_increase",
+            "max_increase_ratio",
             message="set exactly one of maxDrop, maxIncrease or maxIncreaseRatio",
-            check=lambda c: [c.max_drop, c.max_increase, c.max_increase_ratio].count(None) == 2,
         ),
+    )
+
+
+def _margin_rule(metric: builtin.Builtin) -> Rule:
+    """The compare margins a built-in metric's sequential test can use (api/builtin.py)."""
+    wire = [to_camel(m) for m in metric.margins]
+    return Rule(
+        cel=f"!has(self.compare) || self.name != '{metric.name}' || "
+        + " || ".join(f"has(self.compare.{w})" for w in wire),
+        message=metric.margin_hint,
+        check=lambda m: (
+            m.compare is None
+            or m.name != metric.name
+            or any(getattr(m.compare, margin) is not None for margin in metric.margins)
+        ),
+        field_path=".compare",
     )
 
 
@@ -88,11 +117,7 @@ class MetricSpec(SpecModel):
             check=lambda m: m.name in BUILTIN_METRICS or m.query is not None,
             field_path=".query",
         ),
-        Rule(
-            cel="!has(self.min) || !has(self.max) || self.min <= self.max",
-            message="min must not exceed max",
-            check=lambda m: m.min is None or m.max is None or m.min <= m.max,
-        ),
+        min_not_above_max(),
         # The built-in queries' units; a metric with its own query has whatever units it returns.
         Rule(
             cel=f"has(self.query) || !(self.name in {_SHARES_CEL}) || "
@@ -107,12 +132,13 @@ class MetricSpec(SpecModel):
             ),
         ),
         Rule(
-            cel="has(self.query) || self.name != 'latency_p99_ms' || "
+            cel=f"has(self.query) || !(self.name in {_TIMES_CEL}) || "
             "((!has(self.min) || self.min >= 0.0) && (!has(self.max) || self.max >= 0.0))",
-            message="latency_p99_ms is a time in milliseconds: min and max must not be negative",
+            message=f"{' and '.join(_TIMES)} is a time in milliseconds: "
+            "min and max must not be negative",
             check=lambda m: (
                 m.query is not None
-                or m.name != "latency_p99_ms"
+                or m.name not in _TIMES
                 or all(v >= 0.0 for v in (m.min, m.max) if v is not None)
             ),
         ),
@@ -125,33 +151,7 @@ class MetricSpec(SpecModel):
             check=lambda m: m.compare is None or m.name in BUILTIN_METRICS,
             field_path=".compare",
         ),
-        Rule(
-            cel="!has(self.compare) || self.name != 'accuracy' || has(self.compare.maxDrop)",
-            message="accuracy is higher-is-better: compare it with maxDrop, e.g. 0.02 for two "
-            "points (maxIncrease is for error_rate and latency, maxIncreaseRatio for latency)",
-            check=lambda m: (
-                m.compare is None or m.name != "accuracy" or m.compare.max_drop is not None
-            ),
-            field_path=".compare",
-        ),
-        Rule(
-            cel="!has(self.compare) || self.name != 'error_rate' || has(self.compare.maxIncrease)",
-            message="error_rate is lower-is-better and near zero: compare it with maxIncrease, "
-            "e.g. 0.01 for one point more errors (maxIncreaseRatio is for latency only)",
-            check=lambda m: (
-                m.compare is None or m.name != "error_rate" or m.compare.max_increase is not None
-            ),
-            field_path=".compare",
-        ),
-        Rule(
-            cel="!has(self.compare) || self.name != 'latency_p99_ms' || !has(self.compare.maxDrop)",
-            message="latency_p99_ms is lower-is-better: compare it with maxIncreaseRatio "
-            "(e.g. 0.2 for 20% slower) or maxIncrease (milliseconds), not maxDrop",
-            check=lambda m: (
-                m.compare is None or m.name != "latency_p99_ms" or m.compare.max_drop is None
-            ),
-            field_path=".compare",
-        ),
+        *(_margin_rule(b) for b in builtin.BUILTINS.values()),
         Rule(
             cel=f"!has(self.compare) || !(self.name in {_SHARES_CEL}) || "
             "((!has(self.compare.maxDrop) || self.compare.maxDrop < 1.0) && "
@@ -170,10 +170,25 @@ class MetricSpec(SpecModel):
     )
 
 
+def _settings_rule(provider: MetricProviderName, *, needs: str) -> Rule:
+    """The chosen provider's settings, the sub-object named after it, must be set."""
+    return Rule(
+        cel=f"self.provider != '{provider}' || has(self.{provider})",
+        message=f"provider {provider} needs {needs}",
+        check=lambda a: a.provider != provider or getattr(a, provider) is not None,
+        field_path=f".{provider}",
+    )
+
+
 class AnalysisSpec(SpecModel):
     """Online checks; an analysis step passes after `count` rounds within the limits."""
 
-    prometheus: PrometheusSpec
+    provider: MetricProviderName = "prometheus"
+    """Where the metrics come from; its settings are the sub-object of the same name."""
+    prometheus: PrometheusSpec | None = None
+    """Settings of the Prometheus provider (required when provider is prometheus)."""
+    http: HttpMetricsSpec | None = None
+    """Settings of the plain HTTP JSON provider (required when provider is http)."""
     interval: PositiveDuration = "30s"
     count: Annotated[int, Field(ge=1, le=1000)] = 3
     """Measurement rounds per analysis step (an analysis step may override it)."""
@@ -188,6 +203,13 @@ class AnalysisSpec(SpecModel):
         max_length=50,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
+
+    rules = (
+        _settings_rule("prometheus", needs="its address: set prometheus.address, "
+                       "e.g. http://prometheus.monitoring:9090"),
+        _settings_rule("http", needs="its endpoint: set http.url, "
+                       "e.g. http://metrics.monitoring:8080/measure"),
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def _unique_metric_names(self) -> AnalysisSpec:

@@ -59,6 +59,25 @@ class Rule:
         return out
 
 
+def exactly_one(*fields: str, message: str) -> Rule:
+    """A model rule: exactly one of these optional fields (Python names) is set."""
+    wire = ", ".join(f"has(self.{to_camel(f)})" for f in fields)
+    return Rule(
+        cel=f"[{wire}].filter(x, x).size() == 1",
+        message=message,
+        check=lambda obj: [getattr(obj, f) is not None for f in fields].count(True) == 1,
+    )
+
+
+def min_not_above_max() -> Rule:
+    """A model rule: optional `min` and `max` bounds, the first not above the second."""
+    return Rule(
+        cel="!has(self.min) || !has(self.max) || self.min <= self.max",
+        message="min must not exceed max",
+        check=lambda b: b.min is None or b.max is None or b.min <= b.max,
+    )
+
+
 def _add_rules(schema: dict[str, Any], cls: type[Any]) -> None:
     rules: tuple[Rule, ...] = cls.__dict__.get("rules", ())
     if rules:

@@ -99,6 +99,7 @@ class Reason(StrEnum):
     RESUMED = "Resumed"
     SOURCE_PICKED = "SourceVersionPicked"
     SOURCE_UNAVAILABLE = "SourceUnavailable"
+    INVALID_SPEC = "InvalidSpec"
 
 
 # What happened, to what, and what to do next. Placeholders are filled by `message`.
@@ -167,6 +168,9 @@ TEMPLATES: dict[Reason, str] = {
         "the operator asks again every {interval}."
     ),
     Reason.REQUEST_IGNORED: "The {request} request was ignored: nothing to {request} while {phase}.",
+    Reason.INVALID_SPEC: (
+        "spec cannot be used: {error}. Fix the manifest and apply it again; nothing was changed."
+    ),
 }
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from modelrollout.api.base import Duration, PositiveDuration, Rule, SpecModel, positive
+from modelrollout.api.base import Duration, PositiveDuration, Rule, SpecModel, exactly_one, positive
 
 
 class PauseStep(SpecModel):
@@ -40,11 +40,11 @@ class Step(SpecModel):
     analysis: AnalysisStep | None = None
 
     rules = (
-        Rule(
-            cel="[has(self.setWeight), has(self.pause), has(self.analysis)]"
-            ".filter(x, x).size() == 1",
+        exactly_one(
+            "set_weight",
+            "pause",
+            "analysis",
             message="each step sets exactly one of setWeight, pause or analysis",
-            check=lambda s: [s.set_weight, s.pause, s.analysis].count(None) == 2,
         ),
     )
 

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from modelrollout.api.base import PositiveDuration, Rule, SpecModel
+from modelrollout.api.base import PositiveDuration, SpecModel, exactly_one
 
 # A file inside a version's artifacts: a relative path without `..`, as MLflow and folders hold them.
 ARTIFACT_FILE_PATTERN = r"^[A-Za-z0-9_][-A-Za-z0-9_.]*(/[A-Za-z0-9_][-A-Za-z0-9_.]*)*$"
@@ -36,10 +36,10 @@ class MlflowSource(SpecModel):
     """The model file inside the version's artifacts, in spec.model.format."""
 
     rules = (
-        Rule(
-            cel="has(self.alias) != has(self.stage)",
+        exactly_one(
+            "alias",
+            "stage",
             message="set exactly one of alias (e.g. champion) or stage (e.g. Production)",
-            check=lambda s: (s.alias is None) != (s.stage is None),
         ),
     )
 
@@ -66,13 +66,7 @@ class ModelSource(SpecModel):
     poll_interval: PositiveDuration = "30s"
     """How often the operator asks the source for its current version."""
 
-    rules = (
-        Rule(
-            cel="has(self.mlflow) != has(self.directory)",
-            message="set exactly one of mlflow or directory",
-            check=lambda s: (s.mlflow is None) != (s.directory is None),
-        ),
-    )
+    rules = (exactly_one("mlflow", "directory", message="set exactly one of mlflow or directory"),)
 
     @property
     def kind(self) -> Literal["mlflow", "directory"]:

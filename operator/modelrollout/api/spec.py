@@ -70,7 +70,7 @@ class ModelDeploymentSpec(SpecModel):
     """Offline checks in a Job before any traffic moves; skipped when absent."""
     rollout: RolloutSpec = Field(default_factory=RolloutSpec)
     analysis: AnalysisSpec | None = None
-    """Online checks from Prometheus, run by analysis steps."""
+    """Online checks from a metric provider (Prometheus by default), run by analysis steps."""
     rollback: RollbackSpec = Field(default_factory=RollbackSpec)
 
     rules = (

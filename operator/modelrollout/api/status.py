@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from modelrollout.api.base import StatusModel
-from modelrollout.api.catalogue import AnalysisPhase, MeasurementPhase, Outcome, Phase
+from modelrollout.api.catalogue import AnalysisPhase, MeasurementPhase, Outcome, Phase, Reason
 from modelrollout.api.model import ModelSpec
 
 # Ten entries show a flapping pattern yet keep the object tiny: unbounded history is how
@@ -98,7 +98,7 @@ class SourceStatus(StatusModel):
 class HistoryEntry(StatusModel):
     version: str
     outcome: Outcome
-    reason: str
+    reason: Reason
     message: str = ""
     time: datetime
 
@@ -119,7 +119,7 @@ class ModelDeploymentStatus(StatusModel):
     step_started_at: datetime | None = None
     phase_since: datetime | None = None
     message: str = ""
-    pause_reason: str | None = None
+    pause_reason: Reason | None = None
     """Why the rollout waits for a person (a Reason); a promote request goes past exactly that."""
     handled_requests: dict[str, str] = Field(default_factory=dict)
     """Manual request kind -> token already acted on, so a request is carried out once."""

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from modelrollout.api.base import PositiveDuration, Rule, SpecModel, Uri
+from modelrollout.api.base import PositiveDuration, Rule, SpecModel, Uri, min_not_above_max
 
 QualityMetric = Literal["accuracy", "f1", "rocAuc", "rmse", "mae", "r2"]
 ColumnType = Literal["float", "int", "string", "bool"]
@@ -46,13 +46,7 @@ class ColumnSpec(SpecModel):
     max: float | None = None
     max_missing_ratio: Ratio | None = None
 
-    rules = (
-        Rule(
-            cel="!has(self.min) || !has(self.max) || self.min <= self.max",
-            message="min must not exceed max",
-            check=lambda c: c.min is None or c.max is None or c.min <= c.max,
-        ),
-    )
+    rules = (min_not_above_max(),)
 
 
 class Bound(SpecModel):
@@ -67,11 +61,7 @@ class Bound(SpecModel):
             message="set min, max or both",
             check=lambda b: b.min is not None or b.max is not None,
         ),
-        Rule(
-            cel="!has(self.min) || !has(self.max) || self.min <= self.max",
-            message="min must not exceed max",
-            check=lambda b: b.min is None or b.max is None or b.min <= b.max,
-        ),
+        min_not_above_max(),
     )
 
 

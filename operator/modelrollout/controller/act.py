@@ -52,7 +52,7 @@ class Delete:
 
 @dataclass(frozen=True)
 class Event:
-    reason: str
+    reason: api.Reason
     message: str
     type: Literal["Normal", "Warning"]
 
@@ -173,7 +173,7 @@ def execute(
             case Event(reason=reason, message=message, type=type_):
                 kube.event(
                     involved=involved,
-                    reason=reason,
+                    reason=reason.value,
                     message=message,
                     type=type_,
                     now=now.strftime("%Y-%m-%dT%H:%M:%SZ"),

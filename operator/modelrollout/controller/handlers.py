@@ -136,9 +136,16 @@ async def work(*, memo: Any, logger: Any) -> None:
         memo.metrics.queue_depth.set(len(queue))
         namespace, name = key
         try:
-            delay = await loop.run_in_executor(
-                memo.executor, functools.partial(_turn, memo, namespace, name)
+            turn = functools.partial(
+                reconcile.reconcile,
+                kube=memo.kube,
+                settings=memo.settings,
+                providers=memo.providers,
+                metrics=memo.metrics,
+                namespace=namespace,
+                name=name,
             )
+            delay = await loop.run_in_executor(memo.executor, turn)
         except client.KubeError as e:
             memo.metrics.reconcile_errors.labels(type(e).__name__).inc()
             logger.warning(
@@ -158,14 +165,3 @@ async def work(*, memo: Any, logger: Any) -> None:
             memo.seen.pop(key, None)
         else:
             queue.add_after(key, delay.total_seconds())
-
-
-def _turn(memo: Any, namespace: str, name: str) -> timedelta | None:
-    return reconcile.reconcile(
-        kube=memo.kube,
-        settings=memo.settings,
-        providers=memo.providers,
-        metrics=memo.metrics,
-        namespace=namespace,
-        name=name,
-    )

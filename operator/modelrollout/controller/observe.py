@@ -4,10 +4,11 @@ annotations. Called by reconcile."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import pydantic
 
 from modelrollout import api, rollout
 from modelrollout.k8s import autoscaling, client, names
@@ -109,9 +110,11 @@ def validation(world: World, *, version: str) -> rollout.ValidationResult | None
     conditions = {c.get("type"): c for c in status.get("conditions") or []}
     verdict = _verdict(world.validation_pods)
     metrics = {
-        k: float(v) for k, v in (verdict.get("metrics") or {}).items() if isinstance(v, int | float)
+        k: float(v)
+        for k, v in (verdict.metrics if verdict else {}).items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
     }
-    message = str(verdict.get("message") or "")
+    message = verdict.message if verdict else ""
     if status.get("succeeded"):
         return rollout.ValidationResult(
             version=version, state="passed", message=message, metrics=metrics
@@ -135,7 +138,7 @@ def _newest(objs: list[dict[str, Any]]) -> dict[str, Any]:
     return max(objs, key=lambda o: o["metadata"].get("creationTimestamp") or "")
 
 
-def _verdict(pods: tuple[dict[str, Any], ...]) -> dict[str, Any]:
+def _verdict(pods: tuple[dict[str, Any], ...]) -> api.ValidationVerdict | None:
     for pod in sorted(
         pods, key=lambda p: p["metadata"].get("creationTimestamp") or "", reverse=True
     ):
@@ -145,12 +148,11 @@ def _verdict(pods: tuple[dict[str, Any], ...]) -> dict[str, Any]:
             if not text:
                 continue
             try:
-                doc = json.loads(text)
-            except ValueError:
+                return api.ValidationVerdict.model_validate_json(text)
+            except pydantic.ValidationError:
                 # FallbackToLogsOnError: the last log lines, when the validator could not even start.
-                return {"message": text.strip()[-1000:]}
-            return doc if isinstance(doc, dict) else {"message": str(doc)}
-    return {}
+                return api.ValidationVerdict.from_logs(text)
+    return None
 
 
 def target(*, md_name: str, namespace: str, port: int) -> traffic_router.Target:

@@ -21,7 +21,8 @@ from modelrollout.controller import act, observe, sourcing
 from modelrollout.controller.observability import OperatorMetrics
 from modelrollout.controller.settings import MIN_DELAY, Settings
 from modelrollout.k8s import client
-from modelrollout.metrics import measure, prometheus
+from modelrollout.metrics import measure, provider
+from modelrollout.metrics import registry as metric_registry
 from modelrollout.sources import pick
 from modelrollout.traffic import registry
 from modelrollout.traffic import router as traffic_router
@@ -36,21 +37,21 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Providers:
-    """One Prometheus client per address, shared by every ModelDeployment that names it, and one
-    HTTP client for model sources (registries)."""
+    """One metric provider client per provider and address, shared by every ModelDeployment that
+    names it, and one HTTP client for model sources (registries)."""
 
-    by_address: dict[str, prometheus.PrometheusProvider] = field(default_factory=dict)
+    by_choice: dict[metric_registry.Choice, provider.MetricProvider] = field(default_factory=dict)
     sources_http: httpx.Client = field(default_factory=pick.client)
 
-    def get(self, address: str) -> prometheus.PrometheusProvider:
-        if address not in self.by_address:
-            self.by_address[address] = prometheus.PrometheusProvider(address)
-        return self.by_address[address]
+    def get(self, choice: metric_registry.Choice) -> provider.MetricProvider:
+        if choice not in self.by_choice:
+            self.by_choice[choice] = metric_registry.build(choice)
+        return self.by_choice[choice]
 
     def close(self) -> None:
-        for p in self.by_address.values():
+        for p in self.by_choice.values():
             p.close()
-        self.by_address.clear()
+        self.by_choice.clear()
         self.sources_http.close()
 
 
@@ -115,7 +116,12 @@ def _turn(
             dynamic_stable_scale=spec.rollout.dynamic_stable_scale and scaling is None,
             canary_limit=None if scaling is None else scaling.max_replicas,
         )
-    except (pydantic.ValidationError, traffic_router.RouterError) as e:
+        metric_source = None if spec.analysis is None else metric_registry.choose(spec.analysis)
+    except (
+        pydantic.ValidationError,
+        traffic_router.RouterError,
+        metric_registry.ProviderChoiceError,
+    ) as e:
         _invalid_spec(kube, body=body, error=e, now=clock())
         return settings.idle_resync
     except sourcing.SourceUnavailableError as e:
@@ -136,9 +142,9 @@ def _turn(
     )
     now = clock()
     measurements: tuple[api.Measurement, ...] = ()
-    if spec.analysis is not None and rollout.measurement_due(spec=spec, status=status, now=now):
+    if metric_source is not None and rollout.measurement_due(spec=spec, status=status, now=now):
         measurements = measure.take_round(
-            prov=providers.get(spec.analysis.prometheus.address),
+            prov=providers.get(metric_source),
             spec=spec,
             status=status,
             namespace=namespace,
@@ -165,9 +171,7 @@ def _turn(
     picked = (
         ()
         if sourced.picked is None
-        else (
-            act.Event(reason=api.Reason.SOURCE_PICKED.value, message=sourced.picked, type="Normal"),
-        )
+        else (act.Event(reason=api.Reason.SOURCE_PICKED, message=sourced.picked, type="Normal"),)
     )
     act.execute(kube, (*picked, *act.plan(ctx, decision.actions)), involved=body, now=now)
     _write_status(kube, body=body, status=decision.status)
@@ -232,14 +236,12 @@ def _write_status(
 def _invalid_spec(
     kube: client.Kube, *, body: dict[str, Any], error: Exception, now: datetime
 ) -> None:
-    message = (
-        f"spec cannot be used: {error}. Fix the manifest and apply it again; nothing was changed."
-    )
-    _report(kube, body=body, message=message, reason="InvalidSpec", now=now)
+    message = api.message(api.Reason.INVALID_SPEC, error=error)
+    _report(kube, body=body, message=message, reason=api.Reason.INVALID_SPEC, now=now)
 
 
 def _report(
-    kube: client.Kube, *, body: dict[str, Any], message: str, reason: str, now: datetime
+    kube: client.Kube, *, body: dict[str, Any], message: str, reason: api.Reason, now: datetime
 ) -> None:
     """A turn that cannot go on: say why once, as an event and in status.message."""
     old = body.get("status") or {}
@@ -247,7 +249,7 @@ def _report(
         return
     kube.event(
         involved=body,
-        reason=reason,
+        reason=reason.value,
         message=message,
         type="Warning",
         now=now.strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -84,7 +84,7 @@ def resolve(
     entry = api.HistoryEntry(
         version=found.version,
         outcome=api.Outcome.SELECTED,
-        reason=api.Reason.SOURCE_PICKED.value,
+        reason=api.Reason.SOURCE_PICKED,
         message=text,
         time=now,
     )

@@ -13,8 +13,6 @@ from modelrollout import api
 from modelrollout.analysis import compare, judge, latency
 from modelrollout.metrics import provider
 
-_LOWER_IS_BETTER = {"error_rate", "latency_p99_ms"}
-
 
 def take_round(
     *,
@@ -96,16 +94,19 @@ def _measure(
     canary_scope = scope("canary", canary_version, window=window)
     stable_scope = scope("stable", status.stable_version, window=window)
     carried = status.analysis.carried_evidence.get(metric.name, 0.0) if status.analysis else 0.0
-    if metric.name == "latency_p99_ms":
+    # The API admits compare for built-in metrics only, each with a margin its test can use.
+    meaning = api.BUILTINS[metric.name]
+    if meaning.quantile is not None:
         result = latency.compare_latency(
             canary=prov.histogram_counts(metric.name, scope=canary_scope),
             stable=prov.histogram_counts(metric.name, scope=stable_scope),
+            quantile=meaning.quantile,
             confidence=cmp.confidence,
             max_increase_ratio=cmp.max_increase_ratio,
             max_increase_ms=cmp.max_increase,
             carried=carried,
         )
-        value = result.canary_value * 1000.0
+        value = result.canary_value * meaning.scale
     else:
         margin = cmp.max_drop if cmp.max_drop is not None else cmp.max_increase
         if margin is None:
@@ -120,14 +121,14 @@ def _measure(
             stable=prov.proportion_counts(metric.name, scope=stable_scope),
             max_drop=margin,
             confidence=cmp.confidence,
-            higher_is_better=metric.name not in _LOWER_IS_BETTER,
+            higher_is_better=meaning.higher_is_better,
             name=metric.name,
             carried=carried,
         )
         value = result.canary_value
     return judge.from_verdict(
         metric=metric.name,
-        verdict=result.verdict.value,
+        verdict=result.verdict,
         value=value,
         message=result.message,
         now=now,

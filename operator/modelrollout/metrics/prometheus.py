@@ -1,6 +1,6 @@
 """The Prometheus metric provider: instant queries over HTTP (httpx), foreign errors made typed.
 
-The controller builds one per spec.analysis.prometheus.address and calls it at each analysis round;
+metrics/registry.py builds one per spec.analysis.prometheus.address; measure calls it each round;
 what the answers mean is read by prometheus_result, the PromQL comes from queries.
 """
 

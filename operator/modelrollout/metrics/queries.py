@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
+from modelrollout import api
 from modelrollout.metrics import provider
 
 # Every built-in query selects by the labels the model server sets on its own series; `<sel>`
@@ -21,22 +22,25 @@ def _q(template: str) -> str:
     return template.replace("<sel>", _SELECTOR)
 
 
-# `or vector(0)`: a numerator whose series never appeared (no 5xx yet, no correct feedback yet) is
-# zero, not "no data"; the denominator alone decides whether there is data at all.
-VALUE_QUERIES = {
-    "accuracy": _q(
-        '(sum(increase(model_feedback_total{<sel>,outcome="correct"}[{{interval}}])) or vector(0))'
-        ' / sum(increase(model_feedback_total{<sel>,outcome=~"correct|incorrect"}[{{interval}}]))'
-    ),
-    "error_rate": _q(
-        '(sum(increase(model_requests_total{<sel>,code=~"5.."}[{{interval}}])) or vector(0))'
-        " / sum(increase(model_requests_total{<sel>}[{{interval}}]))"
-    ),
-    "latency_p99_ms": _q(
-        "histogram_quantile(0.99, sum by (le) "
-        "(rate(model_request_duration_seconds_bucket{<sel>}[{{interval}}]))) * 1000"
-    ),
-}
+def _matching(label: str, pattern: str | None) -> str:
+    return "" if pattern is None else f',{label}=~"{pattern}"'
+
+
+def _value_query(b: api.Builtin) -> str:
+    if b.quantile is not None:
+        scale = "" if b.scale == 1.0 else f" * {b.scale:g}"
+        return _q(
+            f"histogram_quantile({b.quantile:g}, sum by (le) "
+            f"(rate({b.series}_bucket{{<sel>}}[{{{{interval}}}}]))){scale}"
+        )
+    # `or vector(0)`: a numerator whose series never appeared (no 5xx yet, no correct feedback yet)
+    # is zero, not "no data"; the denominator alone decides whether there is data at all.
+    success = _matching(b.group_label, b.successes)
+    trials = _matching(b.group_label, b.trials)
+    return _q(
+        f"(sum(increase({b.series}{{<sel>{success}}}[{{{{interval}}}}])) or vector(0))"
+        f" / sum(increase({b.series}{{<sel>{trials}}}[{{{{interval}}}}]))"
+    )
 
 
 @dataclass(frozen=True)
@@ -49,16 +53,17 @@ class CountQuery:
     """outcome (feedback), code (requests) or le (histogram buckets)."""
 
 
-PROPORTION_QUERIES = {
-    # successes = correct feedback; trials = all judged feedback.
-    "accuracy": CountQuery(
-        _q('model_feedback_total{<sel>,outcome=~"correct|incorrect"}'), "outcome"
-    ),
-    # successes = 5xx responses (the event whose rate is judged, lower is better); trials = all.
-    "error_rate": CountQuery(_q("model_requests_total{<sel>}"), "code"),
-}
+def _count_query(b: api.Builtin) -> CountQuery:
+    if b.quantile is not None:
+        return CountQuery(_q(f"{b.series}_bucket{{<sel>}}"), b.group_label)
+    return CountQuery(_q(f"{b.series}{{<sel>{_matching(b.group_label, b.trials)}}}"), b.group_label)
+
+
+# Built from api/builtin.py, which says what each built-in metric means.
+VALUE_QUERIES = {b.name: _value_query(b) for b in api.BUILTINS.values()}
+PROPORTION_QUERIES = {b.name: _count_query(b) for b in api.BUILTINS.values() if b.quantile is None}
 HISTOGRAM_QUERIES = {
-    "latency_p99_ms": CountQuery(_q("model_request_duration_seconds_bucket{<sel>}"), "le")
+    b.name: _count_query(b) for b in api.BUILTINS.values() if b.quantile is not None
 }
 
 PLACEHOLDERS = ("namespace", "model", "version", "track", "interval")
@@ -67,9 +72,9 @@ _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 def is_success(metric: str, group: str) -> bool:
     """Whether a series with this group label value counts as a success for a proportion metric."""
-    if metric == "accuracy":
-        return group == "correct"
-    return group.startswith("5")
+    pattern = api.BUILTINS[metric].successes
+    # PromQL's =~ is anchored at both ends: fullmatch reads the pattern as the query does.
+    return pattern is not None and re.fullmatch(pattern, group) is not None
 
 
 def promql_duration(interval: timedelta) -> str:

@@ -91,7 +91,7 @@ def _summary(
 
 
 def _since(status: api.ModelDeploymentStatus, *, now: datetime) -> str:
-    parts = [status.pause_reason] if status.pause_reason else []
+    parts = [status.pause_reason.value] if status.pause_reason else []
     if status.phase_since is not None:
         parts.append(f"for {text.since(status.phase_since, now)}")
     return f" ({', '.join(parts)})" if parts else ""

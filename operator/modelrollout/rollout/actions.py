@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
-from modelrollout.api import ModelSpec
+from modelrollout.api import ModelSpec, Reason
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class DeleteValidation:
 
 @dataclass(frozen=True)
 class RecordEvent:
-    reason: str
+    reason: Reason
     message: str
     type: Literal["Normal", "Warning"] = "Normal"
 

@@ -139,7 +139,7 @@ def _ignored(turn: Turn, requests: frozenset[Request], *, before: Phase) -> None
         if before not in applies[request]:
             turn.act(
                 actions.RecordEvent(
-                    reason=Reason.REQUEST_IGNORED.value,
+                    reason=Reason.REQUEST_IGNORED,
                     message=f"The {request.value} request was ignored: nothing to "
                     f"{request.value} while {before.value}.",
                     type="Warning",

@@ -52,7 +52,7 @@ def _steps(turn: Turn, requests: frozenset[Request]) -> None:
         if Request.PROMOTE in requests:
             turn.act(
                 actions.RecordEvent(
-                    reason=Reason.REQUEST_IGNORED.value,
+                    reason=Reason.REQUEST_IGNORED,
                     message=f"The promote request was ignored: step {index} moves traffic only "
                     "onto ready pods. Use promote-full to skip all remaining steps.",
                     type="Warning",

@@ -69,9 +69,7 @@ class Turn:
         values.setdefault("version", self.status.canary_version)
         values.setdefault("stable", self.status.stable_version)
         text = message(reason, **values)
-        event = RecordEvent(
-            reason=reason.value, message=text, type="Warning" if warning else "Normal"
-        )
+        event = RecordEvent(reason=reason, message=text, type="Warning" if warning else "Normal")
         self.act(event)
         self.update(message=text)
         self.reason = reason
@@ -82,14 +80,14 @@ class Turn:
         if phase is not self.status.phase:
             self.moved = True
             self.update(phase=phase, phase_since=self.now)
-        self.update(pause_reason=reason.value if phase is Phase.PAUSED else None)
+        self.update(pause_reason=reason if phase is Phase.PAUSED else None)
         self.say(reason, warning=warning, **values)
 
     def record(self, *, version: str, outcome: Outcome, reason: Reason) -> None:
         entry = HistoryEntry(
             version=version,
             outcome=outcome,
-            reason=reason.value,
+            reason=reason,
             message=self.status.message,
             time=self.now,
         )

@@ -1,16 +1,18 @@
 """The full JSON report (stdout) and the compact verdict (the pod's termination message).
 
+The verdict is api.ValidationVerdict, the model the operator reads it back with (controller/observe).
+
 Kubernetes keeps at most 4096 bytes of a termination message, so the verdict is shrunk step by
 step until it fits: long messages first, then extra failed checks, then metrics.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from modelrollout import api
 from modelrollout.validation.results import CheckResult
 
 TERMINATION_MESSAGE_LIMIT = 4096
@@ -68,7 +70,8 @@ def _failed_entry(check: dict[str, Any]) -> dict[str, Any]:
 
 
 def _encode(doc: dict[str, Any]) -> bytes:
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    # Shrunk as a plain dict, measured as the model writes it, so what fits is what is written.
+    return api.ValidationVerdict.model_validate(doc).wire()
 
 
 def _cut(text: str, limit: int) -> str:
@@ -108,13 +111,13 @@ def _drop_detail(doc: dict[str, Any]) -> None:
 def compact(full: dict[str, Any], *, limit: int = TERMINATION_MESSAGE_LIMIT) -> bytes:
     """The verdict the operator reads from the pod status, strictly under `limit` bytes."""
     failed = [_failed_entry(c) for c in full.get("checks", []) if not c["passed"]]
-    doc: dict[str, Any] = {
-        "outcome": full["outcome"],
-        "passed": full["outcome"] == "passed",
-        "message": full["message"],
-        "failed": list(failed),
-        "metrics": _rounded(full.get("metrics", {})),
-    }
+    doc: dict[str, Any] = api.ValidationVerdict(
+        outcome=full["outcome"],
+        passed=full["outcome"] == "passed",
+        message=full["message"],
+        failed=[api.FailedCheck.model_validate(f) for f in failed],
+        metrics=_rounded(full.get("metrics", {})),
+    ).model_dump(by_alias=True, exclude_none=True)
     # Each step gives up less useful detail than the one after it.
     for shrink in (_cut_message(1024), _cut_check_messages(160), _cut_message(300), _drop_detail):
         if len(_encode(doc)) < limit:

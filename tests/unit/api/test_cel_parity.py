@@ -166,6 +166,14 @@ WIRE: dict[type[BaseModel], st.SearchStrategy[dict[str, Any]]] = {
             )
         ),
     ),
+    api.AnalysisSpec: st.builds(
+        lambda provider, prom, http: present(
+            provider=provider, prometheus=prom, http=http, metrics=[{"name": "accuracy", "min": 1}]
+        ),
+        maybe(st.sampled_from(api.METRIC_PROVIDERS)),
+        maybe(st.just({"address": "http://p:9090"})),
+        maybe(st.just({"url": "http://m:8080/measure"})),
+    ),
     api.ValidationSpec: st.builds(
         lambda ref, drift, cols, group: present(
             dataset={"uri": "file:///d.csv", "target": "y"},

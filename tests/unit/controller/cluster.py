@@ -1,7 +1,8 @@
 """A ModelDeployment in the fake Kube, driven one controller turn at a time (tests/fakekube.py).
 
 `Bed.turn` runs `reconcile` once and returns the status it wrote; every turn also checks that the
-turn read the cluster before it wrote anything (observe reads, act only writes).
+turn read the cluster before it wrote anything and read nothing twice (observe reads, act only
+writes).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from modelrollout import api
 from modelrollout.controller import observability, reconcile, settings
 from modelrollout.k8s import names
 from modelrollout.metrics import provider
@@ -78,8 +80,8 @@ class FixedProviders(reconcile.Providers):
         super().__init__()
         self.prov = prov
 
-    def get(self, address: str) -> Any:
-        del address
+    def get(self, choice: Any) -> Any:
+        del choice
         return self.prov
 
 
@@ -124,6 +126,8 @@ class Bed:
         )
         self.last = list(self.kube.calls)
         assert self.kube.reads_after_writes() == [], "act read the cluster after writing"
+        reads = [c for c in self.last if c.verb in {"get", "list"}]
+        assert len(reads) == len(set(reads)), f"a turn read an object twice: {reads}"
         status: dict[str, Any] = self.body.get("status") or {}
         return status
 
@@ -154,8 +158,12 @@ class Bed:
         """The validation Job's pod ends and the Job controller marks the Job done."""
         (job,) = [j for (k, _, _), j in self.kube.objects.items() if k == "Job"]
         job["status"] = {"succeeded": 1} if passed else {"failed": 1}
-        verdict = {"outcome": "passed" if passed else "failed", "message": message,
-                   "metrics": {"accuracy": 0.97}}  # fmt: skip
+        verdict = api.ValidationVerdict(
+            outcome="passed" if passed else "failed",
+            passed=passed,
+            message=message,
+            metrics={"accuracy": 0.97},
+        )
         self.kube.put(
             {
                 "apiVersion": "v1",
@@ -167,7 +175,7 @@ class Bed:
                 },
                 "status": {
                     "containerStatuses": [
-                        {"state": {"terminated": {"message": json.dumps(verdict)}}}
+                        {"state": {"terminated": {"message": verdict.wire().decode()}}}
                     ]
                 },
             }

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from modelrollout import api
-from modelrollout.metrics import prometheus, provider, queries
+from modelrollout.metrics import http_json, prometheus, provider, queries, registry
 
 pytestmark = pytest.mark.unit
 
@@ -33,7 +33,22 @@ def empty_prometheus() -> provider.MetricProvider:
     )
 
 
-PROVIDERS = [pytest.param(empty_prometheus, id="prometheus")]
+def empty_http_json() -> provider.MetricProvider:
+    """An HTTP JSON metrics service that knows nothing yet (answers {} to every question)."""
+    return http_json.HttpJsonProvider(
+        "http://metrics:8080/measure",
+        client=httpx.Client(transport=httpx.MockTransport(lambda _: httpx.Response(200, json={}))),
+    )
+
+
+PROVIDERS = [
+    pytest.param(empty_prometheus, id="prometheus"),
+    pytest.param(empty_http_json, id="http"),
+]
+
+
+def test_the_contract_suite_covers_every_registered_provider() -> None:
+    assert {p.id for p in PROVIDERS} == set(registry.names())
 
 
 def test_every_metric_the_api_calls_built_in_has_a_query() -> None:

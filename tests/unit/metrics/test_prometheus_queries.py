@@ -63,7 +63,7 @@ def test_every_built_in_query_selects_the_track_and_version_it_judges(metric: st
 def test_accuracy_is_correct_over_all_judged_feedback() -> None:
     rendered = queries.render(queries.VALUE_QUERIES["accuracy"], SCOPE)
     numerator, denominator = rendered.split(" / ")
-    assert 'outcome="correct"' in numerator
+    assert 'outcome=~"correct"' in numerator
     assert "or vector(0)" in numerator  # all-wrong feedback is accuracy 0, not "no data"
     assert 'outcome=~"correct|incorrect"' in denominator
 

@@ -173,7 +173,9 @@ CASES = {
         expect={"pause_reason": Reason.MANUAL_PAUSE.value, "canary_weight": 10},
     ),
     "a promote request goes past a manual pause": Case(
-        status=rolling(Phase.PAUSED, current_step=2, pause_reason="ManualPause", canary_weight=10),
+        status=rolling(
+            Phase.PAUSED, current_step=2, pause_reason=api.Reason.MANUAL_PAUSE, canary_weight=10
+        ),
         observation=seen(canary="2", weight=10, requests=ask(rollout.Request.PROMOTE)),
         phase=Phase.PROGRESSING,
         expect={"current_step": 3, "handled_requests": {"promote": "t1"}},
@@ -182,7 +184,7 @@ CASES = {
         status=rolling(
             Phase.PAUSED,
             current_step=2,
-            pause_reason="ManualPause",
+            pause_reason=api.Reason.MANUAL_PAUSE,
             handled_requests={"promote": "t1"},
         ),
         observation=seen(canary="2", weight=10, requests=ask(rollout.Request.PROMOTE)),
@@ -298,7 +300,9 @@ CASES = {
         expect={"current_step": 1, "canary_weight": 10, "pause_reason": "PausedBySpec"},
     ),
     "unpausing the spec resumes the rollout": Case(
-        status=rolling(Phase.PAUSED, current_step=1, canary_weight=10, pause_reason="PausedBySpec"),
+        status=rolling(
+            Phase.PAUSED, current_step=1, canary_weight=10, pause_reason=api.Reason.PAUSED_BY_SPEC
+        ),
         observation=seen(canary="2", weight=10),
         now=at(3600),
         phase=Phase.PROGRESSING,

@@ -67,7 +67,7 @@ class Feedback(World):
         return [
             judge.from_verdict(
                 metric="accuracy",
-                verdict=result.verdict.value,
+                verdict=result.verdict,
                 value=result.canary_value,
                 message=result.message,
                 now=now,
