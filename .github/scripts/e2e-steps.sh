@@ -87,8 +87,11 @@ reject() {
   kubectl wait -n "$APP_NAMESPACE" modeldeployment/iris \
     --for=jsonpath='{.status.phase}'=Failed --timeout="$WAIT"
   md 'validation.message'; echo
-  # No traffic ever moved to it: no canary, and the stable version is still v1.
-  if kubectl get -n "$APP_NAMESPACE" deployment/iris-canary 2>/dev/null; then
+  # No traffic ever moved to it: no canary of v3 (an earlier rolled-back canary, scaled to zero,
+  # may linger for rollback.scaleDownDelay), and the stable version is still v1.
+  canary=$(kubectl get -n "$APP_NAMESPACE" deployment/iris-canary --ignore-not-found \
+    -o jsonpath='{.spec.template.metadata.labels.modelrollout\.io/version}')
+  if [ "$canary" = 3 ]; then
     echo "a canary Deployment exists for a version that failed validation" >&2
     exit 1
   fi
