@@ -18,8 +18,11 @@ steps, validation as a Job-provider analysis step, the analysis as a Prometheus 
 Figures:
   end s          from the first version change to the last object ending (promoted/rolled back)
   write p50/p99  from a change being due (a child seen by this script's watch: validation Job or
-                 AnalysisRun done, canary pods ready, new stable ready, analysis done) to the
-                 parent's status showing it, both as seen by the same watches
+                 AnalysisRun done, canary pods ready, new stable ready with no old pod left,
+                 analysis done) to the parent's status showing it, both as seen by the same
+                 watches; printed by kind of change too, beside the API server's own time for
+                 the controller's status writes (from the audit log: the floor under it) and,
+                 for ours, its work-queue waits and turn durations from its /metrics
   RSS MiB        the controller's peak resident set during the rollouts (sampled each second)
   CPU s          the controller's user+system CPU during the rollouts
   API/rollout    the controller's requests in the API server's audit log, per rollout
@@ -47,6 +50,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +80,10 @@ KINDS = (
 )
 ARGO_KINDS = "analysisruns.argoproj.io,experiments.argoproj.io"
 SYSTEM_AGENTS = ("kube-", "kwok", "kubectl", "Prometheus", AGENT)
+
+
+# A change seen by the watches: when, whose, what of the parent's status shows it, and what it is.
+Due = tuple[float, tuple[str, str], Callable[[dict[str, Any]], bool], str]
 
 
 def say(msg: str) -> None:
@@ -269,7 +277,9 @@ class System:
         """'promoted' / 'rolled_back' once the object has ended its rollout to `version`."""
 
     def watches(self, rec: Recorder) -> None: ...
-    def latencies(self, events: list[Event], final: dict[tuple[str, str], str]) -> list[float]: ...
+    def latencies(
+        self, events: list[Event], final: dict[tuple[str, str], str], *, version: str = "2"
+    ) -> list[tuple[str, float]]: ...
 
 
 def _start(argv: list[str], log: Path, env: dict[str, str] | None = None) -> Proc:
@@ -301,6 +311,15 @@ class Ours(System):
 
     def setup_namespace(self, b: Bed, ns: str) -> None:
         pass
+
+    def inside(self, before: dict[str, float]) -> str:
+        after = operator_metrics(self.port)
+        n, mean, p50, p99 = histogram("modelrollout_reconcile_duration_seconds", before, after)
+        _, qmean, q50, q99 = histogram("modelrollout_workqueue_wait_seconds", before, after)
+        return (
+            f"{n} reconciles, mean {mean:.3f}s, p50 <= {p50:g}s, p99 <= {p99:g}s; "
+            f"queue wait mean {qmean:.3f}s, p50 <= {q50:g}s, p99 <= {q99:g}s"
+        )
 
     def manifest(self, *, b: Bed, ns: str, name: str, version: str) -> dict[str, Any]:
         return {
@@ -348,8 +367,10 @@ class Ours(System):
         rec.watch("deployment", apps.list_deployment_for_all_namespaces)
         rec.watch("job", batch.list_job_for_all_namespaces)
 
-    def latencies(self, events: list[Event], final: dict[tuple[str, str], str]) -> list[float]:
-        dues: list[tuple[float, tuple[str, str], Callable[[dict[str, Any]], bool]]] = []
+    def latencies(
+        self, events: list[Event], final: dict[tuple[str, str], str], *, version: str = "2"
+    ) -> list[tuple[str, float]]:
+        dues: list[Due] = []
         seen: set[tuple[str, str, str]] = set()
         for ev in events:
             o = ev.obj
@@ -362,15 +383,20 @@ class Ours(System):
                             ev.t,
                             (ev.ns, md),
                             lambda s: bool((s.get("validation") or {}).get("passed")),
+                            "validated",
                         )
                     )
             elif ev.kind == "deployment":
                 md, _, track = ev.name.rpartition("-")
                 spec, st = o.get("spec") or {}, o.get("status") or {}
                 tmpl = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+                # Rolled out: the desired pods are new and ready, and no pod of an older
+                # ReplicaSet is left (the operator moves traffic only then; until the Deployment
+                # controller has removed it, nothing is due yet).
                 ready = (
                     (st.get("readyReplicas") or 0) >= (spec.get("replicas") or 0) > 0
                     and (st.get("updatedReplicas") or 0) >= spec["replicas"]
+                    and (st.get("replicas") or 0) <= spec["replicas"]
                     and (st.get("observedGeneration") or 0)
                     >= (o["metadata"].get("generation") or 0)
                 )
@@ -378,11 +404,23 @@ class Ours(System):
                 if track == "canary" and ready and (ev.ns, md, "canary") not in seen:
                     seen.add((ev.ns, md, "canary"))
                     dues.append(
-                        (ev.t, (ev.ns, md), lambda s: (s.get("actualCanaryWeight") or 0) > 0)
+                        (
+                            ev.t,
+                            (ev.ns, md),
+                            lambda s: (s.get("actualCanaryWeight") or 0) > 0,
+                            "canary ready",
+                        )
                     )
-                if track == "stable" and ready and v == "2" and (ev.ns, md, "stable") not in seen:
+                if (
+                    track == "stable"
+                    and ready
+                    and v == version
+                    and (ev.ns, md, "stable") not in seen
+                ):
                     seen.add((ev.ns, md, "stable"))
-                    dues.append((ev.t, (ev.ns, md), lambda s: s.get("phase") == "Healthy"))
+                    dues.append(
+                        (ev.t, (ev.ns, md), lambda s: s.get("phase") == "Healthy", "promoted")
+                    )
         return _pair(events, dues)
 
 
@@ -505,8 +543,10 @@ class Argo(System):
         rec.watch("replicaset", apps.list_replica_set_for_all_namespaces)
         rec.watch("run", watch_custom(rec.api, RUN))
 
-    def latencies(self, events: list[Event], final: dict[tuple[str, str], str]) -> list[float]:
-        dues: list[tuple[float, tuple[str, str], Callable[[dict[str, Any]], bool]]] = []
+    def latencies(
+        self, events: list[Event], final: dict[tuple[str, str], str], *, version: str = "2"
+    ) -> list[tuple[str, float]]:
+        dues: list[Due] = []
         seen: set[tuple[str, str, str]] = set()
         old_rs: set[tuple[str, str]] = set()
         for ev in events:
@@ -524,13 +564,25 @@ class Argo(System):
                 if phase in ("Successful", "Failed", "Error") and (ev.ns, owner, step) not in seen:
                     seen.add((ev.ns, owner, step))
                     if step == "validate":
-                        dues.append((ev.t, key, lambda s: int(s.get("currentStepIndex") or 0) >= 1))
+                        dues.append(
+                            (
+                                ev.t,
+                                key,
+                                lambda s: int(s.get("currentStepIndex") or 0) >= 1,
+                                "validated",
+                            )
+                        )
                     elif phase == "Successful":
                         dues.append(
-                            (ev.t, key, lambda s: s.get("stableRS") == s.get("currentPodHash"))
+                            (
+                                ev.t,
+                                key,
+                                lambda s: s.get("stableRS") == s.get("currentPodHash"),
+                                "promoted",
+                            )
                         )
                     else:
-                        dues.append((ev.t, key, lambda s: bool(s.get("abort"))))
+                        dues.append((ev.t, key, lambda s: bool(s.get("abort")), "aborted"))
             elif ev.kind == "replicaset":
                 st = o.get("status") or {}
                 if ev.type == "ADDED" and ev.t < events[0].t + 0.5:
@@ -539,30 +591,37 @@ class Argo(System):
                     continue
                 if (st.get("readyReplicas") or 0) >= 1:
                     seen.add((ev.ns, owner, "canary"))
-                    dues.append((ev.t, key, lambda s: int(s.get("currentStepIndex") or 0) >= 2))
+                    dues.append(
+                        (
+                            ev.t,
+                            key,
+                            lambda s: int(s.get("currentStepIndex") or 0) >= 2,
+                            "canary ready",
+                        )
+                    )
         return _pair(events, dues)
 
 
 def _pair(
     events: list[Event],
-    dues: list[tuple[float, tuple[str, str], Callable[[dict[str, Any]], bool]]],
-) -> list[float]:
+    dues: list[Due],
+) -> list[tuple[str, float]]:
     """For each due change, the time until the parent's status (as watched) shows it; 0 if it already did."""
     parents: dict[tuple[str, str], list[Event]] = defaultdict(list)
     for ev in events:
         if ev.kind == "parent":
             parents[(ev.ns, ev.name)].append(ev)
     out = []
-    for t, key, shows in dues:
+    for t, key, shows, what in dues:
         before = [e for e in parents[key] if e.t <= t]
         if before and shows(before[-1].obj.get("status") or {}):
-            out.append(0.0)
+            out.append((what, 0.0))
             continue
         after = next(
             (e for e in parents[key] if e.t > t and shows(e.obj.get("status") or {})), None
         )
         if after is not None:
-            out.append(after.t - t)
+            out.append((what, after.t - t))
     return out
 
 
@@ -584,6 +643,50 @@ class Figures:
     left: dict[str, int]
     wrong: int
     agents: dict[str, int]
+    by_due: dict[str, tuple[int, float, float]] = field(default_factory=dict)
+    inside: str = ""
+    floor: str = ""
+    """The operator's own view (its /metrics): queue waits and turn durations."""
+
+
+def by_due(pairs: list[tuple[str, float]]) -> dict[str, tuple[int, float, float]]:
+    kinds: dict[str, list[float]] = defaultdict(list)
+    for what, x in pairs:
+        kinds[what].append(x)
+    return {k: (len(v), _pct(sorted(v), 50), _pct(sorted(v), 99)) for k, v in sorted(kinds.items())}
+
+
+_SAMPLE = re.compile(r"^(\w+)(\{[^}]*\})? ([0-9.eE+-]+|NaN|[+-]Inf)$")
+
+
+def operator_metrics(port: int) -> dict[str, float]:
+    """Our operator's /metrics as {name{labels}: value}."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        m = _SAMPLE.match(line)
+        if m and not m.group(1).endswith("_created"):
+            out[m.group(1) + (m.group(2) or "")] = float(m.group(3))
+    return out
+
+
+def histogram(
+    name: str, before: dict[str, float], after: dict[str, float]
+) -> tuple[int, float, float, float]:
+    """Observations of histogram `name` in between: count, mean, and p50/p99 as the upper bound
+    of the bucket that holds them."""
+    count = int(after.get(f"{name}_count", 0) - before.get(f"{name}_count", 0))
+    total = after.get(f"{name}_sum", 0) - before.get(f"{name}_sum", 0)
+    buckets = sorted(
+        (float(k.split('le="')[1].split('"')[0]), v - before.get(k, 0))
+        for k, v in after.items()
+        if k.startswith(f"{name}_bucket")
+    )
+
+    def q(p: float) -> float:
+        return next((le for le, cum in buckets if count and cum >= p * count), math.nan)
+
+    return count, (total / count if count else math.nan), q(0.5), q(0.99)
 
 
 def audit_offset() -> int:
@@ -591,6 +694,29 @@ def audit_offset() -> int:
 
 
 _AGENT = re.compile(rb'"userAgent":"([^"]*)"')
+
+
+_STATUS_WRITE = re.compile(
+    rb'"verb":"(?:patch|update)".*"subresource":"status".*"requestReceivedTimestamp":"([^"]+)",'
+    rb'"stageTimestamp":"([^"]+)"'
+)
+
+
+def audit_status_writes(since: int, agent: str) -> tuple[int, float, float]:
+    """The API server's own time for the controller's status writes (received -> response done):
+    the floor under the write latency, whatever the controller does."""
+    took: list[float] = []
+    needle = f'"userAgent":"{agent}'.encode()
+    with cluster.audit_log(BED).open("rb") as f:
+        f.seek(since)
+        for line in f:
+            if needle in line and (m := _STATUS_WRITE.search(line)):
+                a, z = (
+                    datetime.fromisoformat(x.decode().replace("Z", "+00:00")) for x in m.groups()
+                )
+                took.append((z - a).total_seconds())
+    took.sort()
+    return len(took), _pct(took, 50), _pct(took, 99)
 
 
 def audit_counts(since: int) -> Counter[str]:
@@ -674,14 +800,28 @@ def set_version(b: Bed, sysm: System, keys: list[tuple[str, str]], version: str)
 
 
 def wait_ended(
-    b: Bed, sysm: System, keys: list[tuple[str, str]], version: str, *, timeout: float
+    b: Bed,
+    sysm: System,
+    keys: list[tuple[str, str]],
+    version: str,
+    *,
+    timeout: float,
+    rec: Recorder | None = None,
 ) -> dict[tuple[str, str], str]:
+    """Until every object has ended at `version`: read from rec's parent watch events when given (a
+    full list every second of a thousand objects costs this script more CPU than the controller's
+    turns), else by listing."""
     group, ver, plural = ROLLOUT if isinstance(sysm, Argo) else MD
     deadline = time.monotonic() + timeout
     ended: dict[tuple[str, str], str] = {}
     wanted = set(keys)
+    seen = 0
     while time.monotonic() < deadline:
-        items = b.custom.list_cluster_custom_object(group, ver, plural)["items"]
+        if rec is not None:
+            fresh, seen = rec.events[seen:], len(rec.events)
+            items = [e.obj for e in fresh if e.kind == "parent"]
+        else:
+            items = b.custom.list_cluster_custom_object(group, ver, plural)["items"]
         for o in items:
             k = (o["metadata"]["namespace"], o["metadata"]["name"])
             if k in wanted and k not in ended and (e := sysm.ended(o, version)):
@@ -728,20 +868,26 @@ def run_one(b: Bed, sysm: System, n: int, *, per_ns: int, tag: str, logdir: Path
         sysm.watches(rec)
         time.sleep(3)
         cpu0, audit0, prom0 = proc.cpu(), audit_offset(), prom_queries(b.prometheus_url)
+        m0 = operator_metrics(sysm.port) if isinstance(sysm, Ours) else {}
         proc.rss_peak = 0
         t0 = time.monotonic()
         set_version(b, sysm, keys, "2")
-        final = wait_ended(b, sysm, keys, "2", timeout=900 + 2 * n)
+        final = wait_ended(b, sysm, keys, "2", timeout=900 + 2 * n, rec=rec)
         end_s = time.monotonic() - t0
         cpu = proc.cpu() - cpu0
+        inside = sysm.inside(m0) if isinstance(sysm, Ours) else ""
         rss = proc.rss_peak
         prom = prom_queries(b.prometheus_url) - prom0
         time.sleep(2)
         rec.close()
         agents = audit_counts(audit0)
+        top = max(agents, key=lambda a: agents[a], default="")
+        sw, sw50, sw99 = audit_status_writes(audit0, top)
+        floor = f"API server's own time for {sw} status writes: p50 {sw50:.3f}s, p99 {sw99:.3f}s"
         time.sleep(40)  # what is cleaned up promptly is not debris (a failed canary goes after 30s)
         after = inventory(b, namespaces, argo=isinstance(sysm, Argo))
-        lat = sorted(sysm.latencies(rec.events, final))
+        pairs = sysm.latencies(rec.events, final)
+        lat = sorted(x for _, x in pairs)
         wrong = sum(1 for i, k in enumerate(keys) if final.get(k) != expected(i))
         calls = sum(agents.values())
         return Figures(
@@ -749,6 +895,7 @@ def run_one(b: Bed, sysm: System, n: int, *, per_ns: int, tag: str, logdir: Path
             p50=_pct(lat, 50), p99=_pct(lat, 99), dues=len(lat),
             rss_mib=rss / 2**20, cpu_s=cpu, api=calls / n, prom=prom / n,
             left=left_behind(before, after), wrong=wrong, agents=dict(agents),
+            by_due=by_due(pairs), inside=inside, floor=floor,
         )  # fmt: skip
     finally:
         proc.stop()
@@ -797,6 +944,11 @@ def table(rows: list[Figures]) -> None:
                   f"{r.api / max(peer.api, 1e-9):.2f}, end time {r.end_s / peer.end_s:.2f}")  # fmt: skip
     for r in rows:
         print(f"{r.system} N={r.n} API requests by agent: {r.agents}")
+        dues = ", ".join(f"{k} {n}: {a:.2f}/{z:.2f}" for k, (n, a, z) in r.by_due.items())
+        print(f"{r.system} N={r.n} write p50/p99 s by due: {dues}")
+        if r.inside:
+            print(f"{r.system} N={r.n} inside the operator: {r.inside}")
+        print(f"{r.system} N={r.n} {r.floor}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,6 +23,9 @@ FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node=fake"
 # The `kubernetes` Service's ClusterIP: the first address of kube-apiserver's default
 # --service-cluster-ip-range (10.0.0.0/24), which kwokctl leaves as it is.
 KUBERNETES_SERVICE_IP = "10.0.0.1"
+# The scale bed's Services (one per ModelDeployment) outgrow a /24 at 254: "failed to allocate a
+# serviceIP ... range is full". A /16 around the same first address holds 65,534.
+KWOK_POD_SERVICE_RANGE = "10.0.0.0/16"
 
 
 # Metadata only (who asked for what, no bodies): bench/scale.py counts each controller's requests
@@ -62,6 +65,14 @@ def _config(cluster: str, *, real_node_ip: str | None, kwok_pods: bool = False) 
         # certificate against the Service's IP.
         cfg["options"]["kubeApiserverCertSANs"] = [KUBERNETES_SERVICE_IP, real_node_ip]
         cfg["componentsPatches"] = _real_node_patches(real_node_ip)
+    # One controller-manager and one scheduler: nothing to elect. With election on, a lease renewal
+    # that times out on a loaded machine makes either exit ("leaderelection lost"), kwokctl does not
+    # restart it, and every Job and Deployment on the bed stops moving.
+    patches = cfg.setdefault("componentsPatches", [])
+    for component in ("kube-controller-manager", "kube-scheduler"):
+        patches.append(
+            {"name": component, "extraArgs": [{"key": "leader-elect", "value": "false"}]}
+        )
     out = paths.state_dir(cluster) / "kwokctl.yaml"
     out.parent.mkdir(parents=True, exist_ok=True)
     stages = (paths.REPO / "testbed" / "node-stages.yaml").read_text()
@@ -69,6 +80,12 @@ def _config(cluster: str, *, real_node_ip: str | None, kwok_pods: bool = False) 
         policy = out.parent / "audit-policy.yaml"
         policy.write_text(yaml.safe_dump(AUDIT_POLICY, sort_keys=False))
         cfg["options"]["kubeAuditPolicy"] = str(policy)
+        cfg.setdefault("componentsPatches", []).append(
+            {
+                "name": "kube-apiserver",
+                "extraArgs": [{"key": "service-cluster-ip-range", "value": KWOK_POD_SERVICE_RANGE}],
+            }
+        )
         stages += "---\n" + (paths.REPO / "testbed" / "pod-stages.yaml").read_text()
     out.write_text(yaml.safe_dump(cfg, sort_keys=False) + "---\n" + stages)
     return out

@@ -44,18 +44,21 @@ def ensure() -> Path:
     return exe
 
 
-def start(state: Path, *, timeout: float = 120.0) -> str:
-    """Starts `mlflow server` keeping its data in `state`; returns its base URL once it answers."""
+def start(state: Path, *, host: str = "127.0.0.1", timeout: float = 120.0) -> str:
+    """Starts `mlflow server` keeping its data in `state`; returns its base URL once it answers.
+
+    `host` is the address it listens on: a real node's own address lets its pods download from it.
+    """
     exe = ensure()
     port = procs.free_port()
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{host}:{port}"
     state.mkdir(parents=True, exist_ok=True)
     procs.start(
         name=NAME,
         argv=[
             str(exe),
             "server",
-            "--host=127.0.0.1",
+            f"--host={host}",
             f"--port={port}",
             f"--backend-store-uri=sqlite:///{state / 'mlflow.db'}",
             f"--artifacts-destination={state / 'artifacts'}",

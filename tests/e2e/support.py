@@ -15,13 +15,19 @@ from pathlib import Path
 from typing import Any
 
 from testbed import paths, procs
+from testbed.__main__ import real_node_requested
 
 REPO = paths.REPO
 # Outside /tmp: serving pods mount an emptyDir there, which would hide the files.
 MODELS_HOME = paths.CACHE / "test-models"
-IMAGE = "model-rollout:dev"
 # The image as the real node's containerd holds it (testbed/build-image.sh names it so).
 NODE_IMAGE = "localhost/model-rollout:dev"
+# The same session-wide choice as the `testbed` fixture's: real containers, or the pod runner.
+REAL_NODE = real_node_requested()
+IMAGE = NODE_IMAGE if REAL_NODE else "model-rollout:dev"
+# On a real node the pods read the demo models from this claim of their namespace, a hostPath
+# volume on the models' folder (models_volume), as `pvc://models/<path>`.
+MODELS_CLAIM = "models"
 
 
 def demo_models() -> Path:
@@ -34,6 +40,65 @@ def demo_models() -> Path:
         subprocess.run([sys.executable, str(script), "--out", str(out)], check=True, timeout=600)
         (out / "done").write_text("ok")
     return out
+
+
+def uri(models: Path, path: str) -> str:
+    """Where pods find `path` (relative to the demo models' folder): the claim, or the host's file."""
+    if REAL_NODE:
+        return f"pvc://{MODELS_CLAIM}/{path}"
+    return f"file://{models}/{path}"
+
+
+def claims_root(models: Path) -> Path:
+    """A folder holding MODELS_CLAIM -> `models`: the operator on the host sees the claim there, as
+    an operator's pod would see it mounted at $MODEL_ROLLOUT_PVC_ROOT/<claim>."""
+    root = MODELS_HOME / "claims" / models.name
+    link = root / MODELS_CLAIM
+    if not link.is_symlink():
+        root.mkdir(parents=True, exist_ok=True)
+        staged = root / f".{MODELS_CLAIM}.{os.getpid()}"
+        staged.unlink(missing_ok=True)
+        staged.symlink_to(models)
+        staged.rename(link)  # atomic: another session may make the same link at once
+    return root
+
+
+def models_volume(testbed: Any, namespace: str, models: Path) -> str:
+    """Puts the models' folder in `namespace` as the claim MODELS_CLAIM; returns the volume's name.
+
+    A hostPath PersistentVolume bound to the claim up front (no provisioner runs); it is read-only
+    in the pods, while tests may still add files to the folder from the host.
+    """
+    volume = f"{namespace}-{MODELS_CLAIM}"
+    access = {"accessModes": ["ReadOnlyMany"], "storageClassName": ""}
+    objects = [
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": volume, "labels": {"modelrollout.io/test": "true"}},
+            "spec": {
+                **access,
+                "capacity": {"storage": "1Gi"},
+                "hostPath": {"path": str(models), "type": "Directory"},
+                "claimRef": {"namespace": namespace, "name": MODELS_CLAIM},
+                "persistentVolumeReclaimPolicy": "Retain",
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": MODELS_CLAIM, "namespace": namespace},
+            "spec": {
+                **access,
+                "resources": {"requests": {"storage": "1Gi"}},
+                "volumeName": volume,
+            },
+        },
+    ]
+    testbed.kubectl(
+        "apply", "-f", "-", input=json.dumps({"kind": "List", "apiVersion": "v1", "items": objects})
+    )
+    return volume
 
 
 def read_rows(path: Path, *, target: str) -> tuple[list[list[float]], list[str]]:
@@ -56,6 +121,8 @@ class Operator:
 
     def start(self) -> Operator:
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+        if REAL_NODE:  # pvc:// folders (a directory source) are read where the claim is
+            env["MODEL_ROLLOUT_PVC_ROOT"] = str(claims_root(demo_models()))
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [
@@ -116,7 +183,7 @@ def model_deployment(
     rollback: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     spec: dict[str, Any] = {
-        "model": {"name": "iris", "version": version, "uri": f"file://{models}/models/{artifact}"},
+        "model": {"name": "iris", "version": version, "uri": uri(models, f"models/{artifact}")},
         "serving": {"replicas": replicas},
         "rollout": {"steps": steps or [], "progressDeadline": "3m"},
     }

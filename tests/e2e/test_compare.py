@@ -54,7 +54,7 @@ def example(testbed: Testbed, models: Path, *, version: str, artifact: str) -> d
     doc = yaml.safe_load(EXAMPLE.read_text())
     spec = copy.deepcopy(doc["spec"])
     spec.pop("validation")
-    spec["model"].update(version=version, uri=f"file://{models}/models/{artifact}")
+    spec["model"].update(version=version, uri=support.uri(models, f"models/{artifact}"))
     spec["rollout"]["steps"] = [
         {"pause": {"duration": "5s"}} if "pause" in step else step
         for step in spec["rollout"]["steps"]

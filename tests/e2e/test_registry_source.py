@@ -26,7 +26,7 @@ def _manifest(models: Path, mlflow_url: str) -> dict[str, Any]:
         artifact="unused",
         prometheus_url="",
         validation={
-            "dataset": {"uri": f"file://{models}/data/iris-test.csv", "target": "species"},
+            "dataset": {"uri": support.uri(models, "data/iris-test.csv"), "target": "species"},
             "thresholds": {"accuracy": {"min": 0.9}},
             "timeout": "3m",
         },

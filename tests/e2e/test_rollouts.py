@@ -27,7 +27,7 @@ ACCURACY = {"name": "accuracy", "min": 0.9, "interval": "30s"}
 def _validation(models: Path) -> dict[str, Any]:
     return {
         **VALIDATION,
-        "dataset": {**VALIDATION["dataset"], "uri": f"file://{models}/data/iris-test.csv"},
+        "dataset": {**VALIDATION["dataset"], "uri": support.uri(models, "data/iris-test.csv")},
     }
 
 

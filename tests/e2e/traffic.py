@@ -1,14 +1,17 @@
-"""Live traffic for the end-to-end tests: OIP v2 requests to a Service's ready endpoints, plus feedback.
+"""Live traffic for the end-to-end tests: OIP v2 requests to a Service, each followed by its feedback.
 
-On the test bed a ClusterIP does not route, so, as kube-proxy would, each request goes to a ready
-endpoint picked at random (see `traffic_endpoints` for how those are found there). It only ever
-sends to loopback (127.0.0.0/8) and stops by itself after `max_duration_s`.
+On a real node each exchange goes to the Service's ClusterIP on a connection of its own, as an
+in-cluster client's would: kube-proxy picks the pod per connection, and the feedback follows its
+prediction to the pod that holds it. Under the pod runner a ClusterIP does not route, so each
+exchange goes to a ready endpoint picked at random (see `traffic_endpoints` for how those are
+found there). It only sends inside this machine's test bed and stops by itself after `max_duration_s`.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import ssl
 import threading
 import time
 from collections.abc import Sequence
@@ -21,19 +24,23 @@ import httpx
 from tests.e2e import traffic_stats
 from tests.e2e.traffic_endpoints import (  # the public surface of this module, for the tests
     NotLoopbackError,
+    cluster_ip_endpoint,
     endpoints_from_pods,
     endpoints_from_slices,
     ready_endpoints,
     require_loopback,
+    require_service_address,
 )
 
 __all__ = [
     "NotLoopbackError",
     "TrafficGenerator",
+    "cluster_ip_endpoint",
     "endpoints_from_pods",
     "endpoints_from_slices",
     "ready_endpoints",
     "require_loopback",
+    "require_service_address",
 ]
 
 REFRESH_S = 1.0  # kube-proxy follows EndpointSlices within about a second too
@@ -44,11 +51,17 @@ CONCURRENCY = 8
 Endpoint = traffic_stats.Endpoint
 
 
+def _real_node() -> bool:
+    # The same session-wide choice as the `testbed` fixture's (testbed/__main__.py reads it too).
+    return os.environ.get("MODEL_ROLLOUT_REAL_NODE", "0") == "1"
+
+
 class TrafficGenerator:
     """Sends `rate_per_s` single-row requests from a background thread, each followed by its truth.
 
     Row, endpoint and whether to send feedback are drawn from one `seed`ed generator; the requests
-    themselves go out on up to `concurrency` worker threads.
+    themselves go out on up to `concurrency` worker threads. `cluster_ip` (default: on a real node)
+    sends to the Service's ClusterIP instead of picking among its ready endpoints.
     """
 
     def __init__(
@@ -69,6 +82,7 @@ class TrafficGenerator:
         max_duration_s: float = MAX_DURATION_S,
         timeout_s: float = 5.0,
         concurrency: int = CONCURRENCY,
+        cluster_ip: bool | None = None,
     ) -> None:
         # Lists or numpy arrays alike; numpy scalars become plain numbers JSON can carry.
         self._rows = [[float(v) for v in row] for row in rows]
@@ -92,6 +106,10 @@ class TrafficGenerator:
         self._rate, self._feedback, self._fraction = rate_per_s, feedback, feedback_fraction
         self._rng = random.Random(seed)
         self._fixed = list(endpoints) if endpoints is not None else None
+        self._cluster_ip = _real_node() if cluster_ip is None else cluster_ip
+        # One context for every exchange's client: the traffic is plain HTTP, and loading the
+        # CA bundle per connection would cost more CPU than the requests.
+        self._tls = ssl.create_default_context()
         self._endpoints: list[Endpoint] = list(endpoints or [])
         self._max_s, self._timeout = max_duration_s, timeout_s
         self._ids = os.urandom(4).hex()  # unique across generators, so two never mix their feedback
@@ -153,19 +171,13 @@ class TrafficGenerator:
 
     # -- the threads ---------------------------------------------------------------------------
     def _run(self) -> None:
-        limits = httpx.Limits(
-            max_connections=self._concurrency, max_keepalive_connections=self._concurrency
-        )
         try:
-            with (
-                httpx.Client(timeout=self._timeout, trust_env=False, limits=limits) as http,
-                ThreadPoolExecutor(self._concurrency, thread_name_prefix="traffic") as pool,
-            ):
-                self._loop(http, pool)
+            with ThreadPoolExecutor(self._concurrency, thread_name_prefix="traffic") as pool:
+                self._loop(pool)
         except BaseException as e:  # surfaced by stop(): a test must not pass on a dead thread
             self.failure = e
 
-    def _loop(self, http: httpx.Client, pool: ThreadPoolExecutor) -> None:
+    def _loop(self, pool: ThreadPoolExecutor) -> None:
         begun = time.monotonic()
         refreshed = -REFRESH_S
         sent = 0
@@ -183,10 +195,10 @@ class TrafficGenerator:
                 continue
             if now - due > 1.0:  # fell behind (a stalled machine): skip ahead rather than burst
                 sent = int((now - begun) * self._rate)
-            self._dispatch(http, pool, sent)
+            self._dispatch(pool, sent)
             sent += 1
 
-    def _dispatch(self, http: httpx.Client, pool: ThreadPoolExecutor, n: int) -> None:
+    def _dispatch(self, pool: ThreadPoolExecutor, n: int) -> None:
         """Decide here (one thread, so a seed replays the same choices); send on a worker."""
         at, index = time.time(), self._rng.randrange(len(self._rows))
         feedback = self._feedback and self._rng.random() < self._fraction
@@ -194,15 +206,20 @@ class TrafficGenerator:
             self._record(traffic_stats.Sample(at, None, code=0, error="no ready endpoint"))
             return
         endpoint = self._rng.choice(self._endpoints)
-        require_loopback(endpoint[0])  # checked again right before every send
+        self._require_allowed(endpoint[0])  # checked again right before every send
         if not self._slots.acquire(blocking=False):
             self.dropped += 1  # every worker waits on a slow answer: an open-loop client drops
             return
-        pool.submit(self._send, http, n=n, at=at, index=index, endpoint=endpoint, feedback=feedback)
+        pool.submit(self._send, n=n, at=at, index=index, endpoint=endpoint, feedback=feedback)
+
+    def _require_allowed(self, host: str) -> None:
+        if self._cluster_ip and self._fixed is None:
+            require_service_address(host)
+        else:
+            require_loopback(host)
 
     def _send(
         self,
-        http: httpx.Client,
         *,
         n: int,
         at: float,
@@ -211,9 +228,14 @@ class TrafficGenerator:
         feedback: bool,
     ) -> None:
         try:
-            self._record(
-                self._exchange(http, n=n, at=at, index=index, endpoint=endpoint, feedback=feedback)
-            )
+            # A connection per exchange: kube-proxy balances connections, not requests, and the
+            # feedback must reach the pod that holds its prediction.
+            with httpx.Client(timeout=self._timeout, trust_env=False, verify=self._tls) as http:
+                self._record(
+                    self._exchange(
+                        http, n=n, at=at, index=index, endpoint=endpoint, feedback=feedback
+                    )
+                )
         except BaseException as e:  # a bug here must stop the run, not vanish in a worker
             self.failure = e
             self._stop.set()
@@ -232,7 +254,7 @@ class TrafficGenerator:
     ) -> traffic_stats.Sample:
         """One infer request and, when it succeeded and `feedback`, the truth of its row."""
         host, port = endpoint
-        require_loopback(host)
+        self._require_allowed(host)
         base, request_id, row = (
             f"http://{host}:{port}{self._path}",
             f"tg-{self._ids}-{n}",
@@ -261,17 +283,27 @@ class TrafficGenerator:
 
     def _refresh(self) -> None:
         try:
-            found = ready_endpoints(
-                self._api,
-                namespace=self._namespace,
-                service=self._service,
-                port_name=self._port_name,
-            )
+            if self._cluster_ip:
+                found = [
+                    cluster_ip_endpoint(
+                        self._api,
+                        namespace=self._namespace,
+                        service=self._service,
+                        port_name=self._port_name,
+                    )
+                ]
+            else:
+                found = ready_endpoints(
+                    self._api,
+                    namespace=self._namespace,
+                    service=self._service,
+                    port_name=self._port_name,
+                )
         except Exception as e:  # the API server may blink: keep the last list and go on
             self.refresh_errors.append(f"{type(e).__name__}: {e}")
             return
         for host, _ in found:
-            require_loopback(host)
+            self._require_allowed(host)
         self._endpoints = found
 
     def _send_feedback(self, http: httpx.Client, base: str, request_id: str, truth: Any) -> int:

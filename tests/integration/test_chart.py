@@ -48,6 +48,13 @@ def scoped(namespaces: list[str]) -> list[str]:
     ]
 
 
+@pytest.fixture(scope="session")
+def testbed(pod_runner_testbed: Testbed) -> Testbed:
+    """The pod runner's bed, whatever MODEL_ROLLOUT_REAL_NODE says, until the chart's operator is
+    installed from the image on the real node (its Prometheus and models reachable from pods)."""
+    return pod_runner_testbed
+
+
 @pytest.fixture
 def extra_namespaces(testbed: Testbed) -> Iterator[list[str]]:
     """Two more fresh namespaces: one the operator watches, one it must leave alone."""

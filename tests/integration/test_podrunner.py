@@ -20,6 +20,14 @@ from tests.testbed_client import eventually
 pytestmark = pytest.mark.integration
 
 IMAGE = "model-rollout:dev"
+
+
+@pytest.fixture(scope="session")
+def testbed(pod_runner_testbed: testbed_client.Testbed) -> testbed_client.Testbed:
+    """The pod runner's own bed, whatever MODEL_ROLLOUT_REAL_NODE says."""
+    return pod_runner_testbed
+
+
 POD_IP_ENV = {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
 
 

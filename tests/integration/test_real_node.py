@@ -1,7 +1,8 @@
 """The test bed's opt-in real node: real containers, pod IPs, Services, DNS, restarts and OOM kills.
 
-Runs with MODEL_ROLLOUT_REAL_NODE=1 (root, Debian's containerd, `build-binaries.sh node`) on a test
-bed of its own, `<name>-real-node`, which it takes down again unless MODEL_ROLLOUT_KEEP_TESTBED=1.
+Runs with MODEL_ROLLOUT_REAL_NODE=1 (root, Debian's containerd, `build-binaries.sh node`) on the
+session's real-node bed, `<name>-real-node` (tests/conftest.py), shared with the e2e tests and taken
+down at the end of the session unless MODEL_ROLLOUT_KEEP_TESTBED=1.
 """
 
 from __future__ import annotations
@@ -34,27 +35,15 @@ IMAGE = "docker.io/library/busybox:testbed"
 
 
 @pytest.fixture(scope="module")
-def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Testbed]:
-    from testbed import __main__ as tb
-    from testbed import cluster, node, node_image, paths
+def bed(real_node_testbed: Testbed, tmp_path_factory: pytest.TempPathFactory) -> Testbed:
+    from testbed import node, node_image
 
-    name = os.environ.get("MODEL_ROLLOUT_TESTBED", paths.DEFAULT_CLUSTER) + "-real-node"
-    started = not cluster.running(name)
-    tb.up(name, build=os.environ.get("MODEL_ROLLOUT_TESTBED_BUILD", "1") != "0", real_node=True)
     archive = tmp_path_factory.mktemp("images") / "busybox.tar"
     node.import_image(
-        node.layout(name), node_image.write_archive(node_image.busybox(name=IMAGE), archive)
+        node.layout(real_node_testbed.name),
+        node_image.write_archive(node_image.busybox(name=IMAGE), archive),
     )
-    # The project's image, as build-image.sh left it (`make test` builds it before this runs).
-    node.import_image(node.layout(name), paths.CACHE / "images" / "model-rollout-dev.tar")
-    yield Testbed(
-        name=name,
-        kubeconfig=paths.kubeconfig(name),
-        prometheus_url=tb.load_state(name)["prometheus_url"],
-        state_dir=paths.state_dir(name),
-    )
-    if started and os.environ.get("MODEL_ROLLOUT_KEEP_TESTBED") != "1":
-        tb.down(name)
+    return real_node_testbed
 
 
 @pytest.fixture

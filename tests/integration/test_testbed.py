@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import textwrap
 
 import pytest
 
+from tests.e2e import support
 from tests.testbed_client import Testbed, eventually
 
 pytestmark = pytest.mark.integration
@@ -101,7 +103,7 @@ def _metrics_pod(name: str, *, scrape: bool) -> dict[str, object]:
             "containers": [
                 {
                     "name": "main",
-                    "image": "model-rollout:test",
+                    "image": support.NODE_IMAGE if support.REAL_NODE else "model-rollout:test",
                     "command": ["python", "-c", METRICS_SERVER],
                     "ports": [{"containerPort": 9100, "name": "metrics"}],
                     "env": [
@@ -149,6 +151,9 @@ def test_prometheus_discovers_an_annotated_pod_and_its_series_appear(
     result = eventually(scraped, timeout=60, what="the annotated pod's series in Prometheus")
     assert [r["metric"]["who"] for r in result] == ["scraped"]  # type: ignore[index]
     assert float(result[0]["value"][1]) == 7.0
-    ip = testbed.get("pod", "scraped", "-n", namespace)["status"]["podIP"]
-    assert ip.startswith("127.")
-    assert ip != "127.0.0.1"
+    ip = ipaddress.ip_address(testbed.get("pod", "scraped", "-n", namespace)["status"]["podIP"])
+    if testbed.real_node:  # scraped at its own address on the node's bridge
+        assert ip in ipaddress.ip_network("10.244.0.0/16")
+    else:  # a loopback address of its own under the pod runner
+        assert ip in ipaddress.ip_network("127.0.0.0/8")
+        assert str(ip) != "127.0.0.1"

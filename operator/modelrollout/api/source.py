@@ -45,15 +45,23 @@ class MlflowSource(SpecModel):
 
 
 class DirectorySource(SpecModel):
-    """A folder (file:// only for now) holding one sub-folder per version: `<uri>/<version>/<file>`.
+    """A folder (file:// or pvc://, not an object store yet) holding one sub-folder per version: `<uri>/<version>/<file>`.
 
     The version is the highest sub-folder name made of dot-separated numbers (`3`, `1.10.2`),
     compared number by number (`1.10` is above `1.9`); other names, and versions whose file is not
     there yet, are passed over."""
 
-    uri: Annotated[str, Field(pattern=r"^file:///\S*/$", max_length=2048)]
-    """The folder, as file:///abs/path/ with a trailing slash; the operator and the model server
-    must both read it (a volume mounted at the same path)."""
+    uri: Annotated[
+        str,
+        Field(
+            pattern=r"^(file:///\S*/|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?/(\S*/)?)$",
+            max_length=2048,
+        ),
+    ]
+    """The folder with a trailing slash: pvc://<claim>/<path>/, a PersistentVolumeClaim the serving
+    pods mount for the version picked, and the operator's pod at $MODEL_ROLLOUT_PVC_ROOT/<claim>
+    (default /mnt/pvc/<claim>); or file:///abs/path/, read by the operator and the model server
+    alike at that path."""
     file: ArtifactFile = "model.skops"
     """The model file inside each version's folder, in spec.model.format."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import functools
 import logging
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,10 @@ from modelrollout.k8s import client, informer
 
 # After an error, wait before the next turn (a transient API or network failure heals by itself).
 ERROR_BACKOFF = timedelta(seconds=5)
+# Transitions of one object made in one go. Each step of a rollout going to the back of the queue made
+# it wait for every other object's turn (seconds, with hundreds rolling out); bounded, so an object
+# that keeps moving still lets the others have a worker.
+CHAIN = 6
 
 
 def api_client(*, pool: int) -> k8s_client.ApiClient:
@@ -60,12 +65,14 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.metrics = observability.OperatorMetrics()
     memo.providers = reconcile.Providers()
     store = informer.Store()
+    store.feed(api.KIND)  # by the `watch` handler below, from kopf's own watch
     watches = len(informer.WATCHED) * max(1, len(opts.namespaces))
     memo.kube = client.Kube(
-        api_client(pool=opts.workers + watches + 2),
+        api_client(pool=opts.workers + watches + 3),
         qps=opts.kube_qps,
         burst=opts.kube_burst,
         store=store,
+        background_events=True,
     )
 
     def changed(namespace: str, name: str) -> None:  # called from the watch threads
@@ -95,6 +102,7 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     await asyncio.gather(*memo.workers, return_exceptions=True)
     memo.informers.stop()
     memo.executor.shutdown(wait=False, cancel_futures=True)
+    memo.kube.close()
     with contextlib.suppress(Exception):
         await memo.http.cleanup()
     memo.providers.close()
@@ -110,14 +118,21 @@ async def watch(
     finalizer left behind by a stopped or uninstalled operator blocks deleting the object and its
     namespace. Children go with the object through owner references, so nothing needs one. A change
     of status alone (our own write, most often) queues nothing: the turn that wrote it already said
-    when the next is due."""
+    when the next is due.
+
+    Every event's body goes into the store first: a turn reads the ModelDeployment from there rather
+    than asking the API server each time."""
     assert namespace is not None, "ModelDeployment is a namespaced kind"
     key = (namespace, name)
     if type == "DELETED":
+        memo.kube.store.remove(api.KIND, namespace, name)
         memo.queue.forget(key)
         memo.seen.pop(key, None)
         memo.metrics.forget(namespace, name)
         return
+    memo.kube.store.put(
+        api.KIND, {"apiVersion": api.API_VERSION, "kind": api.KIND, **copy.deepcopy(dict(body))}
+    )
     meta = body.get("metadata") or {}
     mark = (meta.get("generation"), repr(sorted((meta.get("annotations") or {}).items())))
     if memo.seen.get(key) == mark and type == "MODIFIED":
@@ -136,15 +151,7 @@ async def work(*, memo: Any, logger: Any) -> None:
         memo.metrics.queue_depth.set(len(queue))
         namespace, name = key
         try:
-            turn = functools.partial(
-                reconcile.reconcile,
-                kube=memo.kube,
-                settings=memo.settings,
-                providers=memo.providers,
-                metrics=memo.metrics,
-                namespace=namespace,
-                name=name,
-            )
+            turn = functools.partial(_turn, memo, namespace, name)
             delay = await loop.run_in_executor(memo.executor, turn)
         except client.KubeError as e:
             memo.metrics.reconcile_errors.labels(type(e).__name__).inc()
@@ -165,3 +172,21 @@ async def work(*, memo: Any, logger: Any) -> None:
             memo.seen.pop(key, None)
         else:
             queue.add_after(key, delay.total_seconds())
+
+
+def _turn(memo: Any, namespace: str, name: str) -> timedelta | None:
+    """Reconciles until the rollout stops moving (at most CHAIN times): a turn that made a transition
+    is followed at once by the same worker, not by a trip to the back of the queue."""
+    wait: timedelta | None = timedelta(0)
+    for _ in range(CHAIN):
+        wait = reconcile.reconcile(
+            kube=memo.kube,
+            settings=memo.settings,
+            providers=memo.providers,
+            metrics=memo.metrics,
+            namespace=namespace,
+            name=name,
+        )
+        if wait != timedelta(0):
+            break
+    return wait

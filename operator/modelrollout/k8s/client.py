@@ -18,12 +18,13 @@ from kubernetes.client import ApiClient
 from kubernetes.client import exceptions as k8s_exceptions
 from urllib3 import exceptions as urllib3_exceptions
 
-from modelrollout.k8s import informer
+from modelrollout.k8s import events, informer
 
 FIELD_MANAGER = "model-rollout"
-# client-go's defaults are 5/10; Argo Rollouts' controller uses 40/80. The chart sets these.
-DEFAULT_QPS = 50.0
-DEFAULT_BURST = 100
+# client-go's defaults are 5/10; Argo Rollouts' controller uses 40/80. A rollout costs ~25 requests
+# (bench/scale.py), so 1,000 at once need well over 50/s to end in minutes. The chart sets these.
+DEFAULT_QPS = 100.0
+DEFAULT_BURST = 200
 
 
 class KubeError(Exception):
@@ -117,7 +118,8 @@ class Kube:
     """A small facade over the dynamic client; one instance per operator, built at start-up.
 
     With a `store` (fed by k8s.informer), reads of the kinds it holds come from memory once their
-    first list is in, and this client's own writes go into it at once."""
+    first list is in, and this client's own writes go into it at once. With `background_events`,
+    Events are posted by a k8s.events.EventSink thread rather than by the caller."""
 
     def __init__(
         self,
@@ -127,11 +129,17 @@ class Kube:
         qps: float = DEFAULT_QPS,
         burst: int = DEFAULT_BURST,
         store: informer.Store | None = None,
+        background_events: bool = False,
     ) -> None:
         self._dyn = dynamic.DynamicClient(api_client)  # type: ignore[no-untyped-call]
         self._field_manager = field_manager
         self._bucket = TokenBucket(qps=qps, burst=burst)
         self.store = store
+        self.events = events.EventSink(self._post_event) if background_events else None
+
+    def close(self) -> None:
+        if self.events is not None:
+            self.events.close()
 
     @property
     def dynamic(self) -> dynamic.DynamicClient:
@@ -171,6 +179,12 @@ class Kube:
     ) -> dict[str, Any] | None:
         if namespace is not None and (store := self._cached(kind, namespace)) is not None:
             return store.get(kind, namespace, name)
+        if namespace is not None and self.store is not None and self.store.fed(kind):
+            # Fed by someone else's watch (kopf's, for ModelDeployments): a copy held is current, a
+            # miss may only mean its first event has not arrived, so it is asked for.
+            held = self.store.get(kind, namespace, name)
+            if held is not None:
+                return held
         res = self._resource(api_version, kind)
         try:
             with _translated("read", f"{kind} {namespace}/{name}"):
@@ -224,12 +238,15 @@ class Kube:
         """A merge patch of the status subresource; a None value removes that field."""
         res = self._resource(api_version, kind)
         with _translated("write status of", f"{kind} {namespace}/{name}"):
-            res.status.patch(
+            out = res.status.patch(
                 name=name,
                 namespace=namespace,
                 body={"status": dict(status)},
                 content_type="application/merge-patch+json",
             )
+        if self.store is not None and self.store.fed(kind):
+            # The next turn must read this status, not the one before it that a watch still carries.
+            self.store.put(kind, dict(out.to_dict()))
 
     def event(
         self,
@@ -263,9 +280,18 @@ class Kube:
             "count": 1,
             "reportingComponent": FIELD_MANAGER,
         }
+        if self.events is not None:
+            self.events.put(body)
+        else:
+            self._post_event(body)
+
+    def _post_event(self, body: dict[str, Any]) -> None:
         res = self._resource("v1", "Event")
-        with _translated("record event on", _describe(involved)):
-            res.create(body=body, namespace=meta["namespace"])
+        about = body["involvedObject"]
+        with _translated(
+            "record event on", f"{about['kind']} {about['namespace']}/{about['name']}"
+        ):
+            res.create(body=body, namespace=body["metadata"]["namespace"])
 
     def replace(self, manifest: Mapping[str, Any]) -> None:
         """A full update (PUT) of an object read this turn; its resourceVersion guards a concurrent change.

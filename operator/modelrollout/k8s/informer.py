@@ -68,6 +68,15 @@ class Store:
         self._lock = threading.Lock()
         self._objects: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         self._synced: set[tuple[str, str | None]] = set()
+        self._fed: set[str] = set()
+
+    def feed(self, kind: str) -> None:
+        """Objects of kind are put here by a watch of the caller's (kopf's): Kube reads them from here
+        when they are held and from the API server when not."""
+        self._fed.add(kind)
+
+    def fed(self, kind: str) -> bool:
+        return kind in self._fed
 
     def covers(self, kind: str, namespace: str | None) -> bool:
         if kind not in _KINDS or namespace is None:

@@ -66,11 +66,16 @@ def pvc_path(uri: str) -> Path:
         raise FetchError(
             f"cannot fetch {uri!r}: a PVC URI is pvc://<claim>/<path inside the claim>"
         )
-    root = Path(os.environ.get(PVC_ROOT_ENV, DEFAULT_PVC_ROOT)) / claim
+    root = pvc_mount(claim)
     path = (root / rel).resolve()
     if not path.is_relative_to(root.resolve()):
         raise FetchError(f"cannot fetch {uri!r}: the path leaves the claim {claim!r}; remove '..'")
     return path
+
+
+def pvc_mount(claim: str) -> Path:
+    """Where this process sees the claim: $MODEL_ROLLOUT_PVC_ROOT/<claim>, by default /mnt/pvc/<claim>."""
+    return Path(os.environ.get(PVC_ROOT_ENV, DEFAULT_PVC_ROOT)) / claim
 
 
 def _existing(path: Path, uri: str) -> Path:

@@ -108,6 +108,22 @@ def test_the_operator_reads_its_settings_from_the_environment_the_chart_sets(
 
 
 @needs_helm
+def test_the_api_client_limits_and_workers_are_chart_values(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dep = one(
+        objects("operator.workers=32", "operator.kubeApiQps=250", "operator.kubeApiBurst=500"),
+        "Deployment",
+    )
+    (container,) = dep["spec"]["template"]["spec"]["containers"]
+    for e in container["env"]:
+        if "value" in e:
+            monkeypatch.setenv(e["name"], e["value"].replace("$(POD_IP)", "10.1.2.3"))
+    parsed = settings.parse([])
+    assert (parsed.workers, parsed.kube_qps, parsed.kube_burst) == (32, 250.0, 500)
+
+
+@needs_helm
 def test_a_digest_pins_the_image_and_a_serving_image_can_differ() -> None:
     digest = "sha256:" + "a" * 64
     dep = one(objects(f"image.digest={digest}", "servingImage=reg/serve:2"), "Deployment")
@@ -188,6 +204,8 @@ def test_the_disruption_budget_takes_min_available_instead_when_given() -> None:
         (["watchNamespaces={Bad_NS}"], "/watchNamespaces/0"),
         (["image.digest=latest"], "/image/digest"),
         (["serviceAccount.create=false"], "serviceAccount.name is required"),
+        (["operator.kubeApiQps=0"], "/operator/kubeApiQps"),
+        (["operator.workers=0"], "/operator/workers"),
     ],
 )
 def test_bad_values_are_refused_with_what_was_wrong(values: list[str], message: str) -> None:

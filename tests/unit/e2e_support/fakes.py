@@ -35,6 +35,9 @@ def http_server(answer: Answer) -> Iterator[int]:
         def _any(self) -> None:
             length = int(self.headers.get("content-length") or 0)
             body = json.loads(self.rfile.read(length)) if length else {}
+            peers = getattr(answer, "peers", None)
+            if peers is not None:  # which client connection each request came on
+                peers.append((self.path, body.get("id"), self.client_address[1]))
             code, doc = answer(self.command, self.path, body)
             data = json.dumps(doc).encode()
             self.send_response(code)
@@ -69,6 +72,8 @@ class FakeModel:
     """How long each inference takes: a slow model."""
     infers: list[dict[str, Any]] = field(default_factory=list)
     feedback: list[dict[str, Any]] = field(default_factory=list)
+    peers: list[tuple[str, Any, int]] = field(default_factory=list)
+    """(path, request id, client port) of every request, filled in by http_server."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:

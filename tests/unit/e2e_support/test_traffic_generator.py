@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import unquote
 
 import pytest
@@ -124,6 +125,20 @@ def test_each_request_sends_the_truth_of_its_own_row_as_feedback() -> None:
     infer = model.infers[0]["inputs"][0]
     assert (infer["name"], infer["datatype"], infer["shape"]) == ("input-0", "FP64", [1, 4])
     assert len(set(rows_by_id)) == len(model.infers)  # every request has its own id
+
+
+def test_each_exchange_has_a_connection_of_its_own_that_its_feedback_follows() -> None:
+    """kube-proxy balances connections: a new one per exchange spreads the requests, and the
+    feedback reaches the pod that holds its prediction."""
+    model = fakes.FakeModel("1")
+    with fakes.http_server(model) as port, _generator(endpoints=[("127.0.0.1", port)]):
+        _until(lambda: len(model.feedback) >= 20)
+    ports: dict[Any, set[int]] = {}
+    for _, request_id, peer in model.peers:
+        ports.setdefault(request_id, set()).add(peer)
+    exchanges = list(ports.values())
+    assert all(len(p) == 1 for p in exchanges), ports  # infer and its feedback: one connection
+    assert len({next(iter(p)) for p in exchanges}) == len(exchanges)  # none shared
 
 
 @pytest.mark.parametrize(

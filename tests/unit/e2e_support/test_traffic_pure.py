@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.e2e import traffic
+from tests.e2e import traffic, traffic_endpoints
 from tests.e2e.traffic_stats import Sample, summarize
 from tests.unit.e2e_support.fakes import endpoint_slice, pod, service
 
@@ -24,6 +24,30 @@ def test_loopback_addresses_are_allowed(host: str) -> None:
 def test_anything_but_127_slash_8_is_refused(host: str) -> None:
     with pytest.raises(traffic.NotLoopbackError, match=r"loopback|127"):
         traffic.require_loopback(host)
+
+
+@pytest.mark.parametrize("host", ["10.0.0.1", "10.0.0.254"])
+def test_the_test_beds_cluster_ips_are_allowed(host: str) -> None:
+    traffic.require_service_address(host)
+
+
+@pytest.mark.parametrize("host", ["10.0.1.1", "10.244.3.7", "127.0.0.1", "example.org"])
+def test_anything_but_the_service_range_is_refused_as_a_cluster_ip(host: str) -> None:
+    with pytest.raises(
+        traffic.NotLoopbackError, match=r"outside 10\.0\.0\.0/24|not an IP address.*ClusterIPs"
+    ):
+        traffic.require_service_address(host)
+
+
+def test_a_service_is_reached_at_its_cluster_ip_on_the_named_port() -> None:
+    svc = service({"app": "iris"})
+    svc["spec"]["clusterIP"] = "10.0.0.42"
+    svc["spec"]["ports"].append({"name": "grpc", "port": 81, "targetPort": "grpc"})
+    assert traffic_endpoints.service_port(svc) == ("10.0.0.42", 80)
+    assert traffic_endpoints.service_port(svc, port_name="grpc") == ("10.0.0.42", 81)
+    assert traffic_endpoints.service_port(svc, port_name="nope") is None
+    svc["spec"]["clusterIP"] = "None"  # headless: nothing for kube-proxy to route
+    assert traffic_endpoints.service_port(svc) is None
 
 
 def test_only_ready_endpoints_count_and_an_unset_ready_means_ready() -> None:

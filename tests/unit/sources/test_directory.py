@@ -42,3 +42,34 @@ def test_a_folder_without_versions_says_what_to_add(tmp_path: Path) -> None:
 def test_a_missing_folder_says_to_mount_it(tmp_path: Path) -> None:
     with pytest.raises(pick.SourceError, match=r"cannot be listed.*mount it"):
         directory.pick(_source(tmp_path / "nope"))
+
+
+def test_a_claim_is_read_where_the_operator_mounts_it_and_its_version_named_under_the_claim(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODEL_ROLLOUT_PVC_ROOT", str(tmp_path))
+    store = tmp_path / "models" / "iris"
+    store.mkdir(parents=True)
+    for name in ("1.9", "1.10"):
+        _version(store, name)
+    found = directory.pick(api.DirectorySource(uri="pvc://models/iris/"))
+    assert (found.version, found.uri) == ("1.10", "pvc://models/iris/1.10/model.skops")
+
+
+def test_an_unmounted_claim_says_where_to_mount_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODEL_ROLLOUT_PVC_ROOT", str(tmp_path))
+    with pytest.raises(
+        pick.SourceError,
+        match=rf"mount the claim models in the operator's pod at {tmp_path}/models",
+    ):
+        directory.pick(api.DirectorySource(uri="pvc://models/"))
+
+
+def test_a_claim_folder_may_not_leave_the_claim(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODEL_ROLLOUT_PVC_ROOT", str(tmp_path))
+    with pytest.raises(pick.SourceError, match=r"leaves the claim 'models'"):
+        directory.pick(api.DirectorySource(uri="pvc://models/../other/"))
