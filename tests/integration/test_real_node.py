@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -142,6 +143,53 @@ def _curl(url: str) -> str:
         ["curl", "-sS", "-m", "3", url], capture_output=True, text=True, timeout=10, check=False
     )
     return done.stdout.strip() if done.returncode == 0 else ""
+
+
+@pytest.fixture
+def models(bed: Testbed, ns: str) -> Iterator[Path]:
+    """The CRD, a restricted namespace, and the demo models on a hostPath PV bound to claim `models`."""
+    from tests.e2e import support
+
+    models = support.demo_models()
+    bed.kubectl("label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted")
+    bed.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(support.REPO / "crds"))
+    # Right after creation the CRD has no conditions yet, which `kubectl wait` takes as a failure.
+    eventually(
+        lambda: bed.kubectl(
+            "wait", "--for=condition=Established", "crd/modeldeployments.modelrollout.io",
+            check=False,
+        ).returncode == 0,
+        timeout=30,
+        what="the CRD to be Established",
+    )  # fmt: skip
+    volume = {"accessModes": ["ReadOnlyMany"], "storageClassName": ""}
+    _apply(
+        bed,
+        ns,
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": f"{ns}-models"},
+            "spec": {
+                **volume,
+                "capacity": {"storage": "1Gi"},
+                "hostPath": {"path": str(models)},
+                "claimRef": {"namespace": ns, "name": "models"},
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "models"},
+            "spec": {
+                **volume,
+                "resources": {"requests": {"storage": "1Gi"}},
+                "volumeName": f"{ns}-models",
+            },
+        },
+    )
+    yield models
+    bed.kubectl("delete", "pv", f"{ns}-models", "--wait=false", check=False)
 
 
 def test_a_pod_runs_from_a_local_image_with_a_routable_ip_and_its_logs(
@@ -289,49 +337,11 @@ def test_a_pod_reaches_the_api_server_through_the_kubernetes_service_as_its_serv
 
 
 def test_a_model_server_from_the_image_serves_under_the_restricted_profile_and_is_scraped(
-    bed: Testbed, ns: str, tmp_path: Path
+    bed: Testbed, ns: str, models: Path, tmp_path: Path
 ) -> None:
     """The operator's server Deployment, from localhost/model-rollout:dev, the model on a PVC."""
     from tests.e2e import support
 
-    models = support.demo_models()
-    bed.kubectl("label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted")
-    bed.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(support.REPO / "crds"))
-    # Right after creation the CRD has no conditions yet, which `kubectl wait` takes as a failure.
-    eventually(
-        lambda: bed.kubectl(
-            "wait", "--for=condition=Established", "crd/modeldeployments.modelrollout.io",
-            check=False,
-        ).returncode == 0,
-        timeout=30,
-        what="the CRD to be Established",
-    )  # fmt: skip
-    volume = {"accessModes": ["ReadOnlyMany"], "storageClassName": ""}
-    _apply(
-        bed,
-        ns,
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolume",
-            "metadata": {"name": f"{ns}-models"},
-            "spec": {
-                **volume,
-                "capacity": {"storage": "1Gi"},
-                "hostPath": {"path": str(models)},
-                "claimRef": {"namespace": ns, "name": "models"},
-            },
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": {"name": "models"},
-            "spec": {
-                **volume,
-                "resources": {"requests": {"storage": "1Gi"}},
-                "volumeName": f"{ns}-models",
-            },
-        },
-    )
     manifest = support.model_deployment(
         name="iris", models=models, version="v1", artifact="iris-v1.skops",
         prometheus_url=bed.prometheus_url, replicas=1,
@@ -364,7 +374,6 @@ def test_a_model_server_from_the_image_serves_under_the_restricted_profile_and_i
         assert not bed.get("jobs", "-n", ns)["items"]
     finally:
         op.stop()
-        bed.kubectl("delete", "pv", f"{ns}-models", "--wait=false", check=False)
     # The stable pod; a promoted canary's pod may still be terminating beside it.
     pods = bed.get(
         "pods", "-n", ns, "-l", "app.kubernetes.io/name=iris,modelrollout.io/track=stable"
@@ -383,3 +392,381 @@ def test_a_model_server_from_the_image_serves_under_the_restricted_profile_and_i
         return any(r["value"][1] == "1" for r in bed.query(f'up{{instance=~"{pod_ip}:.*"}}'))
 
     eventually(scraped, timeout=30, what=f"Prometheus scraping {pod_ip}")
+
+
+def _infer_through(url: str) -> str:
+    """One OIP v2 request on a new connection (kube-proxy picks an endpoint per connection):
+    the version that answered, from the response body."""
+    body = json.dumps(
+        {
+            "inputs": [
+                {"name": "x", "shape": [1, 4], "datatype": "FP64", "data": [5.1, 3.5, 1.4, 0.2]}
+            ]
+        }
+    )
+    done = subprocess.run(
+        ["curl", "-sS", "-m", "5", "-H", "Content-Type: application/json", "-d", body, url],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+    if done.returncode != 0:
+        return f"error: {done.stderr.strip()}"
+    return str(json.loads(done.stdout).get("model_version", "none"))
+
+
+def _pod_requests(pod_ip: str, port: int) -> float:
+    """The server's own count of the inference requests it answered (model_requests_total)."""
+    text = _curl(f"http://{pod_ip}:{port}/metrics")
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("model_requests_total{")
+    )
+
+
+def _measure_shares(
+    bed: Testbed, ns: str, *, pods: int, requests: int
+) -> tuple[dict[str, int], dict[str, float]]:
+    """Requests through the `iris` Service's ClusterIP, once the EndpointSlice holds `pods` ready
+    endpoints: answers by version (response bodies) and by version from each pod's own counter."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def ready_endpoints() -> list[str] | None:
+        slices = bed.get("endpointslices", "-n", ns, "-l", "kubernetes.io/service-name=iris")
+        got = [
+            a
+            for s in slices["items"]
+            for e in s.get("endpoints") or []
+            if (e.get("conditions") or {}).get("ready")
+            for a in e["addresses"]
+        ]
+        return got if len(got) == pods else None
+
+    eventually(ready_endpoints, timeout=120, what=f"{pods} ready endpoints behind iris")
+    items = bed.get("pods", "-n", ns, "-l", "app.kubernetes.io/name=iris")["items"]
+    serving = {
+        p["status"]["podIP"]: p["metadata"]["labels"]["modelrollout.io/version"]
+        for p in items
+        if "deletionTimestamp" not in p["metadata"] and p["status"].get("podIP")
+    }
+    port = items[0]["spec"]["containers"][0]["ports"][0]["containerPort"]
+    service = bed.get("service", "-n", ns, "iris")["spec"]
+    url = f"http://{service['clusterIP']}:{service['ports'][0]['port']}/v2/models/iris/infer"
+    # kube-proxy applies a new EndpointSlice within about a second; a few answers prove it routes.
+    eventually(lambda: _infer_through(url) in set(serving.values()), timeout=30, what="an answer")
+    time.sleep(2)
+    before = {ip: _pod_requests(ip, port) for ip in serving}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda _: _infer_through(url), range(requests)))
+    after = {ip: _pod_requests(ip, port) for ip in serving}
+    by_body = {v: answers.count(v) for v in set(answers)}
+    by_counter: dict[str, float] = {}
+    for ip, version in serving.items():
+        by_counter[version] = by_counter.get(version, 0.0) + after[ip] - before[ip]
+    return by_body, by_counter
+
+
+def test_canary_traffic_through_the_cluster_ip_follows_the_weight_at_20_and_50(
+    bed: Testbed, ns: str, models: Path, tmp_path: Path
+) -> None:
+    """Replica ratio on a real node: 4 stable pods plus 1 canary at 20%, plus 4 at 50%, and
+    kube-proxy spreading new connections over the Service's endpoints gives those shares."""
+    from testbed import paths
+    from tests.e2e import support
+
+    manifest = support.model_deployment(
+        name="iris", models=models, version="v1", artifact="iris-v1.skops",
+        prometheus_url=bed.prometheus_url, replicas=4,
+        steps=[{"setWeight": 20}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}],
+    )  # fmt: skip
+    manifest["spec"]["model"]["uri"] = "pvc://models/models/iris-v1.skops"
+    op = support.Operator(
+        namespace=ns, kubeconfig=bed.kubeconfig, log=tmp_path / "operator.log",
+        image=support.NODE_IMAGE,
+    ).start()  # fmt: skip
+    shares: dict[int, tuple[dict[str, int], dict[str, float]]] = {}
+    try:
+        support.apply(bed, ns, manifest)
+        support.wait_phase(bed, ns, "iris", {"Healthy"}, timeout=240)
+        manifest["spec"]["model"].update(version="v2", uri="pvc://models/models/iris-v2.skops")
+        support.apply(bed, ns, manifest)
+        for weight, pods in ((20, 5), (50, 8)):
+            eventually(
+                lambda w=weight: (
+                    (st := support.status(bed, ns, "iris")).get("phase") == "Paused"
+                    and st.get("canaryWeight") == w
+                    and st.get("actualCanaryWeight") == w
+                ),
+                timeout=240,
+                what=f"the rollout paused at {weight}% with {weight}% of ready endpoints",
+            )
+            shares[weight] = _measure_shares(bed, ns, pods=pods, requests=1000)
+            if weight == 20:
+                plugin = str(paths.VENV_BIN / "kubectl-model_rollout")
+                subprocess.run(
+                    [plugin, "--kubeconfig", str(bed.kubeconfig), "-n", ns, "promote", "iris"],
+                    check=True, capture_output=True, timeout=30,
+                )  # fmt: skip
+    finally:
+        op.stop()
+    print(f"measured shares through the ClusterIP: {shares}")
+    for weight, (by_body, by_counter) in shares.items():
+        answered = by_body.get("v1", 0) + by_body.get("v2", 0)
+        assert answered == sum(by_body.values()), by_body  # every request answered by a version
+        canary = 100 * by_body.get("v2", 0) / answered
+        assert abs(canary - weight) <= 5, (weight, by_body)
+        counted = 100 * by_counter.get("v2", 0) / sum(by_counter.values())
+        assert abs(counted - weight) <= 5, (weight, by_counter)
+        assert abs(sum(by_counter.values()) - answered) <= 0.01 * answered, (by_body, by_counter)
+
+
+def _memory_hungry_model(models: Path) -> str:
+    """A version that needs about 620 MB to load (a 1-NN holding 6M rows), where iris-v1 takes 160."""
+    path = models / "models" / "iris-memory-hungry.skops"
+    if not path.exists():
+        import numpy as np
+        import skops.io
+        from sklearn.neighbors import KNeighborsClassifier
+
+        rows = 6_000_000
+        model = KNeighborsClassifier(n_neighbors=1, algorithm="brute")
+        model.fit(np.zeros((rows, 4)), np.arange(rows) % 3)
+        skops.io.dump(model, path.with_suffix(".partial"))
+        path.with_suffix(".partial").rename(path)
+    return "pvc://models/models/" + path.name
+
+
+def test_a_canary_over_its_memory_limit_is_oom_killed_and_rolled_back_the_stable_serving_on(
+    bed: Testbed, ns: str, models: Path, tmp_path: Path
+) -> None:
+    """The kernel kills the new version for memory under the limit both tracks share; the operator
+    rolls back at once (CanaryCrashed naming the container and OOMKilled), not after the progress
+    deadline, and the stable pods are the same pods, never restarted, answering every request."""
+    from tests.e2e import support
+
+    manifest = support.model_deployment(
+        name="iris", models=models, version="v1", artifact="iris-v1.skops",
+        prometheus_url=bed.prometheus_url, replicas=2,
+        steps=[{"setWeight": 20}, {"pause": {}}],
+    )  # fmt: skip
+    manifest["spec"]["model"]["uri"] = "pvc://models/models/iris-v1.skops"
+    manifest["spec"]["serving"]["resources"] = {"limits": {"memory": "320Mi"}}
+    hungry = _memory_hungry_model(models)
+    op = support.Operator(
+        namespace=ns, kubeconfig=bed.kubeconfig, log=tmp_path / "operator.log",
+        image=support.NODE_IMAGE,
+    ).start()  # fmt: skip
+    try:
+        support.apply(bed, ns, manifest)
+        support.wait_phase(bed, ns, "iris", {"Healthy"}, timeout=240)
+        stable_before = _track_pods(bed, ns, "stable")
+        manifest["spec"]["model"].update(version="v2", uri=hungry)
+        support.apply(bed, ns, manifest)
+        applied = time.monotonic()
+
+        killed: list[dict[str, Any]] = []
+
+        def rolled_back() -> dict[str, Any] | None:
+            # The canary is scaled to zero as soon as traffic leaves it: look at terminating pods too.
+            selector = "app.kubernetes.io/name=iris,modelrollout.io/track=canary"
+            for pod in bed.get("pods", "-n", ns, "-l", selector)["items"]:
+                for c in pod["status"].get("containerStatuses") or []:
+                    state, last = c.get("state") or {}, c.get("lastState") or {}
+                    ended = state.get("terminated") or last.get("terminated") or {}
+                    if ended.get("reason") == "OOMKilled":
+                        killed.append({"pod": pod["metadata"]["name"], **ended})
+            st = support.status(bed, ns, "iris")
+            return st if st.get("phase") in {"RolledBack", "Failed"} else None
+
+        st = eventually(rolled_back, timeout=180, interval=0.2, what="v2 to be rolled back")
+        reacted = time.monotonic() - applied
+        stable_after = _track_pods(bed, ns, "stable")
+    finally:
+        op.stop()
+    print(f"OOMKilled {killed[:1]}; rolled back {reacted:.0f}s after the apply")
+    assert killed, "the kubelet never reported the canary OOMKilled"
+    assert st["phase"] == "RolledBack", st
+    assert st["stableVersion"] == "v1", st
+    assert st["canaryWeight"] == 0, st
+    last = st["history"][-1]
+    assert (last["version"], last["outcome"], last["reason"]) == (
+        "v2",
+        "RolledBack",
+        "CanaryCrashed",
+    )
+    assert f"container server of pod {killed[0]['pod']} was OOMKilled" in last["message"], last
+    crashed = [e for e in support.events(bed, ns, "iris") if e["reason"] == "CanaryCrashed"]
+    assert crashed, support.events(bed, ns, "iris")
+    assert crashed[0]["type"] == "Warning", crashed
+    # The same stable pods, never restarted, and all traffic answered by v1.
+    assert stable_after.keys() == stable_before.keys()
+    for pod in stable_after.values():
+        assert all(c["restartCount"] == 0 for c in pod["status"]["containerStatuses"]), pod
+    service = bed.get("service", "-n", ns, "iris")["spec"]
+    url = f"http://{service['clusterIP']}:{service['ports'][0]['port']}/v2/models/iris/infer"
+    assert {_infer_through(url) for _ in range(40)} == {"v1"}
+
+
+def _track_pods(bed: Testbed, ns: str, track: str) -> dict[str, dict[str, Any]]:
+    selector = f"app.kubernetes.io/name=iris,modelrollout.io/track={track}"
+    items = bed.get("pods", "-n", ns, "-l", selector)["items"]
+    return {p["metadata"]["name"]: p for p in items if "deletionTimestamp" not in p["metadata"]}
+
+
+def _helm(bed: Testbed, *args: str) -> str:
+    from testbed import paths
+
+    done = subprocess.run(
+        [str(paths.BIN / "helm"), "--kubeconfig", str(bed.kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, f"helm {' '.join(args)}: {done.stderr}"
+    return done.stdout
+
+
+def test_the_chart_runs_the_operator_from_the_image_in_a_pod_which_rolls_out_and_rolls_back(
+    bed: Testbed, ns: str, models: Path
+) -> None:
+    """helm install from charts/ with localhost/model-rollout:dev: the operator runs in a container
+    under the restricted profile (non-root, read-only root), in-cluster config and the chart's RBAC;
+    it promotes v2, then rolls v3 back on its own when the kernel OOM-kills v3's canary."""
+    from tests.e2e import support
+
+    chart = support.REPO / "charts" / "model-rollout"
+    image = support.NODE_IMAGE.split(":")
+    _helm(
+        bed, "install", "mr", str(chart), "-n", ns, "--set", f"image.repository={image[0]}",
+        "--set", f"image.tag={image[1]}", "--set", "image.pullPolicy=Never",
+        "--set", f"watchNamespaces={{{ns}}}", "--set", "operator.idleResyncSeconds=5",
+    )  # fmt: skip
+    selector = "app.kubernetes.io/component=operator"
+
+    def ready() -> dict[str, Any] | None:
+        for pod in bed.get("pods", "-n", ns, "-l", selector)["items"]:
+            conditions = pod.get("status", {}).get("conditions") or []
+            if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
+                return dict(pod)
+        return None
+
+    try:
+        op = eventually(ready, timeout=120, what="the operator pod Ready")
+    except AssertionError as e:
+        pods = bed.get("pods", "-n", ns, "-l", selector)["items"]
+        logs = [
+            bed.kubectl("logs", "-n", ns, p["metadata"]["name"], flag, check=False).stdout[-4000:]
+            for p in pods
+            for flag in ("--previous", "--tail=40")
+        ]
+        raise AssertionError(f"{e}: {[p['status'] for p in pods]}\nlogs: {logs}") from e
+    name = op["metadata"]["name"]
+    container = op["spec"]["containers"][0]
+    assert container["image"] == support.NODE_IMAGE
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert op["spec"]["securityContext"]["runAsNonRoot"] is True
+
+    def inside(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done: subprocess.CompletedProcess[str] = bed.kubectl(
+            "exec", "-n", ns, name, "--", *cmd, check=check
+        )
+        return done
+
+    assert inside("model-rollout", "--version").stdout.strip() == _version()
+    assert inside("id", "-u").stdout.strip() == "65532"
+    refused = inside("touch", "/written", check=False)
+    assert refused.returncode != 0
+    assert "Read-only file system" in refused.stderr
+
+    steps = [{"setWeight": 50}, {"pause": {"duration": "2s"}}]
+    manifest = support.model_deployment(
+        name="iris", models=models, version="v1", artifact="iris-v1.skops",
+        prometheus_url=bed.prometheus_url, replicas=1, steps=steps,
+    )  # fmt: skip
+    manifest["spec"]["serving"]["resources"] = {"limits": {"memory": "320Mi"}}
+    hungry = _memory_hungry_model(models)
+    try:
+        for version, uri, phase in (
+            ("v1", "pvc://models/models/iris-v1.skops", "Healthy"),
+            ("v2", "pvc://models/models/iris-v2.skops", "Healthy"),
+            ("v3", hungry, "RolledBack"),
+        ):
+            manifest["spec"]["model"].update(version=version, uri=uri)
+            support.apply(bed, ns, manifest)
+            generation = bed.get("md", "iris", "-n", ns)["metadata"]["generation"]
+
+            def settled(g: int = generation) -> dict[str, Any] | None:
+                st = support.status(bed, ns, "iris")
+                done = st.get("phase") in {"Healthy", "RolledBack", "Failed"}
+                return st if done and st.get("observedGeneration") == g else None
+
+            st = eventually(settled, timeout=240, interval=1, what=f"{version} to settle")
+            assert st["phase"] == phase, st
+    except AssertionError as e:
+        log = bed.kubectl("logs", "-n", ns, name, "--tail=60", check=False).stdout
+        raise AssertionError(f"{e}\noperator log:\n{log}") from e
+    assert st["stableVersion"] == "v2", st
+    assert st["history"][-1]["reason"] == "CanaryCrashed", st
+    assert st["history"][-2]["outcome"] == "Promoted", st
+    # The chart's RBAC covers everything the operator does: its log has no refusal.
+    log = bed.kubectl("logs", "-n", ns, name, check=False).stdout
+    assert "Forbidden" not in log
+    assert "failed; listing again" not in log
+    bed.kubectl(
+        "delete", "md", "iris", "-n", ns, "--timeout=60s"
+    )  # kopf's finalizer, while it runs
+    _helm(bed, "uninstall", "mr", "-n", ns, "--wait")
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("model-rollout")
+
+
+def test_the_kind_workflows_steps_run_on_the_local_bed(bed: Testbed, ns: str) -> None:
+    """.github/scripts/e2e-steps.sh, the steps .github/workflows/e2e.yaml runs on kind, in its
+    order, here: the image built by buildah and loaded into the node's containerd instead."""
+    from testbed import node, paths
+    from tests import e2e_steps
+
+    operator_ns = f"{ns}-op"
+    env = {
+        **os.environ,
+        "PATH": f"{paths.BIN}:{os.environ['PATH']}",
+        "KUBECONFIG": str(bed.kubeconfig),
+        "CONTAINERD_ADDRESS": str(node.layout(bed.name).containerd_socket),
+        "IMAGE_REPOSITORY": "localhost/model-rollout",
+        "IMAGE_TAG": "dev",
+        "OPERATOR_NAMESPACE": operator_ns,
+        "APP_NAMESPACE": ns,
+        "WAIT": "5m",
+    }
+
+    def run(step: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", str(e2e_steps.SCRIPT), step], env=env, capture_output=True, text=True,
+            timeout=900, check=False,
+        )  # fmt: skip
+
+    steps = e2e_steps.script_steps()
+    assert steps[:3] == ["build", "load", "install"], steps
+    try:
+        for step in steps:
+            started = time.monotonic()
+            done = run(step)
+            print(f"e2e-steps.sh {step}: {time.monotonic() - started:.0f}s, exit {done.returncode}")
+            if done.returncode != 0:
+                report = run("diagnostics").stdout[-6000:]
+                raise AssertionError(
+                    f"e2e-steps.sh {step} failed ({done.returncode}):\n{done.stdout[-3000:]}\n"
+                    f"{done.stderr[-3000:]}\ndiagnostics:\n{report}"
+                )
+            if step == "install":
+                assert f"model-rollout {_version()}" in done.stderr, done.stderr
+    finally:
+        run("uninstall")
+        bed.kubectl("delete", "namespace", operator_ns, "--wait=false", check=False)

@@ -96,6 +96,7 @@ class Reason(StrEnum):
     SUPERSEDED = "Superseded"
     RETRY = "Retry"
     PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
+    CANARY_CRASHED = "CanaryCrashed"
     STABLE_READY = "StableReady"
     STABLE_NOT_READY = "StableNotReady"
     REQUEST_IGNORED = "RequestIgnored"
@@ -163,6 +164,11 @@ TEMPLATES: dict[Reason, str] = {
     Reason.RETRY: "Retrying the rollout of version {version} by request.",
     Reason.PROGRESS_DEADLINE_EXCEEDED: (
         "Version {version} made no progress within {deadline} ({detail}). Check its pods' events."
+    ),
+    Reason.CANARY_CRASHED: (
+        "Version {version} crashed: {detail}. A container killed for memory needs a higher "
+        "spec.serving.resources.limits.memory (or a smaller model); otherwise see `kubectl logs "
+        "--previous` of that pod. Apply a fixed version."
     ),
     Reason.STABLE_READY: "Stable version {stable} serves with {ready}/{wanted} ready pods.",
     Reason.STABLE_NOT_READY: "Stable version {stable} has {ready}/{wanted} ready pods.",

@@ -112,7 +112,9 @@ class RolloutSpec(SpecModel):
     steps: list[Step] = Field(default_factory=list, max_length=100)
     traffic_routing: TrafficRouting = Field(default_factory=TrafficRouting)
     progress_deadline: PositiveDuration = "10m"
-    """Longest wait for pods to become ready (or a step to make progress) before the rollout fails."""
+    """Longest wait for pods to become ready (or a step to make progress) before the rollout fails.
+    A canary container OOM-killed, or held in CrashLoopBackOff, fails it at once instead (reason
+    CanaryCrashed, naming the pod, the container and how it ended)."""
     paused: bool = False
     """Hold the rollout where it is; traffic stays as it is until this is false again."""
     dynamic_stable_scale: bool = True

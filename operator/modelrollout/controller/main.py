@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import Sequence
+from typing import Any, cast
 
 import kopf
 
@@ -18,8 +21,16 @@ def run(argv: Sequence[str]) -> int:
     kopf.configure(verbose=opts.verbose)
     kopf.run(
         standalone=True,
+        identity=cast(Any, identity()),  # kopf's Identity is a NewType of str it does not export
         clusterwide=not opts.namespaces,
         namespaces=list(opts.namespaces),
         memo=kopf.Memo(settings=opts),
     )
     return 0
+
+
+def identity() -> str:
+    """Who this operator is in kopf's annotations. kopf would ask getpass.getuser(), which fails in
+    a container whose uid has no /etc/passwd entry (ours, 65532, or whatever runAsUser a cluster
+    picks): `KeyError: 'getpwuid(): uid not found'`, and the operator exits."""
+    return f"model-rollout@{socket.gethostname()}/{os.getpid()}"

@@ -37,13 +37,43 @@ class World:
     """The Service the stable copies requests to (read for a rollout with a shadow step)."""
     hpa: dict[str, Any] | None = None
     """The stable's HorizontalPodAutoscaler, read only while spec.serving.autoscaling is set."""
+    canary_pods: tuple[dict[str, Any], ...] = ()
+    """The canary's pods, read while its Deployment exists, for containers that died."""
 
 
 def _ready(dep: dict[str, Any] | None) -> int:
     return int(((dep or {}).get("status") or {}).get("readyReplicas") or 0)
 
 
-def workload(dep: dict[str, Any] | None) -> rollout.Workload | None:
+def deaths(pods: tuple[dict[str, Any], ...]) -> tuple[rollout.ContainerDeath, ...]:
+    """Containers of these pods that ended, now or before their last restart, as the kubelet says."""
+    found = []
+    for pod in pods:
+        meta = pod.get("metadata") or {}
+        if meta.get("deletionTimestamp"):
+            continue  # stopping on purpose
+        for c in (pod.get("status") or {}).get("containerStatuses") or []:
+            state, last = c.get("state") or {}, c.get("lastState") or {}
+            ended = state.get("terminated") or last.get("terminated")
+            if not ended:
+                continue
+            found.append(
+                rollout.ContainerDeath(
+                    pod=meta.get("name", "?"),
+                    container=c.get("name", "?"),
+                    version=(meta.get("labels") or {}).get(names.LABEL_VERSION),
+                    reason=ended.get("reason") or "Error",
+                    exit_code=int(ended.get("exitCode") or 0),
+                    restarts=int(c.get("restartCount") or 0),
+                    crash_looping=(state.get("waiting") or {}).get("reason") == "CrashLoopBackOff",
+                )
+            )
+    return tuple(found)
+
+
+def workload(
+    dep: dict[str, Any] | None, pods: tuple[dict[str, Any], ...] = ()
+) -> rollout.Workload | None:
     if dep is None:
         return None
     spec, status = dep.get("spec") or {}, dep.get("status") or {}
@@ -59,6 +89,7 @@ def workload(dep: dict[str, Any] | None) -> rollout.Workload | None:
         replicas=int(spec.get("replicas") or 0),
         ready=max(0, _ready(dep) - old_pods),
         updated=updated,
+        deaths=deaths(pods),
     )
 
 
@@ -193,6 +224,18 @@ def read_world(
                 label_selector=f"job-name={_newest(of_version)['metadata']['name']}",
             )
         )
+    canary_pods = (
+        ()
+        if canary is None
+        else tuple(
+            kube.list(
+                api_version="v1",
+                kind="Pod",
+                namespace=namespace,
+                label_selector=f"{names.LABEL_NAME}={md_name},{names.LABEL_TRACK}=canary",
+            )
+        )
+    )
     hpa = (
         get("HorizontalPodAutoscaler", autoscaling.API_VERSION, autoscaling.hpa_name(md_name))
         if autoscaled
@@ -213,6 +256,7 @@ def read_world(
         validation_jobs=jobs,
         validation_pods=pods,
         hpa=hpa,
+        canary_pods=canary_pods,
     )
 
 

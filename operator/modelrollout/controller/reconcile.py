@@ -157,7 +157,7 @@ def _turn(
         name=name,
         generation=body["metadata"].get("generation"),
         stable=observe.workload(world.stable),
-        canary=observe.workload(world.canary),
+        canary=observe.workload(world.canary, world.canary_pods),
         traffic=observe.traffic(router=router, spec=spec, status=status, world=world),
         validation=(
             observe.validation(world, version=candidate)

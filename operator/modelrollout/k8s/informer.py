@@ -1,7 +1,7 @@
 """Watch-fed copies of the objects the operator owns, so a turn reads memory rather than the API server.
 
 One list-then-watch per kind (per watched namespace, or cluster-wide) keeps a Store of the
-Deployments, Services, validation Jobs and their pods that carry our labels; every change calls
+Deployments, Services, validation Jobs, their pods and canary pods that carry our labels; every change calls
 `on_change(namespace, md_name)`, which wakes the ModelDeployment it belongs to. Until a kind's first
 list is in, Kube reads that kind from the API server as before. Started by the controller.
 """
@@ -39,7 +39,8 @@ WATCHED = (
     Watched("apps/v1", "Deployment", _OURS),
     Watched("v1", "Service", _OURS),
     Watched("batch/v1", "Job", f"{_OURS},{_VALIDATION}"),
-    Watched("v1", "Pod", f"{_OURS},{_VALIDATION}"),
+    # Validation pods (their verdict) and canary pods (containers that died): not the stable's.
+    Watched("v1", "Pod", f"{_OURS},{names.LABEL_TRACK}!=stable"),
 )
 _KINDS = {w.kind for w in WATCHED}
 
@@ -50,7 +51,7 @@ def _slim(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
     meta.pop("managedFields", None)
     out = {**obj, "metadata": meta}
     if kind == "Pod":
-        # A validation pod is read for its termination message only.
+        # A pod is read for its status only: a verdict, or containers that died.
         out = {"metadata": meta, "status": obj.get("status") or {}}
     return out
 

@@ -16,6 +16,7 @@ from modelrollout.rollout.actions import (
 )
 from modelrollout.rollout.brain import Decision, decide
 from modelrollout.rollout.observation import (
+    ContainerDeath,
     ManualRequest,
     Observation,
     Request,
@@ -27,6 +28,7 @@ from modelrollout.rollout.timing import measurement_due, mirror_percent, next_me
 
 __all__ = [
     "Action",
+    "ContainerDeath",
     "Decision",
     "DeleteCanary",
     "DeleteValidation",

@@ -8,13 +8,22 @@ import math
 from modelrollout.analysis import judge
 from modelrollout.api import AnalysisPhase, AnalysisStatus, Phase, Reason, ShadowStep, Step
 from modelrollout.api import parse_duration as duration
-from modelrollout.rollout import actions, timing, transitions
+from modelrollout.rollout import actions, crashes, timing, transitions
 from modelrollout.rollout.observation import Request
 from modelrollout.rollout.turn import Turn
 
 
 def stepping(turn: Turn, requests: frozenset[Request]) -> None:
-    """Progressing and Paused: hold, advance, or act on a person's request."""
+    """Progressing and Paused: fail a crashed canary; else hold, advance, or act on a request."""
+    crash = crashes.canary_crash(turn)
+    if crash is not None:
+        # Even while paused: a person waiting to promote should not promote this.
+        transitions.fail(turn, Reason.CANARY_CRASHED, crash)
+        return
+    _steps(turn, requests)
+
+
+def _steps(turn: Turn, requests: frozenset[Request]) -> None:
     spec, status = turn.spec, turn.status
     if spec.rollout.paused:
         if status.pause_reason != Reason.PAUSED_BY_SPEC:

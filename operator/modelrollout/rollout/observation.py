@@ -32,6 +32,22 @@ class ManualRequest:
 
 
 @dataclass(frozen=True)
+class ContainerDeath:
+    """A container of a track's pod that the kubelet saw end (now or before its last restart)."""
+
+    pod: str
+    container: str
+    version: str | None
+    """The model version of the pod (its label)."""
+    reason: str
+    """The termination reason the kubelet reports: OOMKilled, Error, Completed, ..."""
+    exit_code: int
+    restarts: int
+    crash_looping: bool = False
+    """The kubelet holds the container back before the next restart (CrashLoopBackOff)."""
+
+
+@dataclass(frozen=True)
 class Workload:
     """A track's Deployment as observed."""
 
@@ -42,6 +58,8 @@ class Workload:
     ready: int
     updated: int
     """Pods already on the current template."""
+    deaths: tuple[ContainerDeath, ...] = ()
+    """Its pods' containers that ended, as their status says (read for the canary only)."""
 
     def rolled_out(self, version: str) -> bool:
         """Every desired pod runs `version` and is ready."""

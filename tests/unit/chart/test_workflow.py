@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 from testbed import paths
+from tests.e2e_steps import ROOT, SCRIPT, WORKFLOW, script_steps, workflow_steps
 
 pytestmark = pytest.mark.unit
 
-ROOT = Path(__file__).resolve().parents[3]
-WORKFLOW = ROOT / ".github" / "workflows" / "e2e.yaml"
 ACTIONLINT = paths.BIN / "actionlint"
 
 
@@ -34,17 +30,22 @@ def test_actionlint_accepts_the_e2e_workflow() -> None:
     assert done.returncode == 0, f"actionlint found problems:\n{done.stdout}{done.stderr}"
 
 
-def steps() -> list[dict[str, Any]]:
-    jobs = yaml.safe_load(WORKFLOW.read_text())["jobs"]
-    return [step for job in jobs.values() for step in job["steps"]]
-
-
 def script() -> str:
-    return "\n".join(step.get("run", "") for step in steps())
+    """What the workflow runs: its own steps, then the steps script they call."""
+    runs = "\n".join(step.get("run", "") for step in workflow_steps())
+    return runs + "\n" + SCRIPT.read_text()
+
+
+def test_the_workflow_runs_the_steps_script_in_order_and_its_diagnostics_on_failure() -> None:
+    assert script_steps() == ["build", "load", "install", "rollout", "rollback", "reject"]
+    assert script_steps(on_failure=True) == ["diagnostics"]
+    text = SCRIPT.read_text()
+    for step in [*script_steps(), "diagnostics", "uninstall"]:
+        assert f"\n{step}() {{" in text, f"e2e-steps.sh has no {step} step"
 
 
 def test_the_workflow_builds_the_image_and_loads_it_into_kind() -> None:
-    uses = [step.get("uses", "") for step in steps()]
+    uses = [step.get("uses", "") for step in workflow_steps()]
     assert any(u.startswith("helm/kind-action@") for u in uses)
     text = script()
     assert text.index("docker build") < text.index("kind load docker-image")
@@ -53,7 +54,9 @@ def test_the_workflow_builds_the_image_and_loads_it_into_kind() -> None:
 
 def test_the_workflow_installs_the_chart_and_prometheus_where_the_examples_look() -> None:
     text = script()
-    assert "helm install model-rollout charts/model-rollout" in text
+    assert "RELEASE=model-rollout" in text
+    assert 'helm install "$RELEASE" charts/model-rollout' in text
+    assert "pod-security.kubernetes.io/enforce=restricted" in text
     examples = (ROOT / "examples" / "iris.yaml").read_text()
     assert "http://prometheus.monitoring:9090" in examples
     assert "kubectl create namespace monitoring" in text
@@ -61,13 +64,15 @@ def test_the_workflow_installs_the_chart_and_prometheus_where_the_examples_look(
     assert "port: 9090" in text
 
 
-def test_the_workflow_waits_for_the_rollout_then_for_the_failed_version() -> None:
+def test_the_workflow_waits_for_the_rollout_the_rollback_then_the_failed_version() -> None:
     text = script()
     good = text.index("examples/iris.yaml")
+    back = text.index("examples/iris-v2.yaml")
     bad = text.index("examples/iris-inaccurate.yaml")
-    assert good < bad
+    assert good < back < bad
+    assert text.index("modelrollout.io/abort=", back) < text.index("=RolledBack", back) < bad
     assert text.index("=Healthy", good) < bad
     assert text.index("=Failed", bad) > bad
     assert "deployment/iris-canary" in text[bad:]
-    for manifest in ("iris.yaml", "iris-inaccurate.yaml"):
+    for manifest in ("iris.yaml", "iris-v2.yaml", "iris-inaccurate.yaml"):
         assert (ROOT / "examples" / manifest).exists()
