@@ -221,15 +221,20 @@ def _autoscale(ctx: Context) -> Iterator[Write]:
 
 
 def _service(ctx: Context, *, canary_serves: bool) -> Iterator[Write]:
-    manifest = builders.service(
+    manifest = _service_manifest(ctx, canary_serves=canary_serves)
+    yield from _if_changed(manifest, ctx.world.service)
+
+
+def _service_manifest(ctx: Context, **shape: Any) -> dict[str, Any]:
+    """The ModelDeployment's Service (client-facing, or one track's with `track=`)."""
+    return builders.service(
         md_name=ctx.name,
         namespace=ctx.namespace,
         owner=ctx.owner,
         port=ctx.spec.serving.port,
         grpc_port=ctx.spec.serving.grpc_port,
-        canary_serves=canary_serves,
+        **shape,
     )
-    yield from _if_changed(manifest, ctx.world.service)
 
 
 def _track(
@@ -279,14 +284,7 @@ def _set_weight(
     target, current = ctx.world.target, ctx.world.routing
     refs = ctx.router.objects_to_read(target)
     for track in ("stable", "canary"):
-        manifest = builders.service(
-            md_name=ctx.name,
-            namespace=ctx.namespace,
-            owner=ctx.owner,
-            port=ctx.spec.serving.port,
-            grpc_port=ctx.spec.serving.grpc_port,
-            track=track,
-        )
+        manifest = _service_manifest(ctx, track=track)
         ref = traffic_router.ObjectRef("v1", "Service", ctx.namespace, manifest["metadata"]["name"])
         if ref in refs:
             yield from _if_changed(manifest, current.get(ref))
