@@ -1,10 +1,9 @@
-"""Carries out the brain's actions: `plan` turns them into writes, from what observe read and one
-router plan; `execute` sends those writes and nothing else, so act never reads the cluster.
-Called by reconcile."""
+"""Carries out the orders of a turn: `writes_for` turns them into writes against what observe read,
+with the values the orders carry; `execute` sends those writes and nothing else, so act never
+reads the cluster and never plans. Called by reconcile."""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
@@ -13,7 +12,7 @@ from datetime import datetime
 from typing import Any, Literal, TypeAlias
 
 from modelrollout import api, rollout
-from modelrollout.controller import autoscale, observe, shadowing
+from modelrollout.controller import autoscale, observe, orders, shadowing
 from modelrollout.k8s import autoscaling, builders, client, names
 from modelrollout.traffic import router as traffic_router
 
@@ -66,7 +65,6 @@ class Context:
     body: dict[str, Any]
     spec: api.ModelDeploymentSpec
     world: observe.World
-    router: traffic_router.Router
     image: str
 
     @property
@@ -97,57 +95,29 @@ def _if_changed(manifest: dict[str, Any], current: Mapping[str, Any] | None) -> 
     yield Apply(manifest)
 
 
-def weight_of(actions: Iterable[rollout.Action]) -> int | None:
-    """The canary weight the brain asked for this turn (its SetWeight), if it asked for one."""
-    return next((a.weight for a in actions if isinstance(a, rollout.SetWeight)), None)
-
-
-def plan(
+def writes_for(
     ctx: Context,
-    actions: tuple[rollout.Action, ...],
+    todo: tuple[orders.Order, ...],
     *,
     canary_serves: bool = True,
     mirror: int = 0,
 ) -> tuple[Write, ...]:
-    """The writes that carry out `actions`, in their order; unchanged objects are left out.
+    """The writes that carry out the orders, in their order; unchanged objects are left out.
 
-    The router plans once, for the weight the brain's SetWeight carries: the replicas of both
-    tracks and the routing objects all come from that one plan. Without `canary_serves` (its
-    weight in the new status is 0) the client Service selects the stable alone; `mirror` is the
-    percent of requests the stable copies to the canary as a shadow (rollout.mirror_percent)."""
-    weight = weight_of(actions)
-    traffic = None
-    if weight is not None:
-        readiness = ctx.world.readiness
-        traffic = ctx.router.plan(
-            replicas=autoscaling.capacity(ctx.spec.serving, ctx.world.stable),
-            weight=weight,
-            stable_ready=readiness.stable_ready,
-            canary_ready=readiness.canary_ready,
-        )
-    if traffic is not None and mirror > 0:
-        # A shadow gets pods for its share of the load though its weight is 0.
-        shadow_size = shadowing.replicas(
-            serving_replicas=autoscaling.capacity(ctx.spec.serving, ctx.world.stable), mirror=mirror
-        )
-        traffic = dataclasses.replace(
-            traffic, canary_replicas=max(traffic.canary_replicas, shadow_size)
-        )
-    out: list[Write] = list(_service(ctx, canary_serves=canary_serves or ctx.router.name == "none"))
+    Every value comes in the orders (replicas, routing objects): nothing here plans or sizes.
+    Without `canary_serves` the client Service selects the stable alone; `mirror` is the percent
+    of requests the stable copies to the canary as a shadow (rollout.mirror_percent)."""
+    out: list[Write] = list(_service(ctx, canary_serves=canary_serves))
     out.extend(shadowing.service(ctx, mirror=mirror, if_changed=_if_changed))
-    ensured: set[names.Track] = set()
+    ran: set[names.Track] = set()
     out.extend(_autoscale(ctx))
-    for action in actions:
-        match action:
-            case rollout.EnsureStable(model=model) | rollout.EnsureCanary(model=model):
-                track: names.Track = (
-                    "stable" if isinstance(action, rollout.EnsureStable) else "canary"
-                )
-                out.extend(_track(ctx, track, model, _replicas(traffic, track, action)))
-                ensured.add(track)
-            case rollout.SetWeight():
-                assert traffic is not None  # planned above for this very action
-                out.extend(_set_weight(ctx, traffic, ensured=ensured))
+    for order in todo:
+        match order:
+            case orders.RunTrack(track=track, model=model, replicas=replicas):
+                out.extend(_track(ctx, track, model, replicas))
+                ran.add(track)
+            case orders.Route():
+                out.extend(_route(ctx, order, ran=ran))
             case rollout.DeleteCanary():
                 out.append(Delete("apps/v1", "Deployment", names.deployment(ctx.name, "canary")))
             case rollout.StartValidation(model=model, stable=stable):
@@ -157,14 +127,6 @@ def plan(
             case rollout.RecordEvent(reason=reason, message=message, type=type_):
                 out.append(Event(reason=reason, message=message, type=type_))
     return tuple(out)
-
-
-def _replicas(
-    traffic: traffic_router.TrafficPlan | None, track: names.Track, action: rollout.Action
-) -> int:
-    if traffic is None:
-        raise ValueError(f"{action} came without a SetWeight: the replicas follow from its weight")
-    return traffic.stable_replicas if track == "stable" else traffic.canary_replicas
 
 
 def execute(
@@ -238,7 +200,7 @@ def _service_manifest(ctx: Context, **shape: Any) -> dict[str, Any]:
 
 
 def _track(
-    ctx: Context, track: names.Track, model: api.ModelSpec, replicas: int
+    ctx: Context, track: names.Track, model: api.ModelSpec, replicas: int | None
 ) -> Iterator[Write]:
     current = ctx.world.stable if track == "stable" else ctx.world.canary
     serving = ctx.spec.serving
@@ -249,9 +211,7 @@ def _track(
         track=track,
         model=model,
         serving=serving,
-        replicas=(
-            autoscale.stable_replicas(serving, current, replicas) if track == "stable" else replicas
-        ),
+        replicas=replicas,
         default_image=ctx.image,
         mirror_percent=ctx.spec.rollout.mirror_percent,
         extra_args=builders.drift_args(ctx.spec),
@@ -261,34 +221,29 @@ def _track(
     yield from _if_changed(manifest, current)
 
 
-def _set_weight(
-    ctx: Context, traffic: traffic_router.TrafficPlan, *, ensured: set[names.Track]
-) -> Iterator[Write]:
-    """Moves replicas of a track this turn did not apply (e.g. a canary draining after an abort),
+def _route(ctx: Context, route: orders.Route, *, ran: set[names.Track]) -> Iterator[Write]:
+    """Moves replicas of a track this turn did not run (e.g. a canary draining after an abort),
     then keeps the router's Services and writes its objects where they changed."""
-    sizes: dict[names.Track, int] = {
-        "stable": traffic.stable_replicas,
-        "canary": traffic.canary_replicas,
+    sizes: dict[names.Track, int | None] = {
+        "stable": route.stable_replicas,
+        "canary": route.canary_replicas,
     }
     deployments: dict[names.Track, dict[str, Any] | None] = {
         "stable": ctx.world.stable,
         "canary": ctx.world.canary,
     }
     for track, dep in deployments.items():
-        if track in ensured or dep is None:
+        size = sizes[track]
+        if track in ran or dep is None or size is None:
             continue
-        if track == "stable" and ctx.spec.serving.autoscaling is not None:
-            continue  # the HPA owns the stable's replicas: never fight it
-        if int((dep.get("spec") or {}).get("replicas") or 0) != sizes[track]:
-            yield Scale(name=dep["metadata"]["name"], replicas=sizes[track])
-    target, current = ctx.world.target, ctx.world.routing
-    refs = ctx.router.objects_to_read(target)
-    for track in ("stable", "canary"):
+        if int((dep.get("spec") or {}).get("replicas") or 0) != size:
+            yield Scale(name=dep["metadata"]["name"], replicas=size)
+    current = ctx.world.routing
+    for track in route.services:
         manifest = _service_manifest(ctx, track=track)
         ref = traffic_router.ObjectRef("v1", "Service", ctx.namespace, manifest["metadata"]["name"])
-        if ref in refs:
-            yield from _if_changed(manifest, current.get(ref))
-    for manifest in ctx.router.desired_objects(traffic, target=target, current=current):
+        yield from _if_changed(manifest, current.get(ref))
+    for manifest in route.objects:
         ref = traffic_router.ObjectRef(
             manifest["apiVersion"],
             manifest["kind"],

@@ -1,5 +1,5 @@
 """Keeps the stable track's HPA as spec.serving.autoscaling says, and hands the stable's replicas
-over to it without a dip. Pure: act plans its writes from what observe read.
+over to it without a dip. Pure: orders sizes the stable, act writes against what observe read.
 
 Handing over: a field the operator's server-side apply owns alone is removed when a later apply
 leaves it out, so the Deployment would fall to one pod before the HPA acts. The operator first

@@ -258,31 +258,3 @@ def read_world(
         hpa=hpa,
         canary_pods=canary_pods,
     )
-
-
-def traffic(
-    *,
-    router: traffic_router.Router,
-    spec: api.ModelDeploymentSpec,
-    status: api.ModelDeploymentStatus,
-    world: World,
-) -> rollout.Traffic:
-    """Where traffic is for the weight in status: the router's plan against what was observed.
-
-    A router that reads a weight off its routing object reports that as the actual share: it is
-    where requests go now, whatever this turn's plan will write."""
-    plan = router.plan(
-        replicas=autoscaling.capacity(spec.serving, world.stable),
-        weight=status.canary_weight,
-        stable_ready=world.readiness.stable_ready,
-        canary_ready=world.readiness.canary_ready,
-    )
-    return rollout.Traffic(
-        weight=status.canary_weight,
-        settled=router.is_settled(plan, world.readiness),
-        actual=(
-            plan.actual_weight
-            if world.readiness.canary_route_weight is None
-            else world.readiness.canary_route_weight
-        ),
-    )

@@ -17,7 +17,7 @@ import httpx
 import pydantic
 
 from modelrollout import api, rollout
-from modelrollout.controller import act, monitoring, observe, sourcing
+from modelrollout.controller import act, monitoring, observe, orders, sourcing
 from modelrollout.controller.observability import OperatorMetrics
 from modelrollout.controller.settings import MIN_DELAY, Settings
 from modelrollout.k8s import client
@@ -153,12 +153,15 @@ def _turn(
         )
         for m in measurements:
             metrics.measurements.labels(namespace, name, m.metric, m.phase.value).inc()
+    # The decide step: one router plan for the weight in status, which the brain is told about and
+    # which the actions carry when the weight stays; a moved weight is planned once more, here.
+    seen = orders.plan(router, spec=spec, world=world, weight=status.canary_weight)
     observation = rollout.Observation(
         name=name,
         generation=body["metadata"].get("generation"),
         stable=observe.workload(world.stable),
         canary=observe.workload(world.canary, world.canary_pods),
-        traffic=observe.traffic(router=router, spec=spec, status=status, world=world),
+        traffic=orders.traffic(router, seen, world.readiness),
         validation=(
             observe.validation(world, version=candidate)
             if candidate is not None and spec.validation is not None
@@ -168,12 +171,17 @@ def _turn(
         requests=observe.requests(body["metadata"].get("annotations") or {}),
     )
     decision = rollout.decide(spec=spec, status=status, observation=observation, now=now)
-    ctx = act.Context(body=body, spec=spec, world=world, router=router, image=settings.image)
-    writes = act.plan(
+    mirror = rollout.mirror_percent(spec, decision.status)
+    todo = orders.resolve(
+        decision.actions, router=router, spec=spec, world=world, seen=seen, mirror=mirror
+    )
+    ctx = act.Context(body=body, spec=spec, world=world, image=settings.image)
+    writes = act.writes_for(
         ctx,
-        decision.actions,
-        canary_serves=decision.status.canary_weight > 0,
-        mirror=rollout.mirror_percent(spec, decision.status),
+        todo,
+        # Without a split (router none) the canary runs no pods: the Service may select it.
+        canary_serves=decision.status.canary_weight > 0 or router.name == "none",
+        mirror=mirror,
     )
     picked = (
         ()

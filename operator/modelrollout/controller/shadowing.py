@@ -1,5 +1,5 @@
-"""Shadow steps at the edge: the shadow Service the stable copies requests to, and the canary's size
-while it is a shadow. Called by act.plan; what a shadow step decides is in rollout/."""
+"""Shadow steps at the edge: the shadow Service the stable copies requests to (written by act), and
+the canary's size while it is a shadow (for orders). What a shadow step decides is in rollout/."""
 
 from __future__ import annotations
 

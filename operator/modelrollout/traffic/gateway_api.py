@@ -45,7 +45,6 @@ class GatewayAPIRouter:
         ready_fraction = 1.0 if canary == 0 else min(1.0, canary_ready / canary)
         routed = int(weight * ready_fraction)
         return router.TrafficPlan(
-            replicas=replicas,
             weight=weight,
             stable_replicas=replicas,
             canary_replicas=canary,

@@ -26,7 +26,6 @@ class NoopRouter:
             replicas=replicas, weight=weight, stable_ready=stable_ready, canary_ready=canary_ready
         )
         return router.TrafficPlan(
-            replicas=replicas,
             weight=weight,
             stable_replicas=replicas,
             canary_replicas=0,

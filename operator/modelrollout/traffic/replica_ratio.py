@@ -72,7 +72,6 @@ class ReplicaRatioRouter:
         held_stable = max(stable, replicas - canary_ready)
         held_canary = max(canary, min(canary_ready, replicas - stable_ready))
         return router.TrafficPlan(
-            replicas=replicas,
             weight=weight,
             stable_replicas=held_stable,
             canary_replicas=held_canary,

@@ -29,10 +29,10 @@ class Readiness:
 
 @dataclass(frozen=True)
 class TrafficPlan:
-    """The desired replicas of each track for a requested weight, and the traffic that gives now."""
+    """The desired replicas of each track for a requested weight, and the traffic that gives now.
 
-    replicas: int
-    """spec.serving.replicas: the capacity to keep."""
+    The controller plans once per weight a turn and carries the plan's values in its orders."""
+
     weight: int
     """The canary weight the step requested (percent)."""
     stable_replicas: int

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from modelrollout import api, rollout
-from modelrollout.controller import act, observe
+from modelrollout.controller import act, observe, orders
 from modelrollout.k8s import names
 from modelrollout.traffic import registry
 from tests.fakekube import FakeKube
@@ -45,9 +45,17 @@ def context(*, canary: bool = False) -> tuple[act.Context, FakeKube]:
         kube, md_name=NAME, namespace=NS, router=router, port=parsed.serving.port,
         validating="2", validations=True,
     )  # fmt: skip
-    return act.Context(
-        body=body, spec=parsed, world=world, router=router, image="model-rollout:test"
-    ), kube
+    return act.Context(body=body, spec=parsed, world=world, image="model-rollout:test"), kube
+
+
+def writes(
+    ctx: act.Context, actions: tuple[rollout.Action, ...], **kw: Any
+) -> tuple[act.Write, ...]:
+    """The writes of `actions` with their values as the decide step gives them (one router plan)."""
+    router = registry.router_for(ctx.spec.rollout.traffic_routing)
+    seen = orders.plan(router, spec=ctx.spec, world=ctx.world, weight=0)
+    todo = orders.resolve(actions, router=router, spec=ctx.spec, world=ctx.world, seen=seen)
+    return act.writes_for(ctx, todo, **kw)
 
 
 # One instance of every action the brain can return, and the write it must become.
@@ -89,8 +97,8 @@ def test_each_action_becomes_its_write_and_nothing_is_planned_without_it(kind: t
     # Every action but SetWeight needs the weight beside it (the replicas follow from it); the
     # weight the cluster already carries writes nothing by itself.
     steady = (rollout.SetWeight(weight=0),) if kind is not rollout.SetWeight else ()
-    with_it = [what(w) for w in act.plan(ctx, (*steady, action))]
-    without = [what(w) for w in act.plan(ctx, steady)]
+    with_it = [what(w) for w in writes(ctx, (*steady, action))]
+    without = [what(w) for w in writes(ctx, steady)]
     expected = [w for w in with_it if w[0] == obj_kind and (name is None or w[1] == name)]
     assert expected, f"{action} wrote nothing for {obj_kind} {name}: {with_it}"
     assert not [w for w in without if w in expected]
@@ -104,7 +112,7 @@ def test_a_turn_s_writes_are_carried_out_without_reading_the_cluster() -> None:
 
     kube.get = refuse  # type: ignore[method-assign]
     kube.list = refuse  # type: ignore[method-assign]
-    writes = act.plan(
+    planned = writes(
         ctx,
         (
             rollout.EnsureStable(model=V1),
@@ -115,7 +123,7 @@ def test_a_turn_s_writes_are_carried_out_without_reading_the_cluster() -> None:
         ),
     )
     kube.calls.clear()
-    act.execute(kube, writes, involved=ctx.body, now=NOW)  # type: ignore[arg-type]
+    act.execute(kube, planned, involved=ctx.body, now=NOW)  # type: ignore[arg-type]
     assert [(c.verb, c.kind) for c in kube.calls] == [
         # The client Service selected the stable alone at weight 0; the canary now serves too.
         ("apply", "Service"),
@@ -128,4 +136,4 @@ def test_a_turn_s_writes_are_carried_out_without_reading_the_cluster() -> None:
 def test_an_unchanged_object_is_never_planned_again() -> None:
     ctx, _ = context()
     steady = (rollout.EnsureStable(model=V1), rollout.SetWeight(weight=0))
-    assert act.plan(ctx, steady, canary_serves=False) == ()
+    assert writes(ctx, steady, canary_serves=False) == ()
