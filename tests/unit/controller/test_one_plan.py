@@ -195,3 +195,17 @@ def test_a_track_ensured_without_a_weight_is_a_clear_error() -> None:
             world=ctx.world,
             seen=seen,
         )
+
+
+def test_a_shadow_s_pods_are_sized_in_the_orders_though_its_weight_is_0() -> None:
+    ctx, _ = context()
+    router = registry.router_for(None)
+    seen = orders.plan(router, spec=ctx.spec, world=ctx.world, weight=0)
+    actions = (rollout.EnsureCanary(model=V2), rollout.SetWeight(weight=0))
+    todo = orders.resolve(
+        actions, router=router, spec=ctx.spec, world=ctx.world, seen=seen, mirror=50
+    )
+    # Half of the stable's 2 pods' load is copied to it: 1 pod, on the track and on the route.
+    assert todo[0] == orders.RunTrack(track="canary", model=V2, replicas=1)
+    assert isinstance(todo[1], orders.Route)
+    assert (todo[1].stable_replicas, todo[1].canary_replicas) == (2, 1)
