@@ -60,8 +60,8 @@ def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
         server.server_close()
 
 
-def manifest(testbed: Testbed, models: Path, *, hook: str) -> dict[str, Any]:
-    text = EXAMPLE.read_text().replace(support.EXAMPLES_PREFIX, support.uri(models, ""))
+def manifest(testbed: Testbed, *, hook: str) -> dict[str, Any]:
+    text = EXAMPLE.read_text().replace(support.EXAMPLES_PREFIX, support.uri(""))
     doc: dict[str, Any] = yaml.safe_load(text)
     spec = doc["spec"]
     spec["analysis"]["prometheus"] = {"address": testbed.prometheus_url}
@@ -85,7 +85,7 @@ def run_traffic(
     """v1 Healthy with monitoring, then 2 monitoring intervals of live traffic with `petal_length`
     moved by `shift`. Returns when Drifting turned True (seconds after the traffic began, inf if
     never), the last status, and every status polled."""
-    support.apply(testbed, namespace, manifest(testbed, models, hook=hook))
+    support.apply(testbed, namespace, manifest(testbed, hook=hook))
     support.wait_phase(testbed, namespace, "iris", {"Healthy"}, timeout=180)
     rows, truth = support.read_rows(models / "data" / "iris-test.csv", target="species")
     column = ["sepal_length", "sepal_width", "petal_length", "petal_width"].index(SHIFTED)

@@ -1,8 +1,8 @@
-"""The test bed's opt-in real node: real containers, pod IPs, Services, DNS, restarts and OOM kills.
+"""The test bed's real node: real containers, pod IPs, Services, DNS, restarts and OOM kills.
 
-Runs with MODEL_ROLLOUT_REAL_NODE=1 (root, Debian's containerd, `build-binaries.sh node`) on the
-session's real-node bed, `<name>-real-node` (tests/conftest.py), shared with the e2e tests and taken
-down at the end of the session unless MODEL_ROLLOUT_KEEP_TESTBED=1.
+Runs (root, Debian's containerd, `build-binaries.sh node`) on the session's bed (tests/conftest.py),
+shared with the e2e tests and taken down at the end of the session unless
+MODEL_ROLLOUT_KEEP_TESTBED=1.
 """
 
 from __future__ import annotations
@@ -23,13 +23,7 @@ import pytest
 
 from tests.testbed_client import Testbed, eventually
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(
-        os.environ.get("MODEL_ROLLOUT_REAL_NODE") != "1",
-        reason="the real node is opt-in: set MODEL_ROLLOUT_REAL_NODE=1 (root, containerd)",
-    ),
-]
+pytestmark = [pytest.mark.integration]
 
 IMAGE = "docker.io/library/busybox:testbed"
 
@@ -343,7 +337,7 @@ def test_a_model_server_from_the_image_serves_under_the_restricted_profile_and_i
     from tests.e2e import support
 
     manifest = support.model_deployment(
-        name="iris", models=models, version="v1", artifact="iris-v1.skops",
+        name="iris", version="v1", artifact="iris-v1.skops",
         prometheus_url=bed.prometheus_url, replicas=1,
     )  # fmt: skip
     manifest["spec"]["model"]["uri"] = "pvc://models/models/iris-v1.skops"
@@ -477,7 +471,7 @@ def test_canary_traffic_through_the_cluster_ip_follows_the_weight_at_20_and_50(
     from tests.e2e import support
 
     manifest = support.model_deployment(
-        name="iris", models=models, version="v1", artifact="iris-v1.skops",
+        name="iris", version="v1", artifact="iris-v1.skops",
         prometheus_url=bed.prometheus_url, replicas=4,
         steps=[{"setWeight": 20}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}],
     )  # fmt: skip
@@ -550,7 +544,7 @@ def test_a_canary_over_its_memory_limit_is_oom_killed_and_rolled_back_the_stable
     from tests.e2e import support
 
     manifest = support.model_deployment(
-        name="iris", models=models, version="v1", artifact="iris-v1.skops",
+        name="iris", version="v1", artifact="iris-v1.skops",
         prometheus_url=bed.prometheus_url, replicas=2,
         steps=[{"setWeight": 20}, {"pause": {}}],
     )  # fmt: skip
@@ -686,7 +680,7 @@ def test_the_chart_runs_the_operator_from_the_image_in_a_pod_which_rolls_out_and
 
     steps = [{"setWeight": 50}, {"pause": {"duration": "2s"}}]
     manifest = support.model_deployment(
-        name="iris", models=models, version="v1", artifact="iris-v1.skops",
+        name="iris", version="v1", artifact="iris-v1.skops",
         prometheus_url=bed.prometheus_url, replicas=1, steps=steps,
     )  # fmt: skip
     manifest["spec"]["serving"]["resources"] = {"limits": {"memory": "320Mi"}}

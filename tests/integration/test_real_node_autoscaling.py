@@ -1,7 +1,7 @@
 """CPU metrics and the HPA on the real node: metrics-server behind the metrics.k8s.io APIService, and
 spec.serving.autoscaling answering real load while a rollout runs.
 
-Runs with MODEL_ROLLOUT_REAL_NODE=1 on the bed of tests/integration/test_real_node.py (its fixtures);
+Runs on the bed of tests/integration/test_real_node.py (its fixtures);
 the HPA controller's periods on that bed are short (testbed/cluster.py, HPA_CONTROLLER_ARGS).
 """
 
@@ -24,7 +24,7 @@ import pytest
 from tests.integration.test_real_node import IMAGE, _apply, _ready_pods, bed, ns, pytestmark
 from tests.testbed_client import Testbed, eventually
 
-__all__ = ["bed", "ns", "pytestmark"]  # the real node's fixtures and opt-in mark, shared
+__all__ = ["bed", "ns", "pytestmark"]  # the real node's fixtures and mark, shared
 
 
 def _pod(name: str, *, script: str, cpu_limit: str) -> dict[str, Any]:
@@ -230,7 +230,7 @@ def _iris(models: Path, *, version: str) -> dict[str, Any]:
     from tests.e2e import support
 
     md = support.model_deployment(
-        name="iris", models=models, version=version, artifact=f"iris-{version}.skops",
+        name="iris", version=version, artifact=f"iris-{version}.skops",
         prometheus_url="", steps=[{"setWeight": 50}, {"pause": {}}], replicas=1,
     )  # fmt: skip
     md["spec"]["model"]["uri"] = f"pvc://models/models/iris-{version}.skops"
