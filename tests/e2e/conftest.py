@@ -29,13 +29,7 @@ def mlflow_registry(
 
 @pytest.fixture(scope="session")
 def crd(testbed: Testbed) -> None:
-    testbed.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(support.REPO / "crds"))
-    testbed.kubectl(
-        "wait",
-        "--for=condition=Established",
-        "crd/modeldeployments.modelrollout.io",
-        "--timeout=60s",
-    )
+    support.install_crd(testbed)
 
 
 # Every pod the operator makes must be admitted under the restricted Pod Security profile.

@@ -10,11 +10,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from testbed import paths, procs
+from tests.e2e.traffic import TrafficGenerator
 
 REPO = paths.REPO
 # Kept with the test bed's cache, so every session (and worktree) trains them once.
@@ -97,11 +99,42 @@ def models_volume(testbed: Any, namespace: str, models: Path) -> str:
     return volume
 
 
+def install_crd(testbed: Any) -> None:
+    """Applies the project's CRD and waits until it is Established."""
+    testbed.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
+    # Right after creation the CRD has no conditions yet, which `kubectl wait` takes as a failure.
+    deadline = time.monotonic() + 60
+    while testbed.kubectl(
+        "wait", "--for=condition=Established", "crd/modeldeployments.modelrollout.io",
+        "--timeout=30s", check=False,
+    ).returncode:  # fmt: skip
+        if time.monotonic() > deadline:
+            raise AssertionError("the ModelDeployment CRD was not Established within 60 s")
+        time.sleep(0.5)
+
+
 def read_rows(path: Path, *, target: str) -> tuple[list[list[float]], list[str]]:
     with path.open() as f:
         rows = list(csv.DictReader(f))
     features = [k for k in rows[0] if k != target]
     return [[float(r[k]) for k in features] for r in rows], [r[target] for r in rows]
+
+
+def traffic(
+    testbed: Any,
+    namespace: str,
+    *,
+    rows: Sequence[Sequence[float]],
+    truth: Sequence[Any],
+    service: str = "iris",
+    rate_per_s: float = 20,
+    seed: int = 7,
+) -> TrafficGenerator:
+    """Live traffic to `service` of the ModelDeployment `iris` (its ClusterIP), with feedback."""
+    return TrafficGenerator(
+        testbed.api_client(), namespace=namespace, service=service, model="iris",
+        rows=rows, truth=truth, rate_per_s=rate_per_s, seed=seed,
+    )  # fmt: skip
 
 
 @dataclass

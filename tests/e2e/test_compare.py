@@ -19,7 +19,6 @@ import yaml
 
 from modelrollout.models import loading
 from tests.e2e import support
-from tests.e2e.traffic import TrafficGenerator
 from tests.testbed_client import Testbed, eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -85,16 +84,7 @@ def roll_out(
     """v1 stable, then the example's rollout of `artifact` under live traffic to its end."""
     deploy_stable(testbed, namespace)
     rows, truth = traffic_rows(models)
-    with TrafficGenerator(
-        testbed.api_client(),
-        namespace=namespace,
-        service="iris",
-        model="iris",
-        rows=rows,
-        truth=truth,
-        rate_per_s=20,
-        seed=14,
-    ) as gen:
+    with support.traffic(testbed, namespace, rows=rows, truth=truth, seed=14) as gen:
         started = time.monotonic()
         support.apply(testbed, namespace, example(testbed, version=version, artifact=artifact))
         eventually(

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from tests.e2e import support
-from tests.e2e.traffic import TrafficGenerator
 from tests.testbed_client import Testbed, eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -127,16 +126,7 @@ def test_a_bad_version_is_rolled_back_and_the_route_returns_to_the_stable(
         lambda: _weights(testbed, namespace) == (50, 50), timeout=120, what="the route at 50/50"
     )
     rows, truth = support.read_rows(models / "data" / "iris-online.csv", target="species")
-    with TrafficGenerator(
-        testbed.api_client(),
-        namespace=namespace,
-        service="iris-canary",
-        model="iris",
-        rows=rows,
-        truth=truth,
-        rate_per_s=20,
-        seed=7,
-    ):
+    with support.traffic(testbed, namespace, rows=rows, truth=truth, service="iris-canary"):
         st = support.wait_phase(
             testbed, namespace, "iris", {"RolledBack", "Failed", "Healthy"}, timeout=240
         )

@@ -22,7 +22,6 @@ import pytest
 import yaml
 
 from tests.e2e import support
-from tests.e2e.traffic import TrafficGenerator
 from tests.testbed_client import Testbed
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -92,16 +91,7 @@ def run_traffic(
     moved = [[v + shift if i == column else v for i, v in enumerate(row)] for row in rows]
     seen: list[dict[str, Any]] = []
     raised_after = float("inf")
-    with TrafficGenerator(
-        testbed.api_client(),
-        namespace=namespace,
-        service="iris",
-        model="iris",
-        rows=moved,
-        truth=truth,
-        rate_per_s=20,
-        seed=7,
-    ):
+    with support.traffic(testbed, namespace, rows=moved, truth=truth):
         started = time.monotonic()
         while time.monotonic() - started < 2 * INTERVAL_S:
             st = support.status(testbed, namespace, "iris")

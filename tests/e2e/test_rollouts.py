@@ -39,16 +39,7 @@ def _traffic(
     testbed: Testbed, namespace: str, models: Path, *, rate: float = 20
 ) -> TrafficGenerator:
     rows, truth = support.read_rows(models / "data" / "iris-online.csv", target="species")
-    return TrafficGenerator(
-        testbed.api_client(),
-        namespace=namespace,
-        service="iris",
-        model="iris",
-        rows=rows,
-        truth=truth,
-        rate_per_s=rate,
-        seed=7,
-    )
+    return support.traffic(testbed, namespace, rows=rows, truth=truth, rate_per_s=rate)
 
 
 def _replicas(testbed: Testbed, namespace: str) -> dict[str, int]:

@@ -16,7 +16,6 @@ import pytest
 import yaml
 
 from tests.e2e import support
-from tests.e2e.traffic import TrafficGenerator
 from tests.testbed_client import Testbed, eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -48,16 +47,7 @@ def shadow_rollout(
     v1 = manifest(testbed, version="1", artifact="iris-v1.skops")
     support.apply(testbed, namespace, v1)
     support.wait_phase(testbed, namespace, "iris", {"Healthy"}, timeout=120)
-    with TrafficGenerator(
-        testbed.api_client(),
-        namespace=namespace,
-        service="iris",
-        model="iris",
-        rows=rows,
-        truth=truth,
-        rate_per_s=20,
-        seed=13,
-    ) as gen:
+    with support.traffic(testbed, namespace, rows=rows, truth=truth, seed=13) as gen:
         v2 = manifest(testbed, version="2", artifact=artifact)
         support.apply(testbed, namespace, v2)
         eventually(

@@ -178,40 +178,14 @@ class Load:
 
 @pytest.fixture
 def models(bed: Testbed, ns: str) -> Iterator[Path]:
-    """The CRD and the demo models on a hostPath PV bound to the claim `models`."""
+    """The CRD and the demo models as the namespace's claim `models`."""
     from tests.e2e import support
 
-    bed.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(support.REPO / "crds"))
-    eventually(
-        lambda: bed.kubectl(
-            "wait", "--for=condition=Established", "crd/modeldeployments.modelrollout.io",
-            check=False,
-        ).returncode == 0,
-        timeout=30,
-        what="the CRD to be Established",
-    )  # fmt: skip
-    path = support.demo_models()
-    access = {"accessModes": ["ReadOnlyMany"], "storageClassName": ""}
-    size = {"storage": "1Gi"}
-    pv = {"hostPath": {"path": str(path)}, "claimRef": {"namespace": ns, "name": "models"}}
-    _apply(
-        bed,
-        ns,
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolume",
-            "metadata": {"name": f"{ns}-models"},
-            "spec": {**access, "capacity": size, **pv},
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": {"name": "models"},
-            "spec": {**access, "resources": {"requests": size}, "volumeName": f"{ns}-models"},
-        },
-    )
-    yield path
-    bed.kubectl("delete", "pv", f"{ns}-models", "--wait=false", check=False)
+    support.install_crd(bed)
+    models = support.demo_models()
+    volume = support.models_volume(bed, ns, models)
+    yield models
+    bed.kubectl("delete", "pv", volume, "--wait=false", check=False)
 
 
 # The stable's bounds and each pod's CPU: the target (50% of a 50m request) is well below what a
@@ -233,7 +207,6 @@ def _iris(models: Path, *, version: str) -> dict[str, Any]:
         name="iris", version=version, artifact=f"iris-{version}.skops",
         prometheus_url="", steps=[{"setWeight": 50}, {"pause": {}}], replicas=1,
     )  # fmt: skip
-    md["spec"]["model"]["uri"] = f"pvc://models/models/iris-{version}.skops"
     md["spec"]["serving"] = {
         "replicas": 1,
         "resources": {"requests": {"cpu": "50m"}, "limits": {"cpu": "100m"}},
