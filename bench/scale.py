@@ -115,7 +115,7 @@ class Bed:
 
 
 def bring_up() -> Bed:
-    if not (cluster.running(BED) and bed.load_state(BED).get("kwok_pods")):
+    if not (cluster.running(BED) and bed.load_state(BED).get("pods") == "kwok"):
         bed.up(BED, build=False, kwok_pods=True)
     state = bed.load_state(BED)
     cluster.kubectl("apply", "--server-side", "-f", str(paths.REPO / "crds"), cluster=BED)

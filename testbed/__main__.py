@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
-import zlib
 from pathlib import Path
 
 from testbed import cluster, gateway_api, metrics_server, node, paths, procs, prometheus
@@ -40,86 +38,45 @@ def env(name: str) -> dict[str, str]:
     }
 
 
-def pod_network(name: str) -> str:
-    """Each test bed's pods get their own loopback range, so two beds on one machine never collide."""
-    if name == "model-rollout":  # the usual bed keeps the range its docs and logs show
-        return "127.1.0.0/16"
-    return f"127.{2 + zlib.crc32(name.encode()) % 250}.0.0/16"
+# What runs the pods, as the state file records it: a bed is reused only for the same kind.
+PODS = {"node": "the real node", "kwok": "kwok's pods (the scale bed)"}
 
 
-def real_node_requested() -> bool:
-    """MODEL_ROLLOUT_REAL_NODE=1 asks for the real node, as `up --real-node` does."""
-    return os.environ.get("MODEL_ROLLOUT_REAL_NODE", "0") == "1"
-
-
-def up(name: str, *, build: bool = True, real_node: bool = False, kwok_pods: bool = False) -> None:
+def up(name: str, *, build: bool = True, kwok_pods: bool = False) -> None:
+    """Starts what is missing: the control plane, then the real node (kubelet, containerd,
+    kube-proxy, CoreDNS, metrics-server) or, with kwok_pods, kwok's fake nodes and pods."""
     t0 = time.monotonic()
     if build:
         script = str(paths.REPO / "testbed" / "build-binaries.sh")
         subprocess.run(["bash", script, "all"], check=True)
-        if real_node:
+        if not kwok_pods:
             subprocess.run(["bash", script, "node"], check=True)
     state = paths.state_dir(name)
     state.mkdir(parents=True, exist_ok=True)
     saved = load_state(name)
-    if saved.get("real_node") not in (None, real_node) and cluster.running(name):
-        kind = "a real node" if saved["real_node"] else "the pod runner"
+    pods = "kwok" if kwok_pods else "node"
+    if saved.get("pods") != pods and cluster.running(name):
+        running = PODS.get(saved.get("pods", ""), "pods of another kind (an older checkout's)")
         raise SystemExit(
-            f"test bed {name} is running with {kind}: take it down first (`python -m testbed down`)"
+            f"test bed {name} is running with {running}, not {PODS[pods]}: take it down first "
+            f"(`python -m testbed --name {name} down`)"
         )
-    if saved.get("kwok_pods", False) is not kwok_pods and cluster.running(name):
-        kind = "kwok's pods" if saved.get("kwok_pods") else "the pod runner"
-        raise SystemExit(
-            f"test bed {name} is running with {kind}: take it down first (`python -m testbed down`)"
-        )
-    # A real node runs every pod itself: no kwok nodes to schedule onto, no pod runner beside it.
-    node_ip = node.layout(name).node_ip if real_node else None
-    cluster.create(name, say=_say, real_node_ip=node_ip, kwok_pods=kwok_pods)
+    node_ip = None if kwok_pods else node.layout(name).node_ip
+    cluster.create(name, say=_say, node_ip=node_ip)
     _say(f"installing the Gateway API {gateway_api.VERSION} standard CRDs")
     gateway_api.install(name)
-    if real_node:
+    if kwok_pods:
+        _say("kwok runs the pods (testbed/pod-stages.yaml) on its fake nodes")
+    else:
         node.start(cluster_name=name, say=_say)
         metrics_server.start(cluster_name=name, say=_say)
-    elif kwok_pods:
-        _say("kwok runs the pods (testbed/pod-stages.yaml): no pod runner")
-    elif procs.pid_of(name="podrunner", state=state) is None:
-        _say("starting the pod runner")
-        procs.start(
-            name="podrunner",
-            state=state,
-            argv=[
-                sys.executable,
-                "-m",
-                "testbed.podrunner",
-                "--kubeconfig",
-                str(paths.kubeconfig(name)),
-                "--state-dir",
-                str(state / "podrunner"),
-                "--project-image",
-                "model-rollout",
-                "--entrypoint",
-                "model-rollout",
-                "--pod-network",
-                pod_network(name),
-                "--path-prepend",
-                str(paths.VENV_BIN),
-                # The checkout and its venv play the image's filesystem: an emptyDir mounted at
-                # /tmp must not hide them when they live under /tmp.
-                "--keep-visible",
-                str(paths.REPO),
-                "--keep-visible",
-                str(paths.VENV_BIN.parent),
-            ],
-            env={"PYTHONPATH": str(paths.REPO)},
-        )
     if procs.pid_of(name="prometheus", state=state) is None:
         port = procs.free_port()
         _say(f"starting Prometheus on 127.0.0.1:{port}")
         prometheus.start(cluster_name=name, state=state, port=port)
         saved["prometheus_url"] = f"http://127.0.0.1:{port}"
     saved["cluster"] = name
-    saved["real_node"] = real_node
-    saved["kwok_pods"] = kwok_pods
+    saved["pods"] = pods
     _state_file(name).write_text(json.dumps(saved, indent=2))
     _say(f"test bed {name} is up in {time.monotonic() - t0:.0f}s")
     print(f"export KUBECONFIG={paths.kubeconfig(name)}")
@@ -127,10 +84,8 @@ def up(name: str, *, build: bool = True, real_node: bool = False, kwok_pods: boo
 
 
 def down(name: str) -> None:
-    state = paths.state_dir(name)
-    for proc in ("prometheus", "podrunner"):
-        if procs.stop(name=proc, state=state, grace=15):
-            _say(f"stopped {proc}")
+    if procs.stop(name="prometheus", state=paths.state_dir(name), grace=15):
+        _say("stopped prometheus")
     metrics_server.stop(cluster_name=name, say=_say)
     node.stop(cluster_name=name, say=_say)
     cluster.delete(name)
@@ -142,31 +97,30 @@ def status(name: str) -> int:
     state = paths.state_dir(name)
     ok = cluster.running(name)
     print(f"control plane: {'running' if ok else 'stopped'} ({paths.kubeconfig(name)})")
-    for proc in ("podrunner", "prometheus"):
-        pid = procs.pid_of(name=proc, state=state)
+    pids = {"prometheus": procs.pid_of(name="prometheus", state=state)}
+    if load_state(name).get("pods") != "kwok":
+        pids |= {**node.running(name), metrics_server.NAME: metrics_server.running(name)}
+    for proc, pid in pids.items():
         print(f"{proc}: {'running, pid ' + str(pid) if pid else 'stopped'}")
-    if load_state(name).get("real_node"):
-        pids = {**node.running(name), metrics_server.NAME: metrics_server.running(name)}
-        for proc, pid in pids.items():
-            print(f"{proc}: {'running, pid ' + str(pid) if pid else 'stopped'}")
     if ok:
         print(cluster.kubectl("get", "nodes", "-o", "wide", cluster=name), end="")
     return 0 if ok else 1
 
 
 def logs(name: str, pod: str | None) -> int:
-    root = paths.state_dir(name) / "podrunner" / "logs"
-    files = sorted(root.glob("*.log")) if root.exists() else []
+    """Lists the log files (the bed's processes', then each container's as the kubelet keeps
+    them: <namespace>_<pod>_<uid>/<container>/<restart>.log), or prints those of pods named `pod`."""
+    state = paths.state_dir(name)
+    on_node = (state / "node").exists()
+    files = sorted(node.layout(name).pod_logs.glob("*/*/*.log")) if on_node else []
     if pod is None:
-        for f in files:
+        for f in [*sorted(state.glob("*.log")), *sorted((state / "node").glob("*.log")), *files]:
             print(f)
-        for proc in ("podrunner", "prometheus"):
-            print(paths.state_dir(name) / f"{proc}.log")
         return 0
-    picked = [f for f in files if pod in f.name]
+    picked = [f for f in files if pod in f.parent.parent.name]
     for f in picked:
         print(f"==> {f} <==")
-        print(f.read_text(), end="")
+        print(f.read_text(errors="replace"), end="")
     return 0 if picked else 1
 
 
@@ -174,27 +128,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m testbed", description=__doc__)
     parser.add_argument("--name", default=paths.DEFAULT_CLUSTER, help="cluster name")
     sub = parser.add_subparsers(dest="cmd", required=True)
-    p_up = sub.add_parser("up", help="build (cached) and start the test bed")
-    p_up.add_argument("--no-build", action="store_true", help="use the cached binaries as they are")
-    p_up.add_argument(
-        "--real-node",
-        action="store_true",
-        default=real_node_requested(),
-        help="run pods on a real node (containerd, kubelet, kube-proxy, CoreDNS) instead of the pod runner",
+    p_up = sub.add_parser(
+        "up", help="build (cached) and start the test bed: a control plane and a real node"
     )
+    p_up.add_argument("--no-build", action="store_true", help="use the cached binaries as they are")
     p_up.add_argument(
         "--kwok-pods",
         action="store_true",
-        help="the scale bed: kwok's pod stages run every pod (no process), more nodes, an audit log",
+        help="the scale bed instead: kwok's fake nodes and pods (no process, no real node), an audit log",
     )
     sub.add_parser("down", help="stop every process of the test bed")
     sub.add_parser("status", help="what is running")
     sub.add_parser("env", help="print the environment to use the test bed")
-    p_logs = sub.add_parser("logs", help="list log files, or print those of a pod")
+    p_logs = sub.add_parser("logs", help="list log files, or print the containers' of a pod")
     p_logs.add_argument("pod", nargs="?")
     args = parser.parse_args(argv)
     if args.cmd == "up":
-        up(args.name, build=not args.no_build, real_node=args.real_node, kwok_pods=args.kwok_pods)
+        up(args.name, build=not args.no_build, kwok_pods=args.kwok_pods)
     elif args.cmd == "down":
         down(args.name)
     elif args.cmd == "status":

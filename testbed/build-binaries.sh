@@ -12,7 +12,7 @@ HELM_VERSION=${HELM_VERSION:-v3.21.4}
 PROMETHEUS_VERSION=${PROMETHEUS_VERSION:-v0.316.0}
 # actionlint checks the kind workflow in .github/workflows (a unit test runs it when it is built).
 ACTIONLINT_VERSION=${ACTIONLINT_VERSION:-v1.7.12}
-# The real node's extras (build_node; not part of `all`, which the pod runner's test bed needs).
+# The real node's extras (build_node; not part of `all`, which is all the scale bed needs).
 COREDNS_VERSION=${COREDNS_VERSION:-v1.15.0}
 CRICTL_VERSION=${CRICTL_VERSION:-v1.37.0}
 # CPU metrics for the HPA (spec.serving.autoscaling) on the real node: the kubelet's resource metrics.

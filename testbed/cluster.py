@@ -1,7 +1,7 @@
 """The control plane: a kwokctl cluster run from locally built binaries, bound to 127.0.0.1.
 
-kwok manages the nodes only (testbed/node-stages.yaml); pods belong to the pod runner. The scale
-bed (`kwok_pods`) adds kwok's pod stages (testbed/pod-stages.yaml), more nodes, and an audit log.
+Its pods run on the real node (testbed/node.py), which the API server is configured for here; the
+scale bed instead has kwok's fake nodes and pod stages (testbed/pod-stages.yaml) and an audit log.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import yaml
 
 from testbed import paths
 
-NODE_COUNT = 2
 # The scale bed: 8 nodes of 500 pods hold 1,000 ModelDeployments' stable, canary and Job pods.
 KWOK_POD_NODE_COUNT = 8
 FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node=fake"
@@ -53,7 +52,7 @@ def audit_log(cluster: str) -> Path:
     return paths.kwok_dir(cluster) / "logs" / "audit.log"
 
 
-def _config(cluster: str, *, real_node_ip: str | None, kwok_pods: bool = False) -> Path:
+def _config(cluster: str, *, node_ip: str | None) -> Path:
     cfg = {
         "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
         "kind": "KwokctlConfiguration",
@@ -70,7 +69,7 @@ def _config(cluster: str, *, real_node_ip: str | None, kwok_pods: bool = False) 
             "quietPull": True,
         },
     }
-    if real_node_ip is not None:
+    if node_ip is not None:
         # Pods reach the API server through the `kubernetes` Service, whose endpoint is the
         # advertised address (testbed/node.py forwards it to 127.0.0.1), and check its
         # certificate against the Service's IP.
@@ -78,10 +77,10 @@ def _config(cluster: str, *, real_node_ip: str | None, kwok_pods: bool = False) 
         # name the aggregator dials it by.
         cfg["options"]["kubeApiserverCertSANs"] = [
             KUBERNETES_SERVICE_IP,
-            real_node_ip,
+            node_ip,
             METRICS_SERVER_DNS,
         ]
-        for patch in _real_node_patches(real_node_ip, pki=paths.kwok_dir(cluster) / "pki"):
+        for patch in _real_node_patches(node_ip, pki=paths.kwok_dir(cluster) / "pki"):
             _add_args(cfg, patch["name"], patch["extraArgs"])
     # One controller-manager and one scheduler: nothing to elect. With election on, a lease renewal
     # that times out on a loaded machine makes either exit ("leaderelection lost"), kwokctl does not
@@ -91,7 +90,7 @@ def _config(cluster: str, *, real_node_ip: str | None, kwok_pods: bool = False) 
     out = paths.state_dir(cluster) / "kwokctl.yaml"
     out.parent.mkdir(parents=True, exist_ok=True)
     stages = (paths.REPO / "testbed" / "node-stages.yaml").read_text()
-    if kwok_pods:
+    if node_ip is None:  # the scale bed
         policy = out.parent / "audit-policy.yaml"
         policy.write_text(yaml.safe_dump(AUDIT_POLICY, sort_keys=False))
         cfg["options"]["kubeAuditPolicy"] = str(policy)
@@ -189,12 +188,9 @@ def running(cluster: str) -> bool:
     return True
 
 
-def create(
-    cluster: str, *, say: Any = print, real_node_ip: str | None = None, kwok_pods: bool = False
-) -> None:
-    """Starts the control plane; with kwok's nodes, or none when a real node (at real_node_ip) runs the pods.
-
-    kwok_pods: kwok runs the pods too (fake, Ready without a process), on more nodes."""
+def create(cluster: str, *, say: Any = print, node_ip: str | None) -> None:
+    """Starts the control plane for the real node at node_ip, or (None) the scale bed: kwok's
+    fake nodes, whose pods kwok runs too (Ready without a process)."""
     if running(cluster):
         say(f"cluster {cluster} is already running")
         return
@@ -207,7 +203,7 @@ def create(
         "create",
         "cluster",
         "-c",
-        str(_config(cluster, real_node_ip=real_node_ip, kwok_pods=kwok_pods)),
+        str(_config(cluster, node_ip=node_ip)),
         "--kubeconfig",
         _scratch_kubeconfig(cluster),
         "--wait",
@@ -215,8 +211,8 @@ def create(
         cluster=cluster,
         timeout=240,
     )
-    if real_node_ip is None:
-        _add_nodes(cluster, count=KWOK_POD_NODE_COUNT if kwok_pods else NODE_COUNT)
+    if node_ip is None:
+        _add_nodes(cluster, count=KWOK_POD_NODE_COUNT)
         _wait_nodes_ready(cluster, timeout=60)
     _wait_default_service_account(cluster, timeout=60)
 

@@ -1,6 +1,6 @@
 """metrics-server on the real node's bed: a host process behind the v1beta1.metrics.k8s.io APIService.
 
-Started by `python -m testbed up --real-node` after the node (testbed/__main__.py), stopped before it.
+Started by `python -m testbed up` after the node (testbed/__main__.py), stopped before it.
 It scrapes the kubelet's /metrics/resource, so the HPA controller and `kubectl top` see real CPU.
 """
 

@@ -1,6 +1,6 @@
 """A real Kubernetes node for the test bed: containerd, kubelet, kube-proxy and CoreDNS as processes it owns.
 
-Started by `python -m testbed up --real-node` (testbed/__main__.py) instead of the pod runner; the
+Started by `python -m testbed up` (testbed/__main__.py) unless it is the scale bed (`--kwok-pods`); the
 configuration comes from testbed/node_config.py. Root only: it mounts, makes a bridge, writes iptables.
 """
 

@@ -10,7 +10,7 @@ REPO = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("MODEL_ROLLOUT_CACHE", Path.home() / ".cache" / "model-rollout"))
 BIN = CACHE / "bin"
 DEFAULT_CLUSTER = os.environ.get("MODEL_ROLLOUT_TESTBED", "model-rollout")
-# The venv whose `model-rollout` the pod runner starts for pods of the project's image.
+# The venv whose `model-rollout` the tests start as the operator on the host (and its tools).
 VENV_BIN = Path(sys.executable).parent
 
 

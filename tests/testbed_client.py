@@ -24,8 +24,6 @@ class Testbed:
     kubeconfig: Path
     prometheus_url: str
     state_dir: Path
-    # Pods run in real containers on a real node (kubelet, kube-proxy), not under the pod runner.
-    real_node: bool = False
 
     def kubectl(
         self,
@@ -86,13 +84,8 @@ class Testbed:
             prometheus.start(cluster_name=self.name, state=self.state_dir, port=port)
 
     def pod_log(self, namespace: str, pod: str, container: str | None = None) -> str:
-        if self.real_node:
-            which = ["-c", container] if container else ["--all-containers"]
-            args = ("logs", "-n", namespace, pod, *which)
-            return self.kubectl(*args, check=False).stdout
-        root = self.state_dir / "podrunner" / "logs"
-        pattern = f"{namespace}_{pod}_{container or '*'}.log"
-        return "".join(f.read_text() for f in sorted(root.glob(pattern)))
+        which = ["-c", container] if container else ["--all-containers"]
+        return self.kubectl("logs", "-n", namespace, pod, *which, check=False).stdout
 
 
 def eventually(

@@ -16,13 +16,12 @@ from tests.testbed_client import Testbed
 def mlflow_registry(
     testbed: Testbed, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[MlflowRegistry]:
-    """A real `mlflow server` whose artifacts the pods download: on a real node it listens on the
-    node's address (the host's side of the pods' bridge), which the operator on the host reaches too."""
+    """A real `mlflow server` whose artifacts the pods download: it listens on the node's address
+    (the host's side of the pods' bridge), which the operator on the host reaches too."""
     from testbed import mlflow, node
 
     state = tmp_path_factory.mktemp("mlflow-e2e")
-    host = node.layout(testbed.name).node_ip if testbed.real_node else "127.0.0.1"
-    url = mlflow.start(state, host=host)
+    url = mlflow.start(state, host=node.layout(testbed.name).node_ip)
     with MlflowRegistry(url) as registry:
         yield registry
     mlflow.stop(state)
@@ -30,13 +29,7 @@ def mlflow_registry(
 
 @pytest.fixture(scope="session")
 def crd(testbed: Testbed) -> None:
-    testbed.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(support.REPO / "crds"))
-    testbed.kubectl(
-        "wait",
-        "--for=condition=Established",
-        "crd/modeldeployments.modelrollout.io",
-        "--timeout=60s",
-    )
+    support.install_crd(testbed)
 
 
 # Every pod the operator makes must be admitted under the restricted Pod Security profile.
@@ -45,15 +38,14 @@ RESTRICTED = "pod-security.kubernetes.io/enforce=restricted"
 
 @pytest.fixture
 def namespace(testbed: Testbed, models: Path) -> Iterator[str]:
-    """The test's namespace, enforcing the restricted Pod Security profile; on a real node the
-    demo models are its claim `models` (support.uri names files in it)."""
+    """The test's namespace, enforcing the restricted Pod Security profile; the demo models are its
+    claim `models` (support.uri names files in it)."""
     for name in testbed.fresh_namespace(RESTRICTED):
-        volume = support.models_volume(testbed, name, models) if testbed.real_node else None
+        volume = support.models_volume(testbed, name, models)
         try:
             yield name
         finally:
-            if volume is not None:
-                testbed.kubectl("delete", "pv", volume, "--wait=false", check=False)
+            testbed.kubectl("delete", "pv", volume, "--wait=false", check=False)
 
 
 @pytest.fixture(scope="session")

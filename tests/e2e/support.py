@@ -10,23 +10,21 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from testbed import paths, procs
-from testbed.__main__ import real_node_requested
+from tests.e2e.traffic import TrafficGenerator
 
 REPO = paths.REPO
-# Outside /tmp: serving pods mount an emptyDir there, which would hide the files.
+# Kept with the test bed's cache, so every session (and worktree) trains them once.
 MODELS_HOME = paths.CACHE / "test-models"
 # The image as the real node's containerd holds it (testbed/build-image.sh names it so).
 NODE_IMAGE = "localhost/model-rollout:dev"
-# The same session-wide choice as the `testbed` fixture's: real containers, or the pod runner.
-REAL_NODE = real_node_requested()
-IMAGE = NODE_IMAGE if REAL_NODE else "model-rollout:dev"
-# On a real node the pods read the demo models from this claim of their namespace, a hostPath
-# volume on the models' folder (models_volume), as `pvc://models/<path>`.
+# The pods read the demo models from this claim of their namespace, a hostPath volume on the
+# models' folder (models_volume), as `pvc://models/<path>`.
 MODELS_CLAIM = "models"
 # Where the example manifests expect the demo models (the image's copy); tests put uri() there.
 EXAMPLES_PREFIX = "file:///opt/model-rollout/examples/"
@@ -44,11 +42,9 @@ def demo_models() -> Path:
     return out
 
 
-def uri(models: Path, path: str) -> str:
-    """Where pods find `path` (relative to the demo models' folder): the claim, or the host's file."""
-    if REAL_NODE:
-        return f"pvc://{MODELS_CLAIM}/{path}"
-    return f"file://{models}/{path}"
+def uri(path: str) -> str:
+    """Where pods find `path` (relative to the demo models' folder): in the namespace's claim."""
+    return f"pvc://{MODELS_CLAIM}/{path}"
 
 
 def claims_root(models: Path) -> Path:
@@ -103,11 +99,42 @@ def models_volume(testbed: Any, namespace: str, models: Path) -> str:
     return volume
 
 
+def install_crd(testbed: Any) -> None:
+    """Applies the project's CRD and waits until it is Established."""
+    testbed.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
+    # Right after creation the CRD has no conditions yet, which `kubectl wait` takes as a failure.
+    deadline = time.monotonic() + 60
+    while testbed.kubectl(
+        "wait", "--for=condition=Established", "crd/modeldeployments.modelrollout.io",
+        "--timeout=30s", check=False,
+    ).returncode:  # fmt: skip
+        if time.monotonic() > deadline:
+            raise AssertionError("the ModelDeployment CRD was not Established within 60 s")
+        time.sleep(0.5)
+
+
 def read_rows(path: Path, *, target: str) -> tuple[list[list[float]], list[str]]:
     with path.open() as f:
         rows = list(csv.DictReader(f))
     features = [k for k in rows[0] if k != target]
     return [[float(r[k]) for k in features] for r in rows], [r[target] for r in rows]
+
+
+def traffic(
+    testbed: Any,
+    namespace: str,
+    *,
+    rows: Sequence[Sequence[float]],
+    truth: Sequence[Any],
+    service: str = "iris",
+    rate_per_s: float = 20,
+    seed: int = 7,
+) -> TrafficGenerator:
+    """Live traffic to `service` of the ModelDeployment `iris` (its ClusterIP), with feedback."""
+    return TrafficGenerator(
+        testbed.api_client(), namespace=namespace, service=service, model="iris",
+        rows=rows, truth=truth, rate_per_s=rate_per_s, seed=seed,
+    )  # fmt: skip
 
 
 @dataclass
@@ -117,14 +144,17 @@ class Operator:
     namespace: str
     kubeconfig: Path
     log: Path
-    image: str = IMAGE
+    image: str = NODE_IMAGE
     port: int = field(default_factory=procs.free_port)
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Operator:
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
-        if REAL_NODE:  # pvc:// folders (a directory source) are read where the claim is
-            env["MODEL_ROLLOUT_PVC_ROOT"] = str(claims_root(demo_models()))
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            # pvc:// folders (a directory source) are read where the claim is
+            "MODEL_ROLLOUT_PVC_ROOT": str(claims_root(demo_models())),
+        }
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [
@@ -173,7 +203,6 @@ class Operator:
 def model_deployment(
     *,
     name: str,
-    models: Path,
     version: str,
     artifact: str,
     prometheus_url: str,
@@ -185,7 +214,7 @@ def model_deployment(
     rollback: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     spec: dict[str, Any] = {
-        "model": {"name": "iris", "version": version, "uri": uri(models, f"models/{artifact}")},
+        "model": {"name": "iris", "version": version, "uri": uri(f"models/{artifact}")},
         "serving": {"replicas": replicas},
         "rollout": {"steps": steps or [], "progressDeadline": "3m"},
     }

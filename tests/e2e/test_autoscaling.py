@@ -1,14 +1,13 @@
 """spec.serving.autoscaling on the test bed: the real HPA controller owns the stable's replicas, the
 operator never writes them, and a canary's pods follow the count the HPA gives the stable.
 
-The normal bed has no kubelet and so no CPU metrics: the HPA controller still enforces its bounds
-(a raised minReplicas scales the stable), and the test scales the stable through the scale
-subresource as the HPA does on load. Load itself is in test_autoscaling_real_node.py."""
+The HPA controller enforces its bounds (a raised minReplicas scales the stable), and the test
+scales the stable through the scale subresource as the HPA does on load, without the load: real
+load is in tests/integration/test_real_node_autoscaling.py."""
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,10 +18,9 @@ from tests.testbed_client import Testbed, eventually
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 
-def _md(models: Path, *, version: str, artifact: str, **scaling: Any) -> dict[str, Any]:
+def _md(*, version: str, artifact: str, **scaling: Any) -> dict[str, Any]:
     md = support.model_deployment(
         name="iris",
-        models=models,
         version=version,
         artifact=artifact,
         prometheus_url="",
@@ -71,9 +69,9 @@ def _as_the_hpa_would(testbed: Testbed, namespace: str, replicas: int) -> None:
 
 
 def test_the_hpa_owns_the_stable_and_the_canary_follows_its_count(
-    testbed: Testbed, namespace: str, models: Path, operator: support.Operator
+    testbed: Testbed, namespace: str, operator: support.Operator
 ) -> None:
-    support.apply(testbed, namespace, _md(models, version="1", artifact="iris-v1.skops"))
+    support.apply(testbed, namespace, _md(version="1", artifact="iris-v1.skops"))
     support.wait_phase(testbed, namespace, "iris", {"Healthy"}, timeout=120)
     hpa = eventually(lambda: _hpa(testbed, namespace), timeout=30, what="the HPA")
     assert hpa["spec"]["scaleTargetRef"]["name"] == "iris-stable"
@@ -92,7 +90,7 @@ def test_the_hpa_owns_the_stable_and_the_canary_follows_its_count(
     assert _replicas(testbed, namespace) == {"stable": 2}
 
     # A rollout: at 50% the canary matches the stable's current count, not spec.serving.replicas.
-    support.apply(testbed, namespace, _md(models, version="2", artifact="iris-v2.skops"))
+    support.apply(testbed, namespace, _md(version="2", artifact="iris-v2.skops"))
     eventually(
         lambda: support.status(testbed, namespace, "iris").get("phase") == "Paused",
         timeout=120,
@@ -105,7 +103,7 @@ def test_the_hpa_owns_the_stable_and_the_canary_follows_its_count(
     support.apply(
         testbed,
         namespace,
-        _md(models, version="2", artifact="iris-v2.skops", minReplicas=3),
+        _md(version="2", artifact="iris-v2.skops", minReplicas=3),
     )
     eventually(
         lambda: _ready(testbed, namespace) == {"stable": 3, "canary": 3},
@@ -134,7 +132,7 @@ def test_the_hpa_owns_the_stable_and_the_canary_follows_its_count(
     )
 
     # Autoscaling off: the HPA goes and spec.serving.replicas is the count again.
-    manifest = _md(models, version="2", artifact="iris-v2.skops")
+    manifest = _md(version="2", artifact="iris-v2.skops")
     del manifest["spec"]["serving"]["autoscaling"]
     support.apply(testbed, namespace, manifest)
     eventually(lambda: _hpa(testbed, namespace) is None, timeout=30, what="the HPA deleted")

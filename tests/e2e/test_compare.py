@@ -19,7 +19,6 @@ import yaml
 
 from modelrollout.models import loading
 from tests.e2e import support
-from tests.e2e.traffic import TrafficGenerator
 from tests.testbed_client import Testbed, eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -45,7 +44,7 @@ def accuracy(models: Path, artifact: str, rows: np.ndarray, truth: np.ndarray) -
     return float(np.mean(model.predict(rows) == truth))
 
 
-def example(testbed: Testbed, models: Path, *, version: str, artifact: str) -> dict[str, Any]:
+def example(testbed: Testbed, *, version: str, artifact: str) -> dict[str, Any]:
     """The example with this bed's models and Prometheus, 5 s rounds and pauses, no validation.
 
     Validation is covered by tests/validation (this example included); here it would only add a
@@ -54,7 +53,7 @@ def example(testbed: Testbed, models: Path, *, version: str, artifact: str) -> d
     doc = yaml.safe_load(EXAMPLE.read_text())
     spec = copy.deepcopy(doc["spec"])
     spec.pop("validation")
-    spec["model"].update(version=version, uri=support.uri(models, f"models/{artifact}"))
+    spec["model"].update(version=version, uri=support.uri(f"models/{artifact}"))
     spec["rollout"]["steps"] = [
         {"pause": {"duration": "5s"}} if "pause" in step else step
         for step in spec["rollout"]["steps"]
@@ -67,10 +66,9 @@ def example(testbed: Testbed, models: Path, *, version: str, artifact: str) -> d
     return {**doc, "spec": spec}
 
 
-def deploy_stable(testbed: Testbed, namespace: str, models: Path) -> None:
+def deploy_stable(testbed: Testbed, namespace: str) -> None:
     v1 = support.model_deployment(
         name="iris",
-        models=models,
         version="1",
         artifact="iris-v1.skops",
         prometheus_url=testbed.prometheus_url,
@@ -84,22 +82,11 @@ def roll_out(
     testbed: Testbed, namespace: str, models: Path, *, version: str, artifact: str
 ) -> tuple[dict[str, Any], float]:
     """v1 stable, then the example's rollout of `artifact` under live traffic to its end."""
-    deploy_stable(testbed, namespace, models)
+    deploy_stable(testbed, namespace)
     rows, truth = traffic_rows(models)
-    with TrafficGenerator(
-        testbed.api_client(),
-        namespace=namespace,
-        service="iris",
-        model="iris",
-        rows=rows,
-        truth=truth,
-        rate_per_s=20,
-        seed=14,
-    ) as gen:
+    with support.traffic(testbed, namespace, rows=rows, truth=truth, seed=14) as gen:
         started = time.monotonic()
-        support.apply(
-            testbed, namespace, example(testbed, models, version=version, artifact=artifact)
-        )
+        support.apply(testbed, namespace, example(testbed, version=version, artifact=artifact))
         eventually(
             lambda: support.status(testbed, namespace, "iris").get("canaryVersion") == version,
             timeout=60,

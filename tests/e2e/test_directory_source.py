@@ -26,8 +26,8 @@ def _publish(store: Path, version: str, artifact: Path) -> None:
 def test_a_version_folder_dropped_into_the_store_rolls_out_with_no_manifest_edit(
     testbed: Testbed, namespace: str, models: Path, operator: support.Operator
 ) -> None:
-    # Beside the demo models: on a real node the namespace's claim holds it (the pods mount it, the
-    # operator reads it where the claim is); under the pod runner both read it at this path.
+    # Beside the demo models: the namespace's claim holds it (the pods mount it, the operator reads
+    # it where the claim is).
     store = models / "stores" / namespace
     store.mkdir(parents=True)
     try:
@@ -41,7 +41,6 @@ def _roll_out_from(testbed: Testbed, namespace: str, models: Path, store: Path) 
     _publish(store, "1.9", models / "models" / "iris-v1.skops")
     md = support.model_deployment(
         name="iris",
-        models=models,
         version="unused",
         artifact="unused",
         prometheus_url="",
@@ -49,13 +48,13 @@ def _roll_out_from(testbed: Testbed, namespace: str, models: Path, store: Path) 
     )
     md["spec"]["model"] = {
         "name": "iris",
-        "source": {"directory": {"uri": support.uri(models, folder)}, "pollInterval": "2s"},
+        "source": {"directory": {"uri": support.uri(folder)}, "pollInterval": "2s"},
     }
     support.apply(testbed, namespace, md)
     st = support.wait_phase(testbed, namespace, "iris", {"Healthy"}, timeout=180)
     assert st["stableVersion"] == "1.9"
     assert (st["source"]["kind"], st["source"]["version"]) == ("directory", "1.9")
-    assert st["source"]["uri"] == support.uri(models, f"{folder}1.9/model.skops")
+    assert st["source"]["uri"] == support.uri(f"{folder}1.9/model.skops")
     assert "highest version" in st["source"]["reason"]
     generation = testbed.get("md", "iris", "-n", namespace)["metadata"]["generation"]
 
@@ -74,5 +73,5 @@ def _roll_out_from(testbed: Testbed, namespace: str, models: Path, store: Path) 
     assert picks == ["1.9", "1.10"]
     served = testbed.get("deployment", "iris-stable", "-n", namespace)
     args = served["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert f"--model-uri={support.uri(models, f'{folder}1.10/model.skops')}" in args, args
+    assert f"--model-uri={support.uri(f'{folder}1.10/model.skops')}" in args, args
     assert testbed.get("md", "iris", "-n", namespace)["metadata"]["generation"] == generation

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from tests.e2e import support
-from tests.e2e.traffic import TrafficGenerator
 from tests.testbed_client import Testbed, eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -34,10 +33,8 @@ def _route(port: int = 8080) -> dict[str, Any]:
     }
 
 
-def _md(models: Path, testbed: Testbed, **kw: Any) -> dict[str, Any]:
-    manifest = support.model_deployment(
-        name="iris", models=models, prometheus_url=testbed.prometheus_url, **kw
-    )
+def _md(testbed: Testbed, **kw: Any) -> dict[str, Any]:
+    manifest = support.model_deployment(name="iris", prometheus_url=testbed.prometheus_url, **kw)
     manifest["spec"]["rollout"]["trafficRouting"] = ROUTING
     return manifest
 
@@ -49,16 +46,14 @@ def _weights(testbed: Testbed, namespace: str) -> tuple[int, int]:
     return by_name["iris-stable"], by_name.get("iris-canary", 0)
 
 
-def _deploy_v1(testbed: Testbed, namespace: str, models: Path, **kw: Any) -> None:
+def _deploy_v1(testbed: Testbed, namespace: str, **kw: Any) -> None:
     support.apply(testbed, namespace, _route())
-    support.apply(
-        testbed, namespace, _md(models, testbed, version="1", artifact="iris-v1.skops", **kw)
-    )
+    support.apply(testbed, namespace, _md(testbed, version="1", artifact="iris-v1.skops", **kw))
     support.wait_phase(testbed, namespace, "iris", {"Healthy"}, timeout=120)
 
 
 def test_the_route_weights_follow_each_step_and_the_new_version_is_promoted(
-    testbed: Testbed, namespace: str, models: Path, operator: support.Operator
+    testbed: Testbed, namespace: str, operator: support.Operator
 ) -> None:
     steps = [
         {"setWeight": 20},
@@ -66,11 +61,11 @@ def test_the_route_weights_follow_each_step_and_the_new_version_is_promoted(
         {"setWeight": 60},
         {"pause": {"duration": "3s"}},
     ]
-    _deploy_v1(testbed, namespace, models, steps=steps)
+    _deploy_v1(testbed, namespace, steps=steps)
     support.apply(
         testbed,
         namespace,
-        _md(models, testbed, version="2", artifact="iris-v2.skops", steps=steps),
+        _md(testbed, version="2", artifact="iris-v2.skops", steps=steps),
     )
     # requested weight -> every (route, actual in status) seen at it. Status and route
     # are two reads, so a look taken as a pause ends may straddle a step: one good look per weight
@@ -115,12 +110,11 @@ def test_a_bad_version_is_rolled_back_and_the_route_returns_to_the_stable(
 ) -> None:
     accuracy = {"name": "accuracy", "min": 0.9, "interval": "30s"}
     steps = [{"setWeight": 50}, {"analysis": {}}]
-    _deploy_v1(testbed, namespace, models, steps=steps, metrics=[accuracy])
+    _deploy_v1(testbed, namespace, steps=steps, metrics=[accuracy])
     support.apply(
         testbed,
         namespace,
         _md(
-            models,
             testbed,
             version="3",
             artifact="iris-online-flip.skops",
@@ -132,16 +126,7 @@ def test_a_bad_version_is_rolled_back_and_the_route_returns_to_the_stable(
         lambda: _weights(testbed, namespace) == (50, 50), timeout=120, what="the route at 50/50"
     )
     rows, truth = support.read_rows(models / "data" / "iris-online.csv", target="species")
-    with TrafficGenerator(
-        testbed.api_client(),
-        namespace=namespace,
-        service="iris-canary",
-        model="iris",
-        rows=rows,
-        truth=truth,
-        rate_per_s=20,
-        seed=7,
-    ):
+    with support.traffic(testbed, namespace, rows=rows, truth=truth, service="iris-canary"):
         st = support.wait_phase(
             testbed, namespace, "iris", {"RolledBack", "Failed", "Healthy"}, timeout=240
         )

@@ -22,7 +22,6 @@ import pytest
 import yaml
 
 from tests.e2e import support
-from tests.e2e.traffic import TrafficGenerator
 from tests.testbed_client import Testbed
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -60,8 +59,8 @@ def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
         server.server_close()
 
 
-def manifest(testbed: Testbed, models: Path, *, hook: str) -> dict[str, Any]:
-    text = EXAMPLE.read_text().replace(support.EXAMPLES_PREFIX, support.uri(models, ""))
+def manifest(testbed: Testbed, *, hook: str) -> dict[str, Any]:
+    text = EXAMPLE.read_text().replace(support.EXAMPLES_PREFIX, support.uri(""))
     doc: dict[str, Any] = yaml.safe_load(text)
     spec = doc["spec"]
     spec["analysis"]["prometheus"] = {"address": testbed.prometheus_url}
@@ -85,23 +84,14 @@ def run_traffic(
     """v1 Healthy with monitoring, then 2 monitoring intervals of live traffic with `petal_length`
     moved by `shift`. Returns when Drifting turned True (seconds after the traffic began, inf if
     never), the last status, and every status polled."""
-    support.apply(testbed, namespace, manifest(testbed, models, hook=hook))
+    support.apply(testbed, namespace, manifest(testbed, hook=hook))
     support.wait_phase(testbed, namespace, "iris", {"Healthy"}, timeout=180)
     rows, truth = support.read_rows(models / "data" / "iris-test.csv", target="species")
     column = ["sepal_length", "sepal_width", "petal_length", "petal_width"].index(SHIFTED)
     moved = [[v + shift if i == column else v for i, v in enumerate(row)] for row in rows]
     seen: list[dict[str, Any]] = []
     raised_after = float("inf")
-    with TrafficGenerator(
-        testbed.api_client(),
-        namespace=namespace,
-        service="iris",
-        model="iris",
-        rows=moved,
-        truth=truth,
-        rate_per_s=20,
-        seed=7,
-    ):
+    with support.traffic(testbed, namespace, rows=moved, truth=truth):
         started = time.monotonic()
         while time.monotonic() - started < 2 * INTERVAL_S:
             st = support.status(testbed, namespace, "iris")

@@ -18,15 +18,14 @@ MODEL = "iris-e2e"
 POLL = "2s"
 
 
-def _manifest(models: Path, mlflow_url: str) -> dict[str, Any]:
+def _manifest(mlflow_url: str) -> dict[str, Any]:
     md = support.model_deployment(
         name="iris",
-        models=models,
         version="unused",
         artifact="unused",
         prometheus_url="",
         validation={
-            "dataset": {"uri": support.uri(models, "data/iris-test.csv"), "target": "species"},
+            "dataset": {"uri": support.uri("data/iris-test.csv"), "target": "species"},
             "thresholds": {"accuracy": {"min": 0.9}},
             "timeout": "3m",
         },
@@ -58,7 +57,7 @@ def test_a_version_registered_in_mlflow_rolls_out_and_a_failing_one_is_not_retri
 ) -> None:
     v1 = mlflow_registry.register(MODEL, models / "models" / "iris-v1.skops")
     mlflow_registry.set_alias(MODEL, "champion", v1)
-    support.apply(testbed, namespace, _manifest(models, mlflow_registry.url))
+    support.apply(testbed, namespace, _manifest(mlflow_registry.url))
     st = support.wait_phase(testbed, namespace, "iris", {"Healthy"}, timeout=180)
     assert st["stableVersion"] == v1
     assert st["source"]["version"] == v1

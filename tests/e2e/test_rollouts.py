@@ -24,33 +24,22 @@ VALIDATION = {
 ACCURACY = {"name": "accuracy", "min": 0.9, "interval": "30s"}
 
 
-def _validation(models: Path) -> dict[str, Any]:
+def _validation() -> dict[str, Any]:
     return {
         **VALIDATION,
-        "dataset": {**VALIDATION["dataset"], "uri": support.uri(models, "data/iris-test.csv")},
+        "dataset": {**VALIDATION["dataset"], "uri": support.uri("data/iris-test.csv")},
     }
 
 
-def _md(models: Path, testbed: Testbed, **kw: Any) -> dict[str, Any]:
-    return support.model_deployment(
-        name="iris", models=models, prometheus_url=testbed.prometheus_url, **kw
-    )
+def _md(testbed: Testbed, **kw: Any) -> dict[str, Any]:
+    return support.model_deployment(name="iris", prometheus_url=testbed.prometheus_url, **kw)
 
 
 def _traffic(
     testbed: Testbed, namespace: str, models: Path, *, rate: float = 20
 ) -> TrafficGenerator:
     rows, truth = support.read_rows(models / "data" / "iris-online.csv", target="species")
-    return TrafficGenerator(
-        testbed.api_client(),
-        namespace=namespace,
-        service="iris",
-        model="iris",
-        rows=rows,
-        truth=truth,
-        rate_per_s=rate,
-        seed=7,
-    )
+    return support.traffic(testbed, namespace, rows=rows, truth=truth, rate_per_s=rate)
 
 
 def _replicas(testbed: Testbed, namespace: str) -> dict[str, int]:
@@ -58,21 +47,19 @@ def _replicas(testbed: Testbed, namespace: str) -> dict[str, int]:
     return {d["metadata"]["name"]: d["spec"]["replicas"] for d in deps}
 
 
-def _deploy_v1(testbed: Testbed, namespace: str, models: Path, **kw: Any) -> None:
-    support.apply(
-        testbed, namespace, _md(models, testbed, version="1", artifact="iris-v1.skops", **kw)
-    )
+def _deploy_v1(testbed: Testbed, namespace: str, **kw: Any) -> None:
+    support.apply(testbed, namespace, _md(testbed, version="1", artifact="iris-v1.skops", **kw))
     support.wait_phase(testbed, namespace, "iris", {"Healthy"}, timeout=120)
     testbed.kubectl("rollout", "status", "-n", namespace, "deployment/iris-stable", "--timeout=60s")
 
 
 def test_a_first_version_deploys_straight_to_healthy(
-    testbed: Testbed, namespace: str, models: Path, operator: support.Operator
+    testbed: Testbed, namespace: str, operator: support.Operator
 ) -> None:
     support.apply(
         testbed,
         namespace,
-        _md(models, testbed, version="1", artifact="iris-v1.skops", steps=[{"setWeight": 50}]),
+        _md(testbed, version="1", artifact="iris-v1.skops", steps=[{"setWeight": 50}]),
     )
     st = support.wait_phase(testbed, namespace, "iris", {"Healthy"}, timeout=120)
     assert st["stableVersion"] == "1"
@@ -91,17 +78,16 @@ def test_a_first_version_deploys_straight_to_healthy(
 def test_a_good_version_is_validated_moves_through_its_steps_and_becomes_stable(
     testbed: Testbed, namespace: str, models: Path, operator: support.Operator
 ) -> None:
-    _deploy_v1(testbed, namespace, models)
+    _deploy_v1(testbed, namespace)
     with _traffic(testbed, namespace, models) as gen:
         support.apply(
             testbed,
             namespace,
             _md(
-                models,
                 testbed,
                 version="2",
                 artifact="iris-v2.skops",
-                validation=_validation(models),
+                validation=_validation(),
                 steps=[{"setWeight": 50}, {"analysis": {}}, {"pause": {"duration": "5s"}}],
                 metrics=[ACCURACY, {"name": "error_rate", "max": 0.05}],
             ),
@@ -140,17 +126,16 @@ def test_a_good_version_is_validated_moves_through_its_steps_and_becomes_stable(
 def test_a_version_that_fails_validation_never_receives_a_request(
     testbed: Testbed, namespace: str, models: Path, operator: support.Operator
 ) -> None:
-    _deploy_v1(testbed, namespace, models)
+    _deploy_v1(testbed, namespace)
     with _traffic(testbed, namespace, models, rate=10) as gen:
         support.apply(
             testbed,
             namespace,
             _md(
-                models,
                 testbed,
                 version="3",
                 artifact="iris-inaccurate.skops",
-                validation=_validation(models),
+                validation=_validation(),
                 steps=[{"setWeight": 50}],
             ),
         )
@@ -181,13 +166,12 @@ def _bad_canary(
     expect: str,
 ) -> None:
     """Deploys a version that passes (or skips) validation but is bad online; asserts the automatic rollback."""
-    _deploy_v1(testbed, namespace, models)
+    _deploy_v1(testbed, namespace)
     with _traffic(testbed, namespace, models) as gen:
         support.apply(
             testbed,
             namespace,
             _md(
-                models,
                 testbed,
                 version="3",
                 artifact=artifact,

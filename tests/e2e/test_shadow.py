@@ -9,16 +9,13 @@ this bed's models, Prometheus and shorter intervals.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.e2e import service_proxy, support
-from tests.e2e.traffic import TrafficGenerator
+from tests.e2e import support
 from tests.testbed_client import Testbed, eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -26,34 +23,18 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 EXAMPLE = support.REPO / "examples" / "iris-shadow.yaml"
 
 
-def manifest(
-    testbed: Testbed, models: Path, *, version: str, artifact: str, shadow_url: str | None
-) -> dict[str, Any]:
-    text = EXAMPLE.read_text().replace(support.EXAMPLES_PREFIX, support.uri(models, ""))
+def manifest(testbed: Testbed, *, version: str, artifact: str) -> dict[str, Any]:
+    text = EXAMPLE.read_text().replace(support.EXAMPLES_PREFIX, support.uri(""))
     doc = yaml.safe_load(text)
     spec = copy.deepcopy(doc["spec"])
-    spec["model"].update(version=version, uri=support.uri(models, f"models/{artifact}"))
+    spec["model"].update(version=version, uri=support.uri(f"models/{artifact}"))
     # The shadow step is the judge here: the worse version passes the offline gate's data checks
     # and only the accuracy threshold would stop it before any copy reached it.
     spec["validation"].pop("thresholds", None)
     spec["rollout"]["steps"] = [{"shadow": {"duration": "40s", "mirror": 100}}]
     spec["rollout"]["progressDeadline"] = "3m"
     spec["analysis"].update(prometheus={"address": testbed.prometheus_url}, interval="5s")
-    if shadow_url is not None:
-        spec["serving"]["env"] = [{"name": "MODEL_ROLLOUT_SHADOW_URL", "value": shadow_url}]
     return {**doc, "spec": spec}
-
-
-@contextmanager
-def shadow_route(testbed: Testbed, namespace: str) -> Iterator[str | None]:
-    """Where the stable reaches the shadow Service: itself on real nodes, else a kube-proxy stand-in."""
-    if service_proxy.services_route():
-        yield None
-        return
-    with service_proxy.ServiceProxy(
-        testbed.api_client(), namespace=namespace, service="iris-shadow"
-    ) as proxy:
-        yield proxy.url
 
 
 def shadow_rollout(
@@ -63,39 +44,29 @@ def shadow_rollout(
 
     Returns the final status, the client answers by version, and the requests the shadow answered."""
     rows, truth = support.read_rows(models / "data" / "iris-test.csv", target="species")
-    with shadow_route(testbed, namespace) as url:
-        v1 = manifest(testbed, models, version="1", artifact="iris-v1.skops", shadow_url=url)
-        support.apply(testbed, namespace, v1)
-        support.wait_phase(testbed, namespace, "iris", {"Healthy"}, timeout=120)
-        with TrafficGenerator(
-            testbed.api_client(),
-            namespace=namespace,
-            service="iris",
-            model="iris",
-            rows=rows,
-            truth=truth,
-            rate_per_s=20,
-            seed=13,
-        ) as gen:
-            v2 = manifest(testbed, models, version="2", artifact=artifact, shadow_url=url)
-            support.apply(testbed, namespace, v2)
-            eventually(
-                lambda: support.status(testbed, namespace, "iris").get("canaryVersion") == "2",
-                timeout=60,
-                what="the shadow rollout of version 2 to start",
-            )
-            st = support.wait_phase(
-                testbed, namespace, "iris", {"Promoting", "Healthy", "RolledBack", "Failed"},
-                timeout=300,
-            )  # fmt: skip
-            answered = dict(gen.stats().by_version)
-        shadow_answers = sum(
-            float(s["value"][1])
-            for s in testbed.query(
-                f'sum(model_requests_total{{namespace="{namespace}",track="canary",'
-                'version="2",code="200"})'
-            )
+    v1 = manifest(testbed, version="1", artifact="iris-v1.skops")
+    support.apply(testbed, namespace, v1)
+    support.wait_phase(testbed, namespace, "iris", {"Healthy"}, timeout=120)
+    with support.traffic(testbed, namespace, rows=rows, truth=truth, seed=13) as gen:
+        v2 = manifest(testbed, version="2", artifact=artifact)
+        support.apply(testbed, namespace, v2)
+        eventually(
+            lambda: support.status(testbed, namespace, "iris").get("canaryVersion") == "2",
+            timeout=60,
+            what="the shadow rollout of version 2 to start",
         )
+        st = support.wait_phase(
+            testbed, namespace, "iris", {"Promoting", "Healthy", "RolledBack", "Failed"},
+            timeout=300,
+        )  # fmt: skip
+        answered = dict(gen.stats().by_version)
+    shadow_answers = sum(
+        float(s["value"][1])
+        for s in testbed.query(
+            f'sum(model_requests_total{{namespace="{namespace}",track="canary",'
+            'version="2",code="200"})'
+        )
+    )
     return st, answered, shadow_answers
 
 

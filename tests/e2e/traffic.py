@@ -1,10 +1,9 @@
 """Live traffic for the end-to-end tests: OIP v2 requests to a Service, each followed by its feedback.
 
-On a real node each exchange goes to the Service's ClusterIP on a connection of its own, as an
-in-cluster client's would: kube-proxy picks the pod per connection, and the feedback follows its
-prediction to the pod that holds it. Under the pod runner a ClusterIP does not route, so each
-exchange goes to a ready endpoint picked at random (see `traffic_endpoints` for how those are
-found there). It only sends inside this machine's test bed and stops by itself after `max_duration_s`.
+Each exchange goes to the Service's ClusterIP on a connection of its own, as an in-cluster client's
+would: kube-proxy picks the pod per connection, and the feedback follows its prediction to the pod
+that holds it. It only sends inside this machine's test bed (`traffic_endpoints` guards where) and
+stops by itself after `max_duration_s`.
 """
 
 from __future__ import annotations
@@ -25,9 +24,6 @@ from tests.e2e import traffic_stats
 from tests.e2e.traffic_endpoints import (  # the public surface of this module, for the tests
     NotLoopbackError,
     cluster_ip_endpoint,
-    endpoints_from_pods,
-    endpoints_from_slices,
-    ready_endpoints,
     require_loopback,
     require_service_address,
 )
@@ -36,14 +32,11 @@ __all__ = [
     "NotLoopbackError",
     "TrafficGenerator",
     "cluster_ip_endpoint",
-    "endpoints_from_pods",
-    "endpoints_from_slices",
-    "ready_endpoints",
     "require_loopback",
     "require_service_address",
 ]
 
-REFRESH_S = 1.0  # kube-proxy follows EndpointSlices within about a second too
+REFRESH_S = 1.0  # the Service is read again this often: it may be made after the generator starts
 MAX_DURATION_S = 15 * 60.0  # a forgotten generator must not outlive the test session
 # Requests in flight at once. Open loop, as real clients are: a slow version does not slow the
 # rate down, and its share of requests stays its share of endpoints.
@@ -51,17 +44,12 @@ CONCURRENCY = 8
 Endpoint = traffic_stats.Endpoint
 
 
-def _real_node() -> bool:
-    # The same session-wide choice as the `testbed` fixture's (testbed/__main__.py reads it too).
-    return os.environ.get("MODEL_ROLLOUT_REAL_NODE", "0") == "1"
-
-
 class TrafficGenerator:
     """Sends `rate_per_s` single-row requests from a background thread, each followed by its truth.
 
     Row, endpoint and whether to send feedback are drawn from one `seed`ed generator; the requests
-    themselves go out on up to `concurrency` worker threads. `cluster_ip` (default: on a real node)
-    sends to the Service's ClusterIP instead of picking among its ready endpoints.
+    themselves go out on up to `concurrency` worker threads. They go to the Service's ClusterIP,
+    read from `api_client`, or to `endpoints` on loopback when given (the generator's own tests).
     """
 
     def __init__(
@@ -82,7 +70,6 @@ class TrafficGenerator:
         max_duration_s: float = MAX_DURATION_S,
         timeout_s: float = 5.0,
         concurrency: int = CONCURRENCY,
-        cluster_ip: bool | None = None,
     ) -> None:
         # Lists or numpy arrays alike; numpy scalars become plain numbers JSON can carry.
         self._rows = [[float(v) for v in row] for row in rows]
@@ -97,7 +84,9 @@ class TrafficGenerator:
                 "rate_per_s must be in (0, 1000], feedback_fraction in [0, 1], concurrency >= 1"
             )
         if endpoints is None and api_client is None:
-            raise ValueError("give an api_client to read endpoints from, or a fixed endpoints list")
+            raise ValueError(
+                "give an api_client to read the Service from, or a fixed endpoints list"
+            )
         for host, _ in endpoints or ():
             require_loopback(host)
         self._api, self._namespace = api_client, namespace
@@ -106,7 +95,6 @@ class TrafficGenerator:
         self._rate, self._feedback, self._fraction = rate_per_s, feedback, feedback_fraction
         self._rng = random.Random(seed)
         self._fixed = list(endpoints) if endpoints is not None else None
-        self._cluster_ip = _real_node() if cluster_ip is None else cluster_ip
         # One context for every exchange's client: the traffic is plain HTTP, and loading the
         # CA bundle per connection would cost more CPU than the requests.
         self._tls = ssl.create_default_context()
@@ -203,7 +191,7 @@ class TrafficGenerator:
         at, index = time.time(), self._rng.randrange(len(self._rows))
         feedback = self._feedback and self._rng.random() < self._fraction
         if not self._endpoints:
-            self._record(traffic_stats.Sample(at, None, code=0, error="no ready endpoint"))
+            self._record(traffic_stats.Sample(at, None, code=0, error="no Service address yet"))
             return
         endpoint = self._rng.choice(self._endpoints)
         self._require_allowed(endpoint[0])  # checked again right before every send
@@ -213,7 +201,7 @@ class TrafficGenerator:
         pool.submit(self._send, n=n, at=at, index=index, endpoint=endpoint, feedback=feedback)
 
     def _require_allowed(self, host: str) -> None:
-        if self._cluster_ip and self._fixed is None:
+        if self._fixed is None:
             require_service_address(host)
         else:
             require_loopback(host)
@@ -283,28 +271,15 @@ class TrafficGenerator:
 
     def _refresh(self) -> None:
         try:
-            if self._cluster_ip:
-                found = [
-                    cluster_ip_endpoint(
-                        self._api,
-                        namespace=self._namespace,
-                        service=self._service,
-                        port_name=self._port_name,
-                    )
-                ]
-            else:
-                found = ready_endpoints(
-                    self._api,
-                    namespace=self._namespace,
-                    service=self._service,
-                    port_name=self._port_name,
-                )
-        except Exception as e:  # the API server may blink: keep the last list and go on
+            found = cluster_ip_endpoint(
+                self._api, namespace=self._namespace, service=self._service,
+                port_name=self._port_name,
+            )  # fmt: skip
+        except Exception as e:  # the API server may blink: keep the last address and go on
             self.refresh_errors.append(f"{type(e).__name__}: {e}")
             return
-        for host, _ in found:
-            self._require_allowed(host)
-        self._endpoints = found
+        self._require_allowed(found[0])
+        self._endpoints = [found]
 
     def _send_feedback(self, http: httpx.Client, base: str, request_id: str, truth: Any) -> int:
         try:

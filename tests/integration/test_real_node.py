@@ -1,8 +1,8 @@
-"""The test bed's opt-in real node: real containers, pod IPs, Services, DNS, restarts and OOM kills.
+"""The test bed's real node: real containers, pod IPs, Services, DNS, restarts and OOM kills.
 
-Runs with MODEL_ROLLOUT_REAL_NODE=1 (root, Debian's containerd, `build-binaries.sh node`) on the
-session's real-node bed, `<name>-real-node` (tests/conftest.py), shared with the e2e tests and taken
-down at the end of the session unless MODEL_ROLLOUT_KEEP_TESTBED=1.
+Runs (root, Debian's containerd, `build-binaries.sh node`) on the session's bed (tests/conftest.py),
+shared with the e2e tests and taken down at the end of the session unless
+MODEL_ROLLOUT_KEEP_TESTBED=1.
 """
 
 from __future__ import annotations
@@ -23,27 +23,21 @@ import pytest
 
 from tests.testbed_client import Testbed, eventually
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(
-        os.environ.get("MODEL_ROLLOUT_REAL_NODE") != "1",
-        reason="the real node is opt-in: set MODEL_ROLLOUT_REAL_NODE=1 (root, containerd)",
-    ),
-]
+pytestmark = [pytest.mark.integration]
 
 IMAGE = "docker.io/library/busybox:testbed"
 
 
 @pytest.fixture(scope="module")
-def bed(real_node_testbed: Testbed, tmp_path_factory: pytest.TempPathFactory) -> Testbed:
+def bed(testbed: Testbed, tmp_path_factory: pytest.TempPathFactory) -> Testbed:
     from testbed import node, node_image
 
     archive = tmp_path_factory.mktemp("images") / "busybox.tar"
     node.import_image(
-        node.layout(real_node_testbed.name),
+        node.layout(testbed.name),
         node_image.write_archive(node_image.busybox(name=IMAGE), archive),
     )
-    return real_node_testbed
+    return testbed
 
 
 @pytest.fixture
@@ -147,49 +141,15 @@ def _curl(url: str) -> str:
 
 @pytest.fixture
 def models(bed: Testbed, ns: str) -> Iterator[Path]:
-    """The CRD, a restricted namespace, and the demo models on a hostPath PV bound to claim `models`."""
+    """The CRD, a restricted namespace, and the demo models as its claim `models`."""
     from tests.e2e import support
 
-    models = support.demo_models()
     bed.kubectl("label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted")
-    bed.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(support.REPO / "crds"))
-    # Right after creation the CRD has no conditions yet, which `kubectl wait` takes as a failure.
-    eventually(
-        lambda: bed.kubectl(
-            "wait", "--for=condition=Established", "crd/modeldeployments.modelrollout.io",
-            check=False,
-        ).returncode == 0,
-        timeout=30,
-        what="the CRD to be Established",
-    )  # fmt: skip
-    volume = {"accessModes": ["ReadOnlyMany"], "storageClassName": ""}
-    _apply(
-        bed,
-        ns,
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolume",
-            "metadata": {"name": f"{ns}-models"},
-            "spec": {
-                **volume,
-                "capacity": {"storage": "1Gi"},
-                "hostPath": {"path": str(models)},
-                "claimRef": {"namespace": ns, "name": "models"},
-            },
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": {"name": "models"},
-            "spec": {
-                **volume,
-                "resources": {"requests": {"storage": "1Gi"}},
-                "volumeName": f"{ns}-models",
-            },
-        },
-    )
+    support.install_crd(bed)
+    models = support.demo_models()
+    volume = support.models_volume(bed, ns, models)
     yield models
-    bed.kubectl("delete", "pv", f"{ns}-models", "--wait=false", check=False)
+    bed.kubectl("delete", "pv", volume, "--wait=false", check=False)
 
 
 def test_a_pod_runs_from_a_local_image_with_a_routable_ip_and_its_logs(
@@ -343,10 +303,9 @@ def test_a_model_server_from_the_image_serves_under_the_restricted_profile_and_i
     from tests.e2e import support
 
     manifest = support.model_deployment(
-        name="iris", models=models, version="v1", artifact="iris-v1.skops",
+        name="iris", version="v1", artifact="iris-v1.skops",
         prometheus_url=bed.prometheus_url, replicas=1,
     )  # fmt: skip
-    manifest["spec"]["model"]["uri"] = "pvc://models/models/iris-v1.skops"
     op = support.Operator(
         namespace=ns, kubeconfig=bed.kubeconfig, log=tmp_path / "operator.log",
         image=support.NODE_IMAGE,
@@ -477,11 +436,10 @@ def test_canary_traffic_through_the_cluster_ip_follows_the_weight_at_20_and_50(
     from tests.e2e import support
 
     manifest = support.model_deployment(
-        name="iris", models=models, version="v1", artifact="iris-v1.skops",
+        name="iris", version="v1", artifact="iris-v1.skops",
         prometheus_url=bed.prometheus_url, replicas=4,
         steps=[{"setWeight": 20}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}],
     )  # fmt: skip
-    manifest["spec"]["model"]["uri"] = "pvc://models/models/iris-v1.skops"
     op = support.Operator(
         namespace=ns, kubeconfig=bed.kubeconfig, log=tmp_path / "operator.log",
         image=support.NODE_IMAGE,
@@ -550,11 +508,10 @@ def test_a_canary_over_its_memory_limit_is_oom_killed_and_rolled_back_the_stable
     from tests.e2e import support
 
     manifest = support.model_deployment(
-        name="iris", models=models, version="v1", artifact="iris-v1.skops",
+        name="iris", version="v1", artifact="iris-v1.skops",
         prometheus_url=bed.prometheus_url, replicas=2,
         steps=[{"setWeight": 20}, {"pause": {}}],
     )  # fmt: skip
-    manifest["spec"]["model"]["uri"] = "pvc://models/models/iris-v1.skops"
     manifest["spec"]["serving"]["resources"] = {"limits": {"memory": "320Mi"}}
     hungry = _memory_hungry_model(models)
     op = support.Operator(
@@ -686,7 +643,7 @@ def test_the_chart_runs_the_operator_from_the_image_in_a_pod_which_rolls_out_and
 
     steps = [{"setWeight": 50}, {"pause": {"duration": "2s"}}]
     manifest = support.model_deployment(
-        name="iris", models=models, version="v1", artifact="iris-v1.skops",
+        name="iris", version="v1", artifact="iris-v1.skops",
         prometheus_url=bed.prometheus_url, replicas=1, steps=steps,
     )  # fmt: skip
     manifest["spec"]["serving"]["resources"] = {"limits": {"memory": "320Mi"}}

@@ -1,7 +1,7 @@
 """CPU metrics and the HPA on the real node: metrics-server behind the metrics.k8s.io APIService, and
 spec.serving.autoscaling answering real load while a rollout runs.
 
-Runs with MODEL_ROLLOUT_REAL_NODE=1 on the bed of tests/integration/test_real_node.py (its fixtures);
+Runs on the bed of tests/integration/test_real_node.py (its fixtures);
 the HPA controller's periods on that bed are short (testbed/cluster.py, HPA_CONTROLLER_ARGS).
 """
 
@@ -24,7 +24,7 @@ import pytest
 from tests.integration.test_real_node import IMAGE, _apply, _ready_pods, bed, ns, pytestmark
 from tests.testbed_client import Testbed, eventually
 
-__all__ = ["bed", "ns", "pytestmark"]  # the real node's fixtures and opt-in mark, shared
+__all__ = ["bed", "ns", "pytestmark"]  # the real node's fixtures and mark, shared
 
 
 def _pod(name: str, *, script: str, cpu_limit: str) -> dict[str, Any]:
@@ -178,40 +178,14 @@ class Load:
 
 @pytest.fixture
 def models(bed: Testbed, ns: str) -> Iterator[Path]:
-    """The CRD and the demo models on a hostPath PV bound to the claim `models`."""
+    """The CRD and the demo models as the namespace's claim `models`."""
     from tests.e2e import support
 
-    bed.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(support.REPO / "crds"))
-    eventually(
-        lambda: bed.kubectl(
-            "wait", "--for=condition=Established", "crd/modeldeployments.modelrollout.io",
-            check=False,
-        ).returncode == 0,
-        timeout=30,
-        what="the CRD to be Established",
-    )  # fmt: skip
-    path = support.demo_models()
-    access = {"accessModes": ["ReadOnlyMany"], "storageClassName": ""}
-    size = {"storage": "1Gi"}
-    pv = {"hostPath": {"path": str(path)}, "claimRef": {"namespace": ns, "name": "models"}}
-    _apply(
-        bed,
-        ns,
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolume",
-            "metadata": {"name": f"{ns}-models"},
-            "spec": {**access, "capacity": size, **pv},
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": {"name": "models"},
-            "spec": {**access, "resources": {"requests": size}, "volumeName": f"{ns}-models"},
-        },
-    )
-    yield path
-    bed.kubectl("delete", "pv", f"{ns}-models", "--wait=false", check=False)
+    support.install_crd(bed)
+    models = support.demo_models()
+    volume = support.models_volume(bed, ns, models)
+    yield models
+    bed.kubectl("delete", "pv", volume, "--wait=false", check=False)
 
 
 # The stable's bounds and each pod's CPU: the target (50% of a 50m request) is well below what a
@@ -230,10 +204,9 @@ def _iris(models: Path, *, version: str) -> dict[str, Any]:
     from tests.e2e import support
 
     md = support.model_deployment(
-        name="iris", models=models, version=version, artifact=f"iris-{version}.skops",
+        name="iris", version=version, artifact=f"iris-{version}.skops",
         prometheus_url="", steps=[{"setWeight": 50}, {"pause": {}}], replicas=1,
     )  # fmt: skip
-    md["spec"]["model"]["uri"] = f"pvc://models/models/iris-{version}.skops"
     md["spec"]["serving"] = {
         "replicas": 1,
         "resources": {"requests": {"cpu": "50m"}, "limits": {"cpu": "100m"}},

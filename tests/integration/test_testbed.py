@@ -103,7 +103,7 @@ def _metrics_pod(name: str, *, scrape: bool) -> dict[str, object]:
             "containers": [
                 {
                     "name": "main",
-                    "image": support.NODE_IMAGE if support.REAL_NODE else "model-rollout:test",
+                    "image": support.NODE_IMAGE,
                     "command": ["python", "-c", METRICS_SERVER],
                     "ports": [{"containerPort": 9100, "name": "metrics"}],
                     "env": [
@@ -152,8 +152,5 @@ def test_prometheus_discovers_an_annotated_pod_and_its_series_appear(
     assert [r["metric"]["who"] for r in result] == ["scraped"]  # type: ignore[index]
     assert float(result[0]["value"][1]) == 7.0
     ip = ipaddress.ip_address(testbed.get("pod", "scraped", "-n", namespace)["status"]["podIP"])
-    if testbed.real_node:  # scraped at its own address on the node's bridge
-        assert ip in ipaddress.ip_network("10.244.0.0/16")
-    else:  # a loopback address of its own under the pod runner
-        assert ip in ipaddress.ip_network("127.0.0.0/8")
-        assert str(ip) != "127.0.0.1"
+    # Scraped at its own address on the node's bridge.
+    assert ip in ipaddress.ip_network("10.244.0.0/16")

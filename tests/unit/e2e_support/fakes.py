@@ -1,4 +1,4 @@
-"""Stand-ins on 127.0.0.1 for the traffic generator's tests: an EndpointSlice API and tiny model servers.
+"""Stand-ins on 127.0.0.1 for the traffic generator's tests: a Service's API and tiny model servers.
 
 The model stand-in answers infer and feedback in the Open Inference Protocol shapes of
 `modelrollout.serving` and counts what it got, so the generator's own logic is tested quickly.
@@ -93,28 +93,11 @@ class FakeModel:
         return 404, {"error": f"no route {path}"}
 
 
-def endpoint_slice(
-    port: int, *addresses: tuple[str, bool | None], ipv6: bool = False
-) -> dict[str, Any]:
-    """An EndpointSlice as the API serves it; `None` leaves `ready` unset."""
-    endpoints = [
-        {"addresses": [a], "conditions": {} if ready is None else {"ready": ready}}
-        for a, ready in addresses
-    ]
-    return {
-        "addressType": "IPv6" if ipv6 else "IPv4",
-        "endpoints": endpoints,
-        "ports": [{"name": "http", "port": port, "protocol": "TCP"}],
-    }
-
-
 @dataclass
-class FakeDiscovery:
-    """EndpointSlices of namespace `ml`, and the Service `iris` and its pods for the fallback."""
+class FakeServiceApi:
+    """The API server's read of Service `iris` in namespace `ml` (404 while `service` is None)."""
 
-    slices: list[dict[str, Any]] = field(default_factory=list)
     service: dict[str, Any] | None = None
-    pods: list[dict[str, Any]] = field(default_factory=list)
     queries: list[str] = field(default_factory=list)
     failing: bool = False
 
@@ -122,32 +105,17 @@ class FakeDiscovery:
         self.queries.append(path)
         if self.failing:
             return 503, {"kind": "Status", "message": "etcd is having a moment"}
-        route = path.split("?", 1)[0]
-        if route == "/apis/discovery.k8s.io/v1/namespaces/ml/endpointslices":
-            return 200, {"kind": "EndpointSliceList", "items": list(self.slices)}
-        if route == "/api/v1/namespaces/ml/services/iris" and self.service is not None:
+        if path.split("?", 1)[0] == "/api/v1/namespaces/ml/services/iris" and self.service:
             return 200, self.service
-        if route == "/api/v1/namespaces/ml/pods":
-            return 200, {"kind": "PodList", "items": list(self.pods)}
         return 404, {"kind": "Status", "message": "not found"}
 
 
-def service(selector: dict[str, str], target_port: int | str = "http") -> dict[str, Any]:
-    ports = [{"name": "http", "port": 80, "targetPort": target_port, "protocol": "TCP"}]
-    return {"metadata": {"name": "iris", "namespace": "ml"},
-            "spec": {"selector": selector, "ports": ports}}  # fmt: skip
-
-
-def pod(
-    ip: str, *, labels: dict[str, str], ready: bool = True, port: int = 8080, deleting: bool = False
-) -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": f"pod-{ip}", "labels": labels}
-    if deleting:
-        meta["deletionTimestamp"] = "2026-11-23T12:00:00Z"
-    container = {"name": "server", "ports": [{"name": "http", "containerPort": port}]}
-    conditions = [{"type": "Ready", "status": "True" if ready else "False"}]
-    return {"metadata": meta, "spec": {"containers": [container]},
-            "status": {"podIP": ip, "conditions": conditions}}  # fmt: skip
+def service(selector: dict[str, str], *, cluster_ip: str | None = None) -> dict[str, Any]:
+    ports = [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]
+    spec: dict[str, Any] = {"selector": selector, "ports": ports}
+    if cluster_ip is not None:
+        spec["clusterIP"] = cluster_ip
+    return {"metadata": {"name": "iris", "namespace": "ml"}, "spec": spec}
 
 
 def api_client(port: int) -> Any:

@@ -1,4 +1,4 @@
-"""The traffic generator's pure parts: the loopback guard, EndpointSlice reading and the counting."""
+"""The traffic generator's pure parts: the address guards, a Service's ClusterIP and the counting."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from tests.e2e import traffic, traffic_endpoints
 from tests.e2e.traffic_stats import Sample, summarize
-from tests.unit.e2e_support.fakes import endpoint_slice, pod, service
+from tests.unit.e2e_support.fakes import service
 
 pytestmark = pytest.mark.unit
 
@@ -48,27 +48,6 @@ def test_a_service_is_reached_at_its_cluster_ip_on_the_named_port() -> None:
     assert traffic_endpoints.service_port(svc, port_name="nope") is None
     svc["spec"]["clusterIP"] = "None"  # headless: nothing for kube-proxy to route
     assert traffic_endpoints.service_port(svc) is None
-
-
-def test_only_ready_endpoints_count_and_an_unset_ready_means_ready() -> None:
-    slices = [
-        endpoint_slice(8080, ("127.0.1.1", True), ("127.0.1.2", False), ("127.0.1.3", None)),
-        endpoint_slice(8080, ("127.0.1.4", True), ("127.0.1.1", True)),
-        endpoint_slice(8080, ("fd00::1", True), ipv6=True),
-    ]
-    assert traffic.endpoints_from_slices(slices) == [
-        ("127.0.1.1", 8080),
-        ("127.0.1.3", 8080),
-        ("127.0.1.4", 8080),
-    ]
-
-
-def test_a_named_port_picks_that_port_and_slices_without_it_are_skipped() -> None:
-    metrics = endpoint_slice(9090, ("127.0.1.9", True))
-    metrics["ports"][0]["name"] = "metrics"
-    slices = [endpoint_slice(8080, ("127.0.1.1", True)), metrics, {"endpoints": [], "ports": None}]
-    assert traffic.endpoints_from_slices(slices, port_name="metrics") == [("127.0.1.9", 9090)]
-    assert traffic.endpoints_from_slices([], port_name="http") == []
 
 
 def _sample(at: float, version: str | None, code: int = 200, feedback: int | None = 200) -> Sample:
@@ -133,34 +112,3 @@ def test_a_generator_refuses_bad_settings_before_sending_anything(
     }  # fmt: skip
     with pytest.raises(error):
         traffic.TrafficGenerator(None, **{**settings, **changes})  # type: ignore[arg-type]
-
-
-SELECTOR = {"app.kubernetes.io/name": "iris", "app.kubernetes.io/managed-by": "model-rollout"}
-
-
-def test_without_slices_the_endpoints_are_the_ready_pods_the_service_selects() -> None:
-    pods = [
-        pod("127.1.0.2", labels={**SELECTOR, "modelrollout.io/track": "canary"}, port=9000),
-        pod("127.1.0.1", labels=SELECTOR),
-        pod("127.1.0.3", labels=SELECTOR, ready=False),
-        pod("127.1.0.4", labels=SELECTOR, deleting=True),
-        pod("127.1.0.5", labels={"app.kubernetes.io/name": "other"}),
-    ]
-    assert traffic.endpoints_from_pods(service(SELECTOR), pods) == [
-        ("127.1.0.1", 8080),
-        ("127.1.0.2", 9000),
-    ]
-
-
-@pytest.mark.parametrize(
-    ("svc", "expected"),
-    [
-        (service(SELECTOR, target_port=7000), [("127.1.0.1", 7000)]),
-        (service(SELECTOR, target_port="grpc"), []),
-        (service({}), []),
-    ],
-)
-def test_a_numeric_target_port_is_used_as_is_and_an_unknown_name_or_no_selector_gives_none(
-    svc: dict[str, object], expected: list[tuple[str, int]]
-) -> None:
-    assert traffic.endpoints_from_pods(svc, [pod("127.1.0.1", labels=SELECTOR)]) == expected
