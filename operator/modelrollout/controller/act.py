@@ -131,7 +131,9 @@ def plan(
             serving_replicas=autoscaling.capacity(ctx.spec.serving, ctx.world.stable), mirror=mirror
         )
         traffic = dataclasses.replace(
-            traffic, canary_replicas=max(traffic.canary_replicas, shadow_size)
+            traffic,
+            canary_replicas=max(traffic.canary_replicas, shadow_size),
+            mirror_percent=mirror,
         )
     out: list[Write] = list(_service(ctx, canary_serves=canary_serves or ctx.router.name == "none"))
     out.extend(shadowing.service(ctx, mirror=mirror, if_changed=_if_changed))
@@ -253,7 +255,8 @@ def _track(
             autoscale.stable_replicas(serving, current, replicas) if track == "stable" else replicas
         ),
         default_image=ctx.image,
-        mirror_percent=ctx.spec.rollout.mirror_percent,
+        # A router that mirrors (a Gateway's RequestMirror) copies the requests: not the stable too.
+        mirror_percent=0 if ctx.router.mirrors else ctx.spec.rollout.mirror_percent,
         extra_args=builders.drift_args(ctx.spec),
     )
     if track == "stable":
