@@ -203,3 +203,18 @@ def test_a_failing_shadow_is_rolled_back_and_the_mirror_taken_off_the_route() ->
     assert "RolledBack" in phases, phases
     assert route_filters(bed) == [HEADER]
     assert route_weights(bed) == (100, 0)
+
+
+def test_under_replica_ratio_the_stable_forwards_the_copies_itself() -> None:
+    """The contrast: without a router that mirrors, the stable's pods copy to the shadow Service."""
+    bed = healthy("1", steps=[{"setWeight": 100}])
+    bed.providers = FixedProviders(FixedProvider(value_now=0.95))
+    bed.change(
+        version="2",
+        analysis=SHADOW_ANALYSIS,
+        rollout={"steps": [{"shadow": {"duration": "1m", "mirror": 40}}, {"setWeight": 50}]},
+    )
+    bed.until("Progressing")
+    bed.turn()
+    assert "MODEL_ROLLOUT_SHADOW_URL" in env_names(bed, "stable")
+    assert "MODEL_ROLLOUT_MIRROR_PERCENT" in env_names(bed, "canary")
