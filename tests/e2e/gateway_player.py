@@ -47,7 +47,7 @@ class GatewayPlayer:
 
     def __init__(self, api_client: Any, *, namespace: str, route: str) -> None:
         self._api, self._namespace, self._name = api_client, namespace, route
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the route, the looks and the counters, across threads
         self._route: dict[str, Any] | None = None
         self._addresses: dict[tuple[str, int], tuple[str, int]] = {}
         self._stop = threading.Event()
@@ -96,6 +96,11 @@ class GatewayPlayer:
         self._stop.set()
         self._httpd.shutdown()
         self._httpd.server_close()
+
+    def counts(self) -> dict[str, int]:
+        """Copies answered 200, by '<Service> <infer|feedback>'."""
+        with self._lock:
+            return dict(self.copies)
 
     # -- the route ---------------------------------------------------------------------------
     def _watch(self) -> None:
@@ -157,7 +162,7 @@ class GatewayPlayer:
             _reply(handler, 503, f'{{"error": "{type(e).__name__}"}}'.encode())
             return
         if answer.status_code == 200:
-            self.answered[service] += 1
+            self._count(self.answered, service)
         _reply(handler, answer.status_code, answer.content, answer.headers.get("x-request-id"))
         for f in rule.get("filters") or []:
             if f.get("type") != "RequestMirror":
@@ -168,7 +173,7 @@ class GatewayPlayer:
             target = mirror["backendRef"]
             key = f"{target['name']} {handler.path.rsplit('/', 1)[-1]}"
             try:
-                copy = self._send(
+                mirrored = self._send(
                     handler,
                     service=target["name"],
                     port=int(target["port"]),
@@ -176,12 +181,14 @@ class GatewayPlayer:
                     headers=headers,
                 )
             except httpx.HTTPError:
-                self.copy_failures[key] += 1
+                self._count(self.copy_failures, key)
                 continue
-            if copy.status_code == 200:
-                self.copies[key] += 1
-            else:
-                self.copy_failures[key] += 1
+            self._count(self.copies if mirrored.status_code == 200 else self.copy_failures, key)
+
+    def _count(self, counter: Counter[str], key: str) -> None:
+        # Counted under the lock: `+=` from many threads may lose one, and the test compares counts.
+        with self._lock:
+            counter[key] += 1
 
     def _send(
         self,

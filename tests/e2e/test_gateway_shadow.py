@@ -105,7 +105,7 @@ def test_a_worse_shadow_behind_a_gateway_is_rolled_back_and_the_mirror_taken_off
         )
         time.sleep(8)  # two scrapes of the last copies
         answered = dict(gen.stats().by_version)
-        copies = dict(gateway.copies)
+        copies = gateway.counts()
         shadow_answers = shadow_series(
             testbed,
             namespace,
