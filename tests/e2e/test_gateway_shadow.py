@@ -117,6 +117,12 @@ def test_a_worse_shadow_behind_a_gateway_is_rolled_back_and_the_mirror_taken_off
         stable_copied = shadow_series(
             testbed, namespace, 'model_shadow_mirrored_total{namespace="NS",track="stable"}'
         )
+    print(
+        f"\nGATEWAY-SHADOW {st.get('phase')}: client answers {answered}, copies {copies}, "
+        f"copies failed {dict(gateway.copy_failures)}, shadow answered {shadow_answers:.0f} and "
+        f"scored {shadow_scored:.0f}, stable copied {stable_copied:.0f}, route versions while "
+        f"mirroring {sorted({look.resource_version for look in gateway.looks if look.mirrors()})}"
+    )
     assert st["phase"] in {"RolledBack", "Failed"}, st
     assert "AnalysisFailed" in {h["reason"] for h in st.get("history", [])} | {
         c.get("reason") for c in st.get("conditions", [])
