@@ -161,6 +161,19 @@ def metric(index: int, **fields: Any) -> Callable[[dict[str, Any]], None]:
     return change(f"analysis.metrics.{index}", fields)
 
 
+def agreement_under_gateway_mirroring(doc: dict[str, Any]) -> None:
+    """A shadow step mirrored by a Gateway, judged on agreement with the stable (issue 13)."""
+    doc["spec"]["rollout"] = {
+        "steps": [{"shadow": {"duration": "10m", "mirror": 50}}],
+        "trafficRouting": {"gatewayAPI": {"httpRoute": "iris"}},
+    }
+    doc["spec"]["analysis"]["metrics"][1] = {
+        "name": "agreement",
+        "min": 0.9,
+        "query": 'sum(rate(model_shadow_agreement_total{outcome="agree"}[1m]))',
+    }
+
+
 # What cannot work (issue 14): each case breaks one rule, and the API server's message names the
 # field and says what to do. (what is wrong, the edit, words naming the field, words of the rule)
 POSITIVE = "must be more than zero: write e.g. 30s or 10m"
@@ -279,6 +292,8 @@ CANNOT_WORK = [
     ("custom metric compared", metric(1, name="queue", query="sum(q)",
      compare={"maxIncrease": 1}), "spec.analysis.metrics[1].compare",
      "judge this metric with min or max"),
+    ("agreement under gateway mirroring", agreement_under_gateway_mirroring,
+     "spec.analysis.metrics", "use the replicaRatio router to measure agreement"),
     # Names its children cannot carry.
     ("name one character too long", rename("m" * (api.MAX_NAME_LENGTH + 1)),
      "metadata.name", NAME_LENGTH),

@@ -34,9 +34,12 @@ class AnalysisStep(SpecModel):
 class ShadowStep(SpecModel):
     """Run the new version as a shadow for `duration`, judged by spec.analysis all along.
 
-    No client gets its answers: it serves no client traffic, while the stable copies it a share
-    (`mirror` percent) of live requests from a background queue, so its accuracy (from feedback on
-    the same request ids) and its agreement with the stable can be judged."""
+    No client gets its answers: it serves no client traffic, while a share (`mirror` percent) of live
+    requests is copied to it, so its accuracy (from feedback on the same request ids) can be judged.
+    Under replicaRatio the stable copies them from a background queue and counts its agreement with
+    the shadow (model_shadow_agreement_total); under gatewayAPI the HTTPRoute's rules get a
+    RequestMirror filter to the <name>-shadow Service for the step, the Gateway copies them
+    (feedback too, where the rule serves the feedback path), and agreement cannot be measured."""
 
     duration: Annotated[
         Duration,
@@ -44,7 +47,8 @@ class ShadowStep(SpecModel):
     ]
     """How long the shadow runs; analysis rounds every spec.analysis.interval fill it."""
     mirror: Annotated[int, Field(ge=1, le=100)] = 100
-    """Percent of the stable's requests copied to the shadow."""
+    """Percent of the stable's requests copied to the shadow (under gatewayAPI, the RequestMirror
+    filter's percent, which the Gateway samples per request, feedback apart from its request)."""
 
 
 class Step(SpecModel):

@@ -35,6 +35,10 @@ MAX_NAME_LENGTH = SERVICE_NAME_LIMIT - len(LONGEST_CHILD_SUFFIX)
 # object whose Service the API server refuses.
 NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 
+# The model server's series counted by the stable's own forwarding to a shadow (agreement, mirrored,
+# dropped; serving/metrics.py). Under a router that mirrors (gatewayAPI) no server counts them.
+SHADOW_SERIES = "model_shadow_"
+
 # Rules on the whole object (`self` is the resource), on the CRD's root; checked by `check_name`.
 NAME_RULES = (
     Rule(
@@ -114,5 +118,23 @@ class ModelDeploymentSpec(SpecModel):
                 or not any(step.shadow is not None for step in s.rollout.steps)
             ),
             field_path=".analysis",
+        ),
+        Rule(
+            cel="!has(self.rollout) || !has(self.rollout.trafficRouting) || "
+            "!has(self.rollout.trafficRouting.gatewayAPI) || !has(self.rollout.steps) || "
+            "!self.rollout.steps.exists(s, has(s.shadow)) || !has(self.analysis) || "
+            f"!self.analysis.metrics.exists(m, has(m.query) && m.query.contains('{SHADOW_SERIES}'))",
+            message="a shadow step under gatewayAPI cannot be judged on agreement with the "
+            f"stable, nor on any other {SHADOW_SERIES}* series: the Gateway mirrors the requests "
+            "and discards the shadow's answers, so no server sees both answers, and the stable's "
+            "own forwarding, which counts those series, is off; judge the shadow on accuracy, "
+            "error_rate or latency_p99_ms, or use the replicaRatio router to measure agreement",
+            check=lambda s: (
+                s.rollout.traffic_routing.gateway_api is None
+                or not any(step.shadow is not None for step in s.rollout.steps)
+                or s.analysis is None
+                or not any(SHADOW_SERIES in (m.query or "") for m in s.analysis.metrics)
+            ),
+            field_path=".analysis.metrics",
         ),
     )

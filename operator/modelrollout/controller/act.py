@@ -113,9 +113,9 @@ def writes_for(
     out.extend(_autoscale(ctx))
     for order in todo:
         match order:
-            case orders.RunTrack(track=track, model=model, replicas=replicas):
-                out.extend(_track(ctx, track, model, replicas))
-                ran.add(track)
+            case orders.RunTrack():
+                out.extend(_track(ctx, order))
+                ran.add(order.track)
             case orders.Route():
                 out.extend(_route(ctx, order, ran=ran))
             case rollout.DeleteCanary():
@@ -199,9 +199,8 @@ def _service_manifest(ctx: Context, **shape: Any) -> dict[str, Any]:
     )
 
 
-def _track(
-    ctx: Context, track: names.Track, model: api.ModelSpec, replicas: int | None
-) -> Iterator[Write]:
+def _track(ctx: Context, order: orders.RunTrack) -> Iterator[Write]:
+    track = order.track
     current = ctx.world.stable if track == "stable" else ctx.world.canary
     serving = ctx.spec.serving
     manifest = builders.server_deployment(
@@ -209,11 +208,11 @@ def _track(
         namespace=ctx.namespace,
         owner=ctx.owner,
         track=track,
-        model=model,
+        model=order.model,
         serving=serving,
-        replicas=replicas,
+        replicas=order.replicas,
         default_image=ctx.image,
-        mirror_percent=ctx.spec.rollout.mirror_percent,
+        mirror_percent=order.server_mirror,
         extra_args=builders.drift_args(ctx.spec),
     )
     if track == "stable":

@@ -164,6 +164,7 @@ def target(*, md_name: str, namespace: str, port: int) -> traffic_router.Target:
         stable_service=names.service(md_name, "stable"),
         canary_service=names.service(md_name, "canary"),
         port=port,
+        shadow_service=names.shadow_service(md_name),
     )
 
 

@@ -23,6 +23,9 @@ class RunTrack:
     model: api.ModelSpec
     replicas: int | None
     """None while an HPA owns the stable's replicas: the manifest leaves them out."""
+    server_mirror: int = 0
+    """Percent of requests the track's server copies to the shadow itself (rollout.mirror_percent);
+    0 under a router that `mirrors` (a Gateway's RequestMirror), so no request is copied twice."""
 
 
 @dataclass(frozen=True)
@@ -113,17 +116,28 @@ def resolve(
         size = shadowing.replicas(
             serving_replicas=autoscaling.capacity(spec.serving, world.stable), mirror=mirror
         )
-        chosen = dataclasses.replace(chosen, canary_replicas=max(chosen.canary_replicas, size))
+        chosen = dataclasses.replace(
+            chosen, canary_replicas=max(chosen.canary_replicas, size), mirror_percent=mirror
+        )
+    server_mirror = 0 if router.mirrors else spec.rollout.mirror_percent
     out: list[Order] = []
     for action in actions:
         match action:
             case rollout.EnsureStable(model=model):
                 size = _sized(chosen, action).stable_replicas
                 replicas = autoscale.stable_replicas(spec.serving, world.stable, size)
-                out.append(RunTrack(track="stable", model=model, replicas=replicas))
+                out.append(
+                    RunTrack(
+                        track="stable", model=model, replicas=replicas, server_mirror=server_mirror
+                    )
+                )
             case rollout.EnsureCanary(model=model):
                 size = _sized(chosen, action).canary_replicas
-                out.append(RunTrack(track="canary", model=model, replicas=size))
+                out.append(
+                    RunTrack(
+                        track="canary", model=model, replicas=size, server_mirror=server_mirror
+                    )
+                )
             case rollout.SetWeight():
                 out.append(_route(_sized(chosen, action), router=router, spec=spec, world=world))
             case _:

@@ -2,7 +2,9 @@
 
 The controller reads the HTTPRoute and the per-track Services once a turn and passes them in as
 `current`: the route's weights say where traffic is, and the returned copy is written back with an
-update (not server-side apply: `spec.rules` is an atomic list, and the user owns the rest).
+update (not server-side apply: `spec.rules` is an atomic list, and the user owns the rest). During a
+shadow step each such rule also carries a RequestMirror filter to the shadow Service (the Gateway
+copies the requests, the stable server does not), removed when the step ends; other filters stay.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from modelrollout.traffic import router
 
 API_VERSION = "gateway.networking.k8s.io/v1"
 KIND = "HTTPRoute"
+MIRROR = "RequestMirror"
+# The Gateway API's limit on a rule's filters (HTTPRouteRule.filters maxItems).
+MAX_FILTERS = 16
 
 
 class GatewayAPIRouter:
@@ -32,6 +37,10 @@ class GatewayAPIRouter:
     @property
     def name(self) -> str:
         return "gatewayAPI"
+
+    @property
+    def mirrors(self) -> bool:
+        return True
 
     def plan(
         self, *, replicas: int, weight: int, stable_ready: int, canary_ready: int
@@ -99,18 +108,70 @@ class GatewayAPIRouter:
                 "beside the stable's in each such rule"
             )
         for rule in rules:
+            canaries = [b for b in rule["backendRefs"] if _is_service(b, target.canary_service)]
             refs = [b for b in rule["backendRefs"] if not _is_service(b, target.canary_service)]
             for b in refs:
                 if _is_service(b, target.stable_service):
                     b["weight"] = 100 - canary_weight
+            # The one read back keeps the defaults the API server filled in (group, kind), so an
+            # unchanged route compares equal and is not updated again each turn.
             refs.append(
-                {"name": target.canary_service, "port": target.port, "weight": canary_weight}
+                {
+                    **(canaries[0] if canaries else {}),
+                    "name": target.canary_service,
+                    "port": target.port,
+                    "weight": canary_weight,
+                }
             )
             rule["backendRefs"] = refs
+            _set_mirror(rule, percent=plan.mirror_percent, target=target, route=ref)
         return [updated]
 
     def _ref(self, target: router.Target) -> router.ObjectRef:
         return router.ObjectRef(API_VERSION, KIND, target.namespace, self.http_route)
+
+
+def mirror_filter(*, percent: int, target: router.Target) -> dict[str, Any]:
+    """The RequestMirror filter that copies `percent` of a rule's requests to the shadow Service.
+
+    group and kind are written as the API server's defaults, so the stored route reads back equal
+    to what was written and an unchanged route is not updated again each turn."""
+    if target.shadow_service is None:
+        raise router.RouterError(
+            "a shadow step under gatewayAPI needs the shadow Service's name in the router's target"
+        )
+    backend = {"group": "", "kind": "Service", "name": target.shadow_service, "port": target.port}
+    return {"type": MIRROR, "requestMirror": {"backendRef": backend, "percent": percent}}
+
+
+def _set_mirror(
+    rule: dict[str, Any], *, percent: int, target: router.Target, route: router.ObjectRef
+) -> None:
+    """Keep the user's filters as they are, in their order; ours follows them while `percent` > 0."""
+    written = rule.get("filters")
+    kept = [f for f in written or [] if not _is_our_mirror(f, target)]
+    if percent > 0:
+        if len(kept) >= MAX_FILTERS:
+            raise router.RouterError(
+                f"HTTPRoute {route.namespace}/{route.name} has a rule with {len(kept)} filters, the "
+                f"Gateway API's most, so the shadow step's {MIRROR} filter cannot be added: "
+                "remove one of them, or split the rule"
+            )
+        kept.append(mirror_filter(percent=percent, target=target))
+    if kept or written == []:
+        rule["filters"] = kept
+    else:
+        rule.pop("filters", None)  # only ours was there: the rule reads as the user wrote it
+
+
+def _is_our_mirror(f: Mapping[str, Any], target: router.Target) -> bool:
+    backend = (f.get("requestMirror") or {}).get("backendRef") or {}
+    return (
+        f.get("type") == MIRROR
+        and target.shadow_service is not None
+        and _is_service(backend, target.shadow_service)
+        and backend.get("namespace", target.namespace) == target.namespace
+    )
 
 
 def canary_share_of(route: Mapping[str, Any], target: router.Target) -> float | None:

@@ -19,6 +19,10 @@ class NoopRouter:
     def name(self) -> str:
         return "none"
 
+    @property
+    def mirrors(self) -> bool:
+        return False  # no shadow runs without a canary (the API refuses a shadow step here)
+
     def plan(
         self, *, replicas: int, weight: int, stable_ready: int, canary_ready: int
     ) -> router.TrafficPlan:

@@ -55,6 +55,10 @@ class ReplicaRatioRouter:
     def name(self) -> str:
         return "replicaRatio"
 
+    @property
+    def mirrors(self) -> bool:
+        return False  # a shadow's copies come from the stable server itself
+
     def plan(
         self, *, replicas: int, weight: int, stable_ready: int, canary_ready: int
     ) -> router.TrafficPlan:

@@ -43,6 +43,9 @@ class TrafficPlan:
     """Percent of requests the canary gets with the pods ready now; None when no pod is ready."""
     held: bool
     """True while readiness holds the plan short of the request (pods still starting)."""
+    mirror_percent: int = 0
+    """Percent of requests copied to the shadow (a shadow step's `mirror`; 0 outside one). A router
+    that `mirrors` writes it on its routing objects; for the others the stable server copies them."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,8 @@ class Target:
     stable_service: str
     canary_service: str
     port: int
+    shadow_service: str | None = None
+    """The Service a shadow step's copies go to (it selects the canary only during the step)."""
 
 
 class Router(Protocol):
@@ -71,6 +76,12 @@ class Router(Protocol):
     @property
     def name(self) -> str:
         """The spec key that selects this router (replicaRatio, gatewayAPI, none)."""
+        ...
+
+    @property
+    def mirrors(self) -> bool:
+        """True when the routing objects copy a shadow step's requests (a Gateway's RequestMirror);
+        the stable server's own forwarding is then left off, so no request is copied twice."""
         ...
 
     def plan(

@@ -61,6 +61,14 @@ at_most_1 = st.floats(-5, 1, allow_nan=False)
 margins = st.floats(0, 1, allow_nan=False, exclude_min=True)
 empty = st.just({})
 ANALYSIS = {"prometheus": {"address": "http://p:9090"}, "metrics": [{"name": "accuracy", "min": 1}]}
+# Agreement is counted by the stable's forwarding: a query on it is refused under gatewayAPI.
+ANALYSIS_ON_SHADOW_SERIES = {
+    **ANALYSIS,
+    "metrics": [
+        {"name": "accuracy", "min": 1},
+        {"name": "agreement", "min": 0.9, "query": "sum(model_shadow_agreement_total)"},
+    ],
+}
 
 WIRE: dict[type[BaseModel], st.SearchStrategy[dict[str, Any]]] = {
     api.ModelSpec: st.builds(
@@ -211,9 +219,9 @@ WIRE: dict[type[BaseModel], st.SearchStrategy[dict[str, Any]]] = {
         maybe(st.just({"min": 0.9})),
     ),
     api.ModelDeploymentSpec: st.builds(
-        lambda steps, analysis: present(
+        lambda steps, routing, analysis: present(
             model={"name": "m", "version": "1", "uri": "file:///m"},
-            rollout=None if steps is None else {"steps": steps},
+            rollout=None if steps is None else present(steps=steps, trafficRouting=routing),
             analysis=analysis,
         ),
         maybe(
@@ -224,7 +232,8 @@ WIRE: dict[type[BaseModel], st.SearchStrategy[dict[str, Any]]] = {
                 max_size=3,
             )
         ),
-        maybe(st.just(ANALYSIS)),
+        maybe(st.sampled_from([{}, {"gatewayAPI": {"httpRoute": "r"}}])),
+        maybe(st.sampled_from([ANALYSIS, ANALYSIS_ON_SHADOW_SERIES])),
     ),
 }
 

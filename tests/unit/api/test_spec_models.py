@@ -267,3 +267,40 @@ def test_the_longest_name_is_accepted_and_one_more_character_is_refused_saying_w
 def test_a_name_that_cannot_name_a_service_is_refused(name: str) -> None:
     with pytest.raises(ValueError, match="DNS-1035"):
         api.check_name(name)
+
+
+def _shadow_spec(routing: dict[str, Any], query: str) -> dict[str, Any]:
+    return {
+        "model": {"name": "iris", "version": "2", "uri": "file:///m/2.skops"},
+        "rollout": {
+            "steps": [{"shadow": {"duration": "10m", "mirror": 50}}],
+            "trafficRouting": routing,
+        },
+        "analysis": {
+            "prometheus": {"address": "http://prometheus:9090"},
+            "metrics": [
+                {"name": "accuracy", "min": 0.9},
+                {"name": "agreement", "min": 0.9, "query": query},
+            ],
+        },
+    }
+
+
+AGREEMENT = 'sum(rate(model_shadow_agreement_total{outcome="agree"}[1m]))'
+
+
+def test_agreement_under_gateway_mirroring_is_refused_saying_why_and_what_to_do() -> None:
+    with pytest.raises(ValidationError, match="no server sees both answers") as err:
+        api.ModelDeploymentSpec.model_validate(
+            _shadow_spec({"gatewayAPI": {"httpRoute": "iris"}}, AGREEMENT)
+        )
+    assert "use the replicaRatio router to measure agreement" in str(err.value)
+
+
+def test_agreement_is_accepted_where_the_stable_forwards_and_other_queries_under_a_gateway() -> (
+    None
+):
+    api.ModelDeploymentSpec.model_validate(_shadow_spec({}, AGREEMENT))
+    api.ModelDeploymentSpec.model_validate(
+        _shadow_spec({"gatewayAPI": {"httpRoute": "iris"}}, "sum(rate(model_requests_total[1m]))")
+    )

@@ -5,12 +5,14 @@ reads off the route is the one status reports (issue 14, 0a; issue 15)."""
 from __future__ import annotations
 
 import copy
+import dataclasses
+from datetime import timedelta
 
 import pytest
 
 from modelrollout import traffic
 from modelrollout.traffic import gateway_api
-from tests.unit.controller.cluster import NS, healthy
+from tests.unit.controller.cluster import NS, FixedProvider, FixedProviders, healthy
 
 pytestmark = pytest.mark.unit
 
@@ -118,3 +120,101 @@ def test_a_missing_route_fails_the_turn_before_anything_is_written() -> None:
     with pytest.raises(traffic.RouterError, match="HTTPRoute ml/web was not found"):
         bed.turn()
     assert bed.kube.writes() == []
+
+
+# -- a shadow step under gatewayAPI: the Gateway mirrors, the stable does not (issue 13) ----------
+
+SHADOW_ANALYSIS = {
+    "prometheus": {"address": "http://prometheus:9090"},
+    "interval": "30s",
+    "inconclusiveLimit": 50,
+    "metrics": [{"name": "accuracy", "min": 0.9}],
+}
+
+
+def route_filters(bed: object) -> list[dict[str, object]]:
+    route = bed.kube.obj("HTTPRoute", NS, "web")  # type: ignore[attr-defined]
+    filters: list[dict[str, object]] = route["spec"]["rules"][0].get("filters") or []
+    return filters
+
+
+def env_names(bed: object, track: str) -> set[str]:
+    dep = bed.kube.obj("Deployment", NS, f"iris-{track}")  # type: ignore[attr-defined]
+    (container,) = dep["spec"]["template"]["spec"]["containers"]
+    return {e["name"] for e in container.get("env") or []}
+
+
+def shadow_bed(value: float | None) -> object:
+    bed = healthy("1", rollout=GATEWAY, steps=[{"setWeight": 100}])
+    bed.providers = FixedProviders(FixedProvider(value_now=value))
+    route = bed.kube.obj("HTTPRoute", NS, "web")
+    route["spec"]["rules"][0]["filters"] = [copy.deepcopy(HEADER)]  # the user's own filter
+    bed.change(
+        version="2",
+        analysis=SHADOW_ANALYSIS,
+        rollout={
+            **GATEWAY,
+            "steps": [{"shadow": {"duration": "1m", "mirror": 40}}, {"setWeight": 50}],
+        },
+    )
+    return bed
+
+
+HEADER = {
+    "type": "RequestHeaderModifier",
+    "requestHeaderModifier": {"set": [{"name": "x-env", "value": "prod"}]},
+}
+
+
+def test_a_shadow_step_writes_the_mirror_on_the_route_and_leaves_the_stable_forwarding_off() -> (
+    None
+):
+    bed = shadow_bed(0.95)
+    for _ in range(6):
+        status = bed.turn()
+        if len(route_filters(bed)) == 2:
+            break
+    assert (status["canaryVersion"], status["canaryWeight"]) == ("2", 0), status
+    assert route_weights(bed) == (100, 0)
+    header, mirror = route_filters(bed)
+    assert header == HEADER
+    assert mirror == gateway_api.mirror_filter(
+        percent=40, target=dataclasses.replace(TARGET, shadow_service="iris-shadow")
+    )
+    # The Gateway copies the requests: neither the stable forwards nor the canary asks for copies.
+    assert "MODEL_ROLLOUT_SHADOW_URL" not in env_names(bed, "stable")
+    assert "MODEL_ROLLOUT_MIRROR_PERCENT" not in env_names(bed, "canary")
+    # The shadow Service the filter names selects the canary for the step.
+    shadow = bed.kube.obj("Service", NS, "iris-shadow")
+    assert shadow["spec"]["selector"]["modelrollout.io/track"] == "canary"
+    bed.turn()
+    assert bed.writes() == []  # no object written again while the step runs
+    # The step passes on good values; the next step takes the mirror off and moves weight.
+    status = bed.until("Healthy", turns=30, after=timedelta(seconds=31))
+    assert status["stableVersion"] == "2"
+    assert route_filters(bed) == [HEADER]
+
+
+def test_a_failing_shadow_is_rolled_back_and_the_mirror_taken_off_the_route() -> None:
+    bed = shadow_bed(0.5)
+    bed.until("Progressing")
+    assert len(route_filters(bed)) == 2
+    phases = [bed.turn(after=timedelta(seconds=31)).get("phase") for _ in range(8)]
+    assert "RolledBack" in phases, phases
+    assert route_filters(bed) == [HEADER]
+    assert route_weights(bed) == (100, 0)
+
+
+def test_under_replica_ratio_the_stable_forwards_the_copies_itself() -> None:
+    """The contrast: without a router that mirrors, the stable's pods copy to the shadow Service."""
+    bed = healthy("1", steps=[{"setWeight": 100}])
+    bed.providers = FixedProviders(FixedProvider(value_now=0.95))
+    bed.change(
+        version="2",
+        analysis=SHADOW_ANALYSIS,
+        rollout={"steps": [{"shadow": {"duration": "1m", "mirror": 40}}, {"setWeight": 50}]},
+    )
+    bed.until("Progressing")
+    bed.turn()
+    assert "MODEL_ROLLOUT_SHADOW_URL" in env_names(bed, "stable")
+    assert "MODEL_ROLLOUT_MIRROR_PERCENT" in env_names(bed, "canary")

@@ -38,6 +38,10 @@ class Recorder:
     def name(self) -> str:
         return self.inner.name
 
+    @property
+    def mirrors(self) -> bool:
+        return self.inner.mirrors
+
     def plan(
         self, *, replicas: int, weight: int, stable_ready: int, canary_ready: int
     ) -> traffic.TrafficPlan:

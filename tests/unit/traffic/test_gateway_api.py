@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import Any
 
 import pytest
@@ -214,3 +215,126 @@ def test_the_routed_weight_never_exceeds_the_request_nor_the_ready_share_of_the_
     assert plan.held == (routed != weight)
     if canary_ready >= plan.canary_replicas:
         assert routed == weight
+
+
+# -- shadow steps: the route's RequestMirror filter (issue 13) -----------------------------------
+
+SHADOW_TARGET = traffic.Target(
+    namespace="ml",
+    stable_service="iris-stable",
+    canary_service="iris-canary",
+    port=8080,
+    shadow_service="iris-shadow",
+)
+HEADER = {"type": "RequestHeaderModifier", "requestHeaderModifier": {"set": [{"name": "x", "value": "1"}]}}  # fmt: skip
+OTHER_MIRROR = {
+    "type": "RequestMirror",
+    "requestMirror": {"backendRef": {"name": "audit", "port": 80}, "percent": 5},
+}
+
+
+def shadow_plan(mirror: int) -> traffic.TrafficPlan:
+    """A shadow step's plan as the controller makes it: weight 0, the step's mirror percent."""
+    plan = traffic.GatewayAPIRouter(http_route="iris").plan(
+        replicas=4, weight=0, stable_ready=4, canary_ready=2
+    )
+    return dataclasses.replace(plan, mirror_percent=mirror)
+
+
+def desired(current: dict[str, Any], mirror: int) -> dict[str, Any]:
+    router = traffic.GatewayAPIRouter(http_route="iris")
+    [updated] = router.desired_objects(
+        shadow_plan(mirror), target=SHADOW_TARGET, current={REF: current}
+    )
+    return updated
+
+
+def ours(percent: int) -> dict[str, Any]:
+    backend = {"group": "", "kind": "Service", "name": "iris-shadow", "port": 8080}
+    return {"type": "RequestMirror", "requestMirror": {"backendRef": backend, "percent": percent}}
+
+
+def test_the_gateway_router_mirrors_and_the_replica_routers_do_not() -> None:
+    assert traffic.GatewayAPIRouter(http_route="iris").mirrors
+    assert not traffic.ReplicaRatioRouter().mirrors
+    assert not traffic.NoopRouter().mirrors
+
+
+def test_a_shadow_step_adds_a_mirror_to_the_shadow_service_with_all_weight_on_the_stable() -> None:
+    other = [{"name": "docs", "port": 80}]
+    updated = desired(route(STABLE_ONLY, other), 30)
+    rule, untouched = updated["spec"]["rules"]
+    assert rule["filters"] == [ours(30)]
+    assert rule["backendRefs"] == [
+        {"name": "iris-stable", "port": 8080, "weight": 100},
+        {"name": "iris-canary", "port": 8080, "weight": 0},
+    ]
+    assert "filters" not in untouched  # a rule that does not serve the stable is left alone
+    assert traffic.canary_share_of(updated, SHADOW_TARGET) == 0
+
+
+def test_the_users_filters_are_kept_in_their_order_and_ours_follows_them() -> None:
+    current = route(STABLE_ONLY)
+    current["spec"]["rules"][0]["filters"] = [HEADER, OTHER_MIRROR]
+    updated = desired(current, 100)
+    assert updated["spec"]["rules"][0]["filters"] == [HEADER, OTHER_MIRROR, ours(100)]
+    assert current["spec"]["rules"][0]["filters"] == [HEADER, OTHER_MIRROR]  # not modified
+
+
+@pytest.mark.parametrize("user_filters", [None, [], [HEADER], [HEADER, OTHER_MIRROR]])
+def test_the_mirror_is_removed_when_the_step_ends_and_the_users_filters_stay(
+    user_filters: list[dict[str, Any]] | None,
+) -> None:
+    current = route(STABLE_ONLY)
+    if user_filters is not None:
+        current["spec"]["rules"][0]["filters"] = copy.deepcopy(user_filters)
+    before = copy.deepcopy(current["spec"]["rules"][0])
+    during = desired(current, 40)
+    after = desired(during, 0)
+    rule = after["spec"]["rules"][0]
+    # The rule reads as the user wrote it again (its backendRefs apart, which carry the weights;
+    # an empty list of filters may come back left out, which the Gateway API reads the same).
+    assert rule.get("filters") == (before.get("filters") or None)
+    assert {k: v for k, v in rule.items() if k not in {"backendRefs", "filters"}} == {
+        k: v for k, v in before.items() if k not in {"backendRefs", "filters"}
+    }
+    # Outside a shadow step a rule is not rewritten for its filters, an empty list included.
+    assert desired(current, 0)["spec"]["rules"][0].get("filters", "absent") == before.get(
+        "filters", "absent"
+    )
+
+
+def test_a_mirror_already_on_the_route_is_updated_not_duplicated() -> None:
+    current = desired(route(STABLE_ONLY), 20)
+    again = desired(current, 20)
+    assert again == current  # an unchanged route is not written again
+    assert desired(current, 50)["spec"]["rules"][0]["filters"] == [ours(50)]
+
+
+def test_the_route_read_back_with_the_api_servers_defaults_compares_equal() -> None:
+    """The API server fills in group and kind of every backendRef; what the router writes already
+    carries them (its filter) or keeps them (the canary's ref), so the next turn writes nothing."""
+    written = desired(route(STABLE_ONLY), 100)
+    stored = copy.deepcopy(written)
+    for b in stored["spec"]["rules"][0]["backendRefs"]:
+        b.setdefault("group", "")
+        b.setdefault("kind", "Service")
+    assert desired(stored, 100) == stored
+
+
+def test_a_mirror_to_a_shadow_service_of_another_namespace_is_the_users() -> None:
+    theirs = copy.deepcopy(ours(10))
+    theirs["requestMirror"]["backendRef"]["namespace"] = "elsewhere"
+    current = route(STABLE_ONLY)
+    current["spec"]["rules"][0]["filters"] = [theirs]
+    assert desired(current, 0)["spec"]["rules"][0]["filters"] == [theirs]
+
+
+def test_a_rule_with_the_most_filters_the_gateway_api_allows_is_refused_with_what_to_do() -> None:
+    current = route(STABLE_ONLY)
+    current["spec"]["rules"][0]["filters"] = [copy.deepcopy(OTHER_MIRROR) for _ in range(16)]
+    with pytest.raises(traffic.RouterError, match=r"16 filters.*remove one of them"):
+        desired(current, 10)
+    assert (
+        desired(current, 0)["spec"]["rules"][0]["filters"] == current["spec"]["rules"][0]["filters"]
+    )
