@@ -31,6 +31,7 @@ INTERVAL_S = 15
 SHIFTED = "petal_length"
 # Iris petals are 1 to 7 cm long: +5 puts every live value past the reference's top bin edge.
 SHIFT = 5.0
+MAX_PSI, MIN_SAMPLES, CONFIDENCE = 0.25, 50, 0.9999
 
 
 @contextmanager
@@ -67,7 +68,7 @@ def manifest(testbed: Testbed, *, hook: str) -> dict[str, Any]:
     spec["monitoring"].update(
         interval=f"{INTERVAL_S}s",
         window=f"{INTERVAL_S}s",
-        drift={"maxPSI": 0.25, "bins": 5, "minSamples": 50},
+        drift={"maxPSI": MAX_PSI, "bins": 5, "minSamples": MIN_SAMPLES, "confidence": CONFIDENCE},
         accuracy={"min": 0.5, "minSamples": 20},
         webhook={"url": hook, "timeout": "5s"},
     )
@@ -76,6 +77,16 @@ def manifest(testbed: Testbed, *, hook: str) -> dict[str, Any]:
 
 def drifting(st: dict[str, Any]) -> dict[str, Any] | None:
     return next((c for c in st.get("conditions", []) if c["type"] == "Drifting"), None)
+
+
+def beyond_chance(findings: list[dict[str, Any]]) -> list[str]:
+    """The features status.monitoring.drift shows drifting by the API's rule: PSI over maxPSI on
+    enough values with p under (1 - confidence) / features judged. The test traffic replays the 60
+    test rows against bins of the 90 training rows: a different sample, so PSI alone over a 15 s
+    window passes 0.25 on some checks, and only the chance test tells that from a shift."""
+    judged = [f for f in findings if f["samples"] >= MIN_SAMPLES]
+    level = (1 - CONFIDENCE) / max(1, len(judged))
+    return [f["feature"] for f in judged if f["psi"] > MAX_PSI and f["pValue"] < level]
 
 
 def run_traffic(
@@ -118,7 +129,7 @@ def test_a_shifted_feature_raises_drifting_naming_it_within_two_intervals(
         assert findings[SHIFTED]["psi"] > 0.25, findings
         assert st["monitoring"]["drift"][0]["feature"] == SHIFTED, findings
         # The others were not moved and read so.
-        assert all(f["psi"] < 0.25 for name, f in findings.items() if name != SHIFTED), findings
+        assert beyond_chance(st["monitoring"]["drift"]) == [SHIFTED], findings
         assert st["phase"] == "Healthy", st  # no rollback
         assert st["stableVersion"] == "1", st
         events = support.events(testbed, namespace, "iris")
@@ -141,9 +152,6 @@ def test_a_shifted_feature_raises_drifting_naming_it_within_two_intervals(
         assert body["modelDeployment"] == "iris", body
 
 
-@pytest.mark.skip(
-    reason="flaky, stop 21: unshifted traffic raised Drifting after 14.7 s in one of two CI runs (PSI on a 15 s window is noisy); fix the judge, then re-enable"
-)
 def test_unshifted_traffic_for_the_same_time_raises_nothing(
     testbed: Testbed, namespace: str, operator: support.Operator, models: Path
 ) -> None:
@@ -155,8 +163,10 @@ def test_unshifted_traffic_for_the_same_time_raises_nothing(
         assert condition is not None, st
         assert condition["status"] == "False", st
         assert condition["reason"] == "NoDrift", condition
-        assert all(f["psi"] < 0.25 for f in st["monitoring"]["drift"]), st["monitoring"]
-        assert max(f["samples"] for f in st["monitoring"]["drift"]) >= 50, st["monitoring"]
+        assert beyond_chance(st["monitoring"]["drift"]) == [], st["monitoring"]
+        assert max(f["samples"] for f in st["monitoring"]["drift"]) >= MIN_SAMPLES, st["monitoring"]
+        # No check on the way said otherwise, whatever PSI alone read.
+        assert all(not beyond_chance((s.get("monitoring") or {}).get("drift", [])) for s in seen)
         degraded = next(c for c in st["conditions"] if c["type"] == "Degraded")
         assert degraded["status"] == "False", degraded
         assert not [e for e in support.events(testbed, namespace, "iris")

@@ -31,10 +31,15 @@ CONTRACT = {
     "model_shadow_agreement_total",
     "model_input_bin_total",
     "model_input_reference_share",
+    "model_input_reference_rows",
 }
 # With several workers (prometheus_client's multiprocess files) a family appears once it has a
 # sample; the input bins have none without --reference-uri.
-NEEDS_REFERENCE = {"model_input_bin_total", "model_input_reference_share"}
+NEEDS_REFERENCE = {
+    "model_input_bin_total",
+    "model_input_reference_share",
+    "model_input_reference_rows",
+}
 S = srv.series
 
 

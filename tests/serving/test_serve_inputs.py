@@ -49,6 +49,8 @@ def test_live_inputs_are_counted_in_the_reference_bins(
         expected = np.bincount(drift.bin_index(x[:, 2], edges), minlength=len(edges) + 1)
         assert shares == pytest.approx(list(expected / expected.sum()))
         assert len(bins_of(s, "model_input_reference_share", "sepal_width")) >= 2
+        # How many rows the shares come from: the operator's chance test weighs them by it.
+        assert s.metrics()[srv.series("model_input_reference_rows")] == len(x)
         rows = x[:40].tolist()
         assert s.infer(rows).status_code == 200
         assert s.infer(rows[:1]).status_code == 200

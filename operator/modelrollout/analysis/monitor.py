@@ -23,6 +23,9 @@ class Figures:
     """Feature -> the reference dataset's share of each bin (model_input_reference_share)."""
     live: Mapping[str, Sequence[float]]
     """Feature -> live values counted in each bin over the window (model_input_bin_total)."""
+    reference_rows: float | None = None
+    """Rows of the reference dataset the shares come from (model_input_reference_rows); None
+    when the model server does not say, and the shares are then taken as exact."""
     correct: float = 0.0
     incorrect: float = 0.0
     """Feedback over the window (model_feedback_total by outcome)."""
@@ -40,6 +43,10 @@ class Verdict:
     feature: str | None = None
     samples: int = 0
     needed: int = 0
+    p_value: float | None = None
+    """Drift: how likely chance alone gives the feature's shift (analysis/drift.py)."""
+    level: float | None = None
+    """Drift: the p-value a feature's shift must be under to count."""
 
     def message(self, *, version: str, window: str) -> str:
         what = "live values" if self.metric == "psi" else "feedback"
@@ -54,6 +61,8 @@ class Verdict:
             needed=self.needed,
             what=what,
             metric="drift" if self.metric == "psi" else "accuracy",
+            p="n/a" if self.p_value is None else f"{self.p_value:.2g}",
+            level="n/a" if self.level is None else f"{self.level:.2g}",
         )
 
 
@@ -73,11 +82,20 @@ def bins_by_feature(
 def drift_verdict(
     spec: api.DriftSpec, figures: Figures
 ) -> tuple[Verdict, list[drift.FeatureDrift]]:
-    """Drifting True for the worst feature over maxPSI on enough values; Unknown on too few."""
-    drifts = drift.per_feature(reference=figures.reference, live=figures.live)
-    worst = drift.worst(drifts, max_psi=spec.max_psi, min_samples=spec.min_samples)
+    """Drifting True for the worst feature over maxPSI on enough values and beyond chance; Unknown
+    on too few values."""
+    drifts = drift.per_feature(
+        reference=figures.reference, live=figures.live, reference_rows=figures.reference_rows
+    )
+    worst = drift.worst(
+        drifts, max_psi=spec.max_psi, min_samples=spec.min_samples, confidence=spec.confidence
+    )
     common = functools.partial(
-        Verdict, condition=api.ConditionType.DRIFTING, metric="psi", threshold=spec.max_psi
+        Verdict,
+        condition=api.ConditionType.DRIFTING,
+        metric="psi",
+        threshold=spec.max_psi,
+        level=drift.level(drifts, min_samples=spec.min_samples, confidence=spec.confidence),
     )
     if worst is not None:
         return common(
@@ -86,8 +104,9 @@ def drift_verdict(
             value=worst.psi,
             feature=worst.feature,
             samples=worst.samples,
+            p_value=worst.p_value,
         ), drifts
-    enough = [d for d in drifts if d.samples >= spec.min_samples]
+    enough = drift.judged(drifts, min_samples=spec.min_samples)
     if not enough:
         samples = max((d.samples for d in drifts), default=0)
         return common(
@@ -104,6 +123,7 @@ def drift_verdict(
         value=top.psi,
         feature=top.feature,
         samples=top.samples,
+        p_value=top.p_value,
     ), drifts
 
 

@@ -181,12 +181,13 @@ TEMPLATES: dict[Reason, str] = {
     Reason.REQUEST_IGNORED: "The {request} request was ignored: nothing to {request} while {phase}.",
     Reason.DRIFT_DETECTED: (
         "Stable version {version}: feature {feature} drifted from the reference dataset, PSI "
-        "{value} > {threshold} over the last {window} ({samples} live values). Check the inputs, "
-        "or retrain on recent data."
+        "{value} > {threshold} over the last {window} ({samples} live values; chance alone gives "
+        "this with p = {p}, under {level}). Check the inputs, or retrain on recent data."
     ),
     Reason.NO_DRIFT: (
-        "Stable version {version}: no feature drifted over the last {window} (worst {feature}, "
-        "PSI {value} <= {threshold})."
+        "Stable version {version}: no feature drifted over the last {window} (worst {feature}: "
+        "PSI {value}, p = {p} on {samples} live values; drift is PSI over {threshold} with p "
+        "under {level})."
     ),
     Reason.ACCURACY_DEGRADED: (
         "Stable version {version}: online accuracy {value} < {threshold} over the last {window} "

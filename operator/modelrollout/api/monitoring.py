@@ -12,6 +12,9 @@ from modelrollout.api.base import PositiveDuration, Rule, SpecModel, StatusModel
 
 # The usual reading of PSI (analysis/drift.py): above 0.25 a major shift.
 DEFAULT_MAX_PSI = 0.25
+# Drifting calls a retraining webhook, and a check runs every interval for as long as the stable
+# serves: at one check a minute, 0.9999 bounds false alarms from sampling noise to about one a week.
+DEFAULT_DRIFT_CONFIDENCE = 0.9999
 
 
 class DriftSpec(SpecModel):
@@ -27,6 +30,21 @@ class DriftSpec(SpecModel):
     """Equal-frequency bins per feature, from the reference dataset's quantiles."""
     min_samples: Annotated[int, Field(ge=1, le=1_000_000)] = 100
     """Live values over the window below which no drift is judged (too few to say)."""
+    confidence: Annotated[
+        float,
+        Field(ge=0.5, le=0.999999),
+        # As in analysis compare: the API server cuts bounds to whole numbers for a whole-number
+        # value, so CEL holds the real ones.
+        Rule(
+            cel="self >= 0.5 && self <= 0.999999",
+            message="confidence is a probability from 0.5 to 0.999999: write e.g. 0.9999",
+            check=lambda c: 0.5 <= c <= 0.999999,
+        ),
+    ] = DEFAULT_DRIFT_CONFIDENCE
+    """Probability that inputs as distributed as the reference raise no Drifting at a check. A PSI
+    over maxPSI counts only if a chi-square test of the live counts against the reference's rows
+    puts it beyond chance at this level (split over the features): on few values, or against a
+    small reference, noise alone often passes maxPSI."""
 
 
 class AccuracyMonitor(SpecModel):
@@ -85,6 +103,9 @@ class FeatureFinding(StatusModel):
     """Its population stability index, live over the window against the reference."""
     samples: int
     """Live values of it counted over the window."""
+    p_value: float | None = None
+    """How likely sampling alone gives a difference this large from the reference (chi-square
+    test of homogeneity); drift needs it under (1 - confidence) / features judged."""
 
 
 class MonitoringStatus(StatusModel):

@@ -29,6 +29,7 @@ def read(
         prov, f"sum by (feature, bin) (increase(model_input_bin_total{{{sel}}}[{span}]))"
     )
     reference = _by_bin(prov, f"max by (feature, bin) (model_input_reference_share{{{sel}}})")
+    rows = _vector(prov, f"max(model_input_reference_rows{{{sel}}})")
     outcomes = _vector(prov, f"sum by (outcome) (increase(model_feedback_total{{{sel}}}[{span}]))")
     counts = {labels.get("outcome", ""): value for labels, value in outcomes}
     # A bin with no live series yet counted nothing: the live side has the reference's bins.
@@ -38,6 +39,8 @@ def read(
     return monitor.Figures(
         reference=reference,
         live=live,
+        # A model server from before the gauge: the reference's shares are taken as exact.
+        reference_rows=rows[0][1] if rows and rows[0][1] > 0 else None,
         correct=counts.get("correct", 0.0),
         incorrect=counts.get("incorrect", 0.0),
     )

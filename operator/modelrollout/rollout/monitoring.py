@@ -64,7 +64,13 @@ def record(
         version=version,
         checked_at=now,
         drift=[
-            api.FeatureFinding(feature=d.feature, psi=round(d.psi, 4), samples=d.samples)
+            api.FeatureFinding(
+                feature=d.feature,
+                psi=round(d.psi, 4),
+                samples=d.samples,
+                # Significant digits: the small p-values are the telling ones.
+                p_value=float(f"{d.p_value:.3g}"),
+            )
             for d in drifts[:50]
         ],
         accuracy=None if judged <= 0 else round(figures.correct / judged, 4),

@@ -31,6 +31,8 @@ class Feature:
 @dataclass(frozen=True)
 class Reference:
     features: tuple[Feature, ...]
+    rows: int
+    """Rows of the reference dataset: how many values each feature's shares come from."""
 
     @classmethod
     def load(cls, settings: config.ServeConfig) -> Reference | None:
@@ -45,7 +47,7 @@ class Reference:
             )
         except results.CouldNotRun as e:
             raise ReferenceError(f"{e} (--reference-uri)") from e
-        features = []
+        features, rows = [], 0
         for name in data.names:
             if name == settings.reference_target:
                 continue
@@ -56,12 +58,13 @@ class Reference:
                     "numeric tensors, so drift needs numeric features (name the label with "
                     "--reference-target)"
                 )
+            rows = max(rows, len(column.numbers))
             edges = drift.bin_edges(column.numbers, bins=settings.drift_bins)
             counts = np.bincount(drift.bin_index(column.numbers, edges), minlength=len(edges) + 1)
             features.append(Feature(name, edges, tuple(drift.shares(counts.tolist()))))
         if not features:
             raise ReferenceError("the reference dataset has no feature column besides the target")
-        return cls(tuple(features))
+        return cls(tuple(features), rows)
 
 
 class InputBins:
@@ -76,6 +79,7 @@ class InputBins:
         for f in reference.features:
             for b, share in enumerate(f.shares):
                 meters.reference_share(f.name, b, share)
+        meters.reference_rows(reference.rows)
 
     def count(self, rows: np.ndarray) -> None:
         if rows.ndim != 2 or rows.shape[1] != len(self._features) or rows.dtype.kind not in "fiu":

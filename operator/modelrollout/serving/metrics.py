@@ -131,12 +131,21 @@ class Metrics:
             "The reference dataset's share of each bin of model_input_bin_total",
             [*COMMON, "feature", "bin"], registry=reg, multiprocess_mode="max",
         )  # fmt: skip
+        # How sure the shares are: the operator's chance test weighs a small reference less.
+        self._reference_rows = Gauge(
+            "model_input_reference_rows",
+            "Rows of the reference dataset the shares of model_input_reference_share come from",
+            COMMON, registry=reg, multiprocess_mode="max",
+        )  # fmt: skip
 
     def input_bin(self, feature: str, index: int) -> Counter:
         return self._input_bins.labels(*self._common, feature, str(index))
 
     def reference_share(self, feature: str, index: int, share: float) -> None:
         self._reference_shares.labels(*self._common, feature, str(index)).set(share)
+
+    def reference_rows(self, rows: int) -> None:
+        self._reference_rows.labels(*self._common).set(rows)
 
     def mirrored(self) -> None:
         self.shadow_mirrored.inc()

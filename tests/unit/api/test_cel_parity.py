@@ -299,6 +299,10 @@ FIELD_VALUES = {
     "self >= 0.5 && self <= 0.999": st.one_of(
         st.floats(0, 1, allow_nan=False), st.sampled_from([0.5, 0.999, 0.4999, 0.9991])
     ),
+    "self >= 0.5 && self <= 0.999999": st.one_of(
+        st.floats(0, 1, allow_nan=False),
+        st.sampled_from([0.5, 0.9999, 0.999999, 0.4999, 0.9999991, 1.0]),
+    ),
     "self >= 0.0 && self <= 1.0": st.one_of(
         st.floats(-1, 2, allow_nan=False), st.sampled_from([0.0, 1.0, -0.0001, 1.0001, 90.0])
     ),

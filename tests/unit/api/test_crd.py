@@ -30,6 +30,7 @@ ALLOWED = {
 SYNTAX = f"self.matches('{base.DURATION_PATTERN}')"
 POSITIVE = "self.matches('[1-9]')"
 CONFIDENCE = "self >= 0.5 && self <= 0.999"
+DRIFT_CONFIDENCE = "self >= 0.5 && self <= 0.999999"
 SHARE = "self >= 0.0 && self <= 1.0"
 
 
@@ -93,8 +94,14 @@ def test_every_python_rule_is_a_cel_rule_in_the_crd_and_back() -> None:
     declared = {(rule.cel, rule.message) for model in models for rule in model.rules}
     declared |= {(rule.cel, rule.message) for rule in api.NAME_RULES}
     assert declared <= in_crd
-    # Only field rules are in the CRD without a model's `rules`: durations', confidence's, shares'.
-    assert {cel for cel, _ in in_crd - declared} == {SYNTAX, POSITIVE, CONFIDENCE, SHARE}
+    # Only field rules are in the CRD without a model's `rules`: durations', confidences', shares'.
+    assert {cel for cel, _ in in_crd - declared} == {
+        SYNTAX,
+        POSITIVE,
+        CONFIDENCE,
+        DRIFT_CONFIDENCE,
+        SHARE,
+    }
 
 
 def test_the_name_rules_sit_on_the_root_and_point_at_metadata_name() -> None:

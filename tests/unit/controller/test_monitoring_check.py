@@ -56,6 +56,8 @@ def answers(request: httpx.Request) -> httpx.Response:
         return httpx.Response(
             200, json=vector(*bins("petal_length", [0.25] * 4), *bins("sepal_width", [0.25] * 4))
         )
+    if "model_input_reference_rows" in query:
+        return httpx.Response(200, json=vector(({}, 1000)))
     assert "model_feedback_total" in query, query
     return httpx.Response(200, json=vector(({"outcome": "correct"}, 90), ({"outcome": "incorrect"}, 10)))  # fmt: skip
 
@@ -71,6 +73,7 @@ def test_the_figures_have_every_reference_bin() -> None:
     )
     assert figures.live["sepal_width"] == [70, 70, 60, 0]
     assert figures.reference["petal_length"] == [0.25] * 4
+    assert figures.reference_rows == 1000
     assert (figures.correct, figures.incorrect) == (90, 10)
 
 
