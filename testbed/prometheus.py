@@ -88,6 +88,8 @@ def config(*, cluster_name: str, state: Path | None = None) -> dict[str, object]
 def start(*, cluster_name: str, state: Path, port: int, node_ip: str | None = None) -> None:
     """Starts Prometheus on 127.0.0.1:`port`, and on `node_ip`:`port` too when given (a real node)."""
     binary = str(paths.binary("prometheus"))
+    # What `restart` needs to bring it back on the same addresses.
+    (state / "prometheus-listen.json").write_text(json.dumps({"port": port, "node_ip": node_ip}))
     conf = state / "prometheus.yml"
     scrape_dir(state).mkdir(parents=True, exist_ok=True)
     conf.write_text(yaml.safe_dump(config(cluster_name=cluster_name, state=state), sort_keys=False))
@@ -112,6 +114,12 @@ def start(*, cluster_name: str, state: Path, port: int, node_ip: str | None = No
         procs.wait_for_port(
             host=host, port=port, timeout=30, what="Prometheus", log=state / "prometheus.log"
         )
+
+
+def restart(*, cluster_name: str, state: Path) -> None:
+    """Starts it again where it listened before (a test took it away); its data is kept."""
+    listen = json.loads((state / "prometheus-listen.json").read_text())
+    start(cluster_name=cluster_name, state=state, port=listen["port"], node_ip=listen["node_ip"])
 
 
 def publish(*, cluster_name: str, node_ip: str, port: int) -> None:

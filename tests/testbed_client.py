@@ -79,15 +79,10 @@ class Testbed:
 
     def start_prometheus(self) -> None:
         """Brings Prometheus back on the same address."""
-        from testbed import node, procs, prometheus
+        from testbed import procs, prometheus
 
         if procs.pid_of(name="prometheus", state=self.state_dir) is None:
-            port = int(self.prometheus_url.rsplit(":", 1)[1])
-            # On a real node its Service (prometheus.monitoring) still leads to the node's address.
-            node_ip = node.layout(self.name).node_ip if self.real_node else None
-            prometheus.start(
-                cluster_name=self.name, state=self.state_dir, port=port, node_ip=node_ip
-            )
+            prometheus.restart(cluster_name=self.name, state=self.state_dir)
 
     def pod_log(self, namespace: str, pod: str, container: str | None = None) -> str:
         if self.real_node:
