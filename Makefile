@@ -4,9 +4,12 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-## demo: the local test bed, the chart, and a good and a bad rollout shown as they happen
+## demo: the local test bed's real node, our image, the chart, and a good and a bad rollout shown as
+## they happen; the bed is taken down at the end (ARGS=--keep leaves it running)
 demo: setup
+	bash testbed/install-system-deps.sh node
 	bash testbed/build-binaries.sh all
+	bash testbed/build-binaries.sh node
 	$(BIN)/python examples/demo.py $(ARGS)
 
 .PHONY: demo test setup lint unit integration image testbed-binaries testbed-up testbed-down crd clean

@@ -1,11 +1,15 @@
-"""The demo: a model rolled out safely, start to finish, on the local test bed (or any cluster).
+"""The demo: a model rolled out safely, start to finish, on the local test bed's real node (or any cluster).
 
-    make demo                       # local test bed: built and cached on first use
+    make demo                       # the local test bed: built and cached on first use, taken down at the end
+    make demo ARGS=--keep           # the same, leaving the bed running to look around
     make demo ARGS="--kubeconfig ~/.kube/config --context kind-kind"   # an existing cluster
 
-It installs the Helm chart, deploys iris v1, sends live traffic with ground-truth feedback, then rolls
-out a good v2 (validated, canaried, promoted) and a bad v3 (passes offline, loses accuracy online,
-rolled back by itself), showing the rollout as it happens and a summary at the end.
+It builds our image and loads it into the node, installs the Helm chart with it (the kind workflow's
+own steps, .github/scripts/e2e-steps.sh), deploys iris v1, sends live traffic with ground-truth
+feedback through the Service's ClusterIP, then rolls out a good v2 (validated, canaried, promoted)
+and a bad v3 (passes offline, loses accuracy online, rolled back by itself), showing the rollout as
+it happens and a summary at the end. The example manifests are applied as they are: the image holds
+the models they name, and the bed's Prometheus answers at prometheus.monitoring:9090.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,11 +32,18 @@ sys.path.insert(0, str(REPO))
 
 from modelrollout.plugin import render  # noqa: E402
 from testbed import __main__ as testbed_cli  # noqa: E402
-from testbed import paths  # noqa: E402
+from testbed import cluster as testbed_cluster  # noqa: E402
+from testbed import node, paths  # noqa: E402
 
 NAMESPACE = "demo"
-RELEASE = "model-rollout"
+RELEASE = "model-rollout"  # the name e2e-steps.sh installs the chart under
 OPERATOR_NS = "model-rollout-system"
+# The image as testbed/build-image.sh names it and the node's containerd holds it.
+LOCAL_IMAGE = "localhost/model-rollout:dev"
+STEPS = REPO / ".github" / "scripts" / "e2e-steps.sh"
+TRAFFIC_PER_S = 20
+# What a traffic line covers: two scrapes' worth, so a share shown is recent but not noise.
+TRAFFIC_WINDOW_S = 10.0
 STORY = [
     ("iris.yaml", "v1: the first version deploys straight to Healthy", {"Healthy"}),
     (
@@ -57,18 +69,11 @@ class Cluster:
         self.kubectl_bin = (
             str(paths.BIN / "kubectl") if (paths.BIN / "kubectl").exists() else "kubectl"
         )
-        self.helm_bin = str(paths.BIN / "helm") if (paths.BIN / "helm").exists() else "helm"
-
-    def _ctx(self) -> list[str]:
-        return [
-            "--kubeconfig",
-            str(self.kubeconfig),
-            *(["--context", self.context] if self.context else []),
-        ]
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> str:
+        ctx = ["--context", self.context] if self.context else []
         done = subprocess.run(
-            [self.kubectl_bin, *self._ctx(), *args],
+            [self.kubectl_bin, "--kubeconfig", str(self.kubeconfig), *ctx, *args],
             input=input,
             capture_output=True,
             text=True,
@@ -78,14 +83,6 @@ class Cluster:
             raise SystemExit(f"kubectl {' '.join(args)} failed:\n{done.stderr}")
         return done.stdout
 
-    def helm(self, *args: str) -> None:
-        kube = [
-            "--kubeconfig",
-            str(self.kubeconfig),
-            *(["--kube-context", self.context] if self.context else []),
-        ]
-        subprocess.run([self.helm_bin, *kube, *args], check=True)
-
     def md(self) -> dict[str, Any]:
         out: dict[str, Any] = json.loads(
             self.kubectl("get", "md", "iris", "-n", NAMESPACE, "-o", "json")
@@ -93,17 +90,43 @@ class Cluster:
         return out
 
 
-def manifest(name: str, *, models: Path, prometheus: str) -> str:
+def manifest(name: str, *, prometheus: str | None) -> str:
+    """An example manifest as it is, its Prometheus address replaced when one is given."""
     doc = yaml.safe_load((REPO / "examples" / name).read_text())
-    text = json.dumps(doc).replace("file:///opt/model-rollout/examples/", f"file://{models}/")
-    doc = json.loads(text)
-    if "analysis" in doc["spec"]:
+    if prometheus and "analysis" in doc["spec"]:
         doc["spec"]["analysis"]["prometheus"]["address"] = prometheus
     return json.dumps(doc)
 
 
-def follow(cluster: Cluster, *, until: set[str], timeout: float) -> dict[str, Any]:
-    """Shows the rollout as it happens (the kubectl plugin's status view) until a phase in `until`."""
+def run_step(step: str, *, env: dict[str, str]) -> None:
+    """One step of the kind workflow's script, its output shown as it comes."""
+    done = subprocess.run(["bash", str(STEPS), step], env=env, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{STEPS.relative_to(REPO)} {step} failed (exit {done.returncode})")
+
+
+def steps_env(
+    kubeconfig: Path, *, image: str, pull_policy: str, containerd: Path | None
+) -> dict[str, str]:
+    repository, _, tag = image.rpartition(":")
+    env = {
+        **os.environ,
+        "PATH": f"{paths.BIN}:{os.environ.get('PATH', '')}",
+        "KUBECONFIG": str(kubeconfig),
+        "IMAGE_REPOSITORY": repository,
+        "IMAGE_TAG": tag,
+        "IMAGE_PULL_POLICY": pull_policy,
+        "OPERATOR_NAMESPACE": OPERATOR_NS,
+        "APP_NAMESPACE": NAMESPACE,
+    }
+    if containerd is not None:
+        env["CONTAINERD_ADDRESS"] = str(containerd)
+    return env
+
+
+def follow(cluster: Cluster, *, until: set[str], timeout: float, traffic: Any) -> dict[str, Any]:
+    """Shows the rollout as it happens (the kubectl plugin's status view, and the traffic's recent
+    answers per version) until a phase in `until`."""
     deadline, last = time.monotonic() + timeout, ""
     generation = cluster.md()["metadata"]["generation"]
     while True:
@@ -112,7 +135,9 @@ def follow(cluster: Cluster, *, until: set[str], timeout: float) -> dict[str, An
         view = render.status_view(obj, now=datetime.now(UTC))
         if view != last:
             print("\033[2m" + "-" * 78 + "\033[0m")
-            print(view, flush=True)
+            print(view, end="", flush=True)
+            if traffic is not None:
+                print(traffic_line(traffic), flush=True)
             last = view
         if status.get("phase") in until and (status.get("observedGeneration") or 0) >= generation:
             return obj
@@ -121,100 +146,18 @@ def follow(cluster: Cluster, *, until: set[str], timeout: float) -> dict[str, An
         time.sleep(2)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--kubeconfig", type=Path, help="use this cluster instead of the local test bed"
+def traffic_line(traffic: Any) -> str:
+    stats = traffic.stats(since=time.time() - TRAFFIC_WINDOW_S)
+    host, port = (traffic.endpoints or [("?", "?")])[0]
+    answered = sum(stats.by_version.values())
+    shares = ", ".join(
+        f"v{v} {100 * n / answered:.0f}%" for v, n in sorted(stats.by_version.items())
     )
-    parser.add_argument("--context")
-    parser.add_argument(
-        "--prometheus", help="Prometheus address the analysis reads (default: the test bed's)"
+    codes = ", ".join(f"{c or 'none'}: {n}" for c, n in sorted(stats.by_code.items()))
+    return (
+        f"Traffic    through the ClusterIP {host}:{port}, last {TRAFFIC_WINDOW_S:.0f}s: "
+        f"{shares or 'no answer'} (HTTP {codes or '-'})"
     )
-    parser.add_argument(
-        "--image", default="model-rollout:dev", help="operator image (repository:tag)"
-    )
-    args = parser.parse_args(argv)
-
-    local = args.kubeconfig is None
-    if local:
-        say(
-            "Starting the local test bed (first run builds Kubernetes from source: ~20-30 min; cached after)"
-        )
-        testbed_cli.up(paths.DEFAULT_CLUSTER)
-        kubeconfig = paths.kubeconfig(paths.DEFAULT_CLUSTER)
-        prometheus = testbed_cli.load_state(paths.DEFAULT_CLUSTER)["prometheus_url"]
-    else:
-        kubeconfig = args.kubeconfig.expanduser()
-        if not args.prometheus:
-            parser.error(
-                "--prometheus is required with --kubeconfig (the address the operator can reach)"
-            )
-        prometheus = args.prometheus
-    cluster = Cluster(kubeconfig, args.context)
-
-    say("Training the demo models (scikit-learn's bundled data, seconds)")
-    models = paths.CACHE / "demo-models" if local else Path("/opt/model-rollout/examples")
-    if local and not (models / "models" / "iris-v1.skops").exists():
-        subprocess.run(
-            [sys.executable, str(REPO / "examples" / "make_models.py"), "--out", str(models)],
-            check=True,
-        )
-
-    say("Installing the operator with Helm (charts/model-rollout)")
-    repo, _, tag = args.image.rpartition(":")
-    cluster.helm(
-        "upgrade",
-        "--install",
-        RELEASE,
-        str(REPO / "charts" / "model-rollout"),
-        "--namespace",
-        OPERATOR_NS,
-        "--create-namespace",
-        "--wait",
-        "--timeout",
-        "5m",
-        "--set",
-        f"image.repository={repo}",
-        "--set",
-        f"image.tag={tag}",
-    )
-    cluster.kubectl("create", "namespace", NAMESPACE, check=False)
-    cluster.kubectl("delete", "md", "iris", "-n", NAMESPACE, "--ignore-not-found", "--wait=true")
-
-    traffic = None
-    try:
-        for i, (name, title, until) in enumerate(STORY):
-            say(title)
-            cluster.kubectl(
-                "apply",
-                "-n",
-                NAMESPACE,
-                "-f",
-                "-",
-                input=manifest(name, models=models, prometheus=prometheus),
-            )
-            follow(cluster, until=until, timeout=900)
-            if i == 0 and local:
-                say(
-                    "Sending live traffic (20 requests/s) with ground-truth feedback to the ready endpoints"
-                )
-                traffic = start_traffic(kubeconfig, models)
-        say("Summary")
-        print(render.status_view(cluster.md(), now=datetime.now(UTC)))
-        if traffic is not None:
-            stats = traffic.stats()
-            shares = ", ".join(f"v{v}: {n}" for v, n in sorted(stats.by_version.items()))
-            print(f"\nrequests answered per version: {shares} (codes: {dict(stats.by_code)})")
-    finally:
-        if traffic is not None:
-            traffic.stop()
-    if local:
-        print(
-            f"\nThe test bed keeps running: `export KUBECONFIG={kubeconfig}`, then "
-            f"`kubectl model-rollout status iris -n {NAMESPACE}` or `kubectl get md,deploy,pods -n {NAMESPACE}`;"
-            f" stop it with `.venv/bin/python -m testbed --name {paths.DEFAULT_CLUSTER} down`."
-        )
-    return 0
 
 
 def start_traffic(kubeconfig: Path, models: Path) -> Any:
@@ -231,10 +174,145 @@ def start_traffic(kubeconfig: Path, models: Path) -> Any:
         model="iris",
         rows=rows,
         truth=truth,
-        rate_per_s=20,
+        rate_per_s=TRAFFIC_PER_S,
         max_duration_s=1800,
+        # As a client in the cluster: kube-proxy picks a pod per connection.
+        cluster_ip=True,
     )
     return gen.start()
+
+
+def story(cluster: Cluster, *, prometheus: str | None, local: bool, models: Path | None) -> None:
+    cluster.kubectl("create", "namespace", NAMESPACE, check=False)
+    # Every pod the operator makes is admitted under the restricted Pod Security profile.
+    cluster.kubectl(
+        "label",
+        "--overwrite",
+        "namespace",
+        NAMESPACE,
+        "pod-security.kubernetes.io/enforce=restricted",
+    )
+    cluster.kubectl("delete", "md", "iris", "-n", NAMESPACE, "--ignore-not-found", "--wait=true")
+    traffic = None
+    try:
+        for i, (name, title, until) in enumerate(STORY):
+            say(title)
+            cluster.kubectl(
+                "apply", "-n", NAMESPACE, "-f", "-", input=manifest(name, prometheus=prometheus)
+            )
+            follow(cluster, until=until, timeout=900, traffic=traffic)
+            if i == 0 and local and models is not None:
+                say(
+                    f"Sending live traffic ({TRAFFIC_PER_S} requests/s) with ground-truth feedback "
+                    "through the Service's ClusterIP, a connection per request"
+                )
+                traffic = start_traffic(cluster.kubeconfig, models)
+        say("Summary")
+        print(render.status_view(cluster.md(), now=datetime.now(UTC)))
+        if traffic is not None:
+            stats = traffic.stats()
+            shares = ", ".join(f"v{v}: {n}" for v, n in sorted(stats.by_version.items()))
+            print(f"requests answered per version: {shares} (codes: {dict(stats.by_code)})")
+    finally:
+        if traffic is not None:
+            traffic.stop()
+
+
+def local_models() -> Path:
+    """The demo models on this machine: the traffic's rows and truths (the pods read the image's)."""
+    models = paths.CACHE / "demo-models"
+    if not (models / "data" / "iris-online.csv").exists():
+        subprocess.run(
+            [sys.executable, str(REPO / "examples" / "make_models.py"), "--out", str(models)],
+            check=True,
+        )
+    return models
+
+
+def on_local_bed(*, keep: bool) -> int:
+    name = paths.DEFAULT_CLUSTER
+    started = not testbed_cluster.running(name)
+    say(
+        f"Starting the local test bed {name!r} on a real node (containerd, kubelet, kube-proxy, "
+        "CoreDNS); the first run builds Kubernetes from source: ~20-30 min, cached after"
+    )
+    kubeconfig = paths.kubeconfig(name)
+    try:
+        testbed_cli.up(name)
+        say("Training the demo models here too, for the traffic's rows (seconds)")
+        models = local_models()
+        env = steps_env(
+            kubeconfig,
+            image=LOCAL_IMAGE,
+            pull_policy="Never",
+            containerd=node.layout(name).containerd_socket,
+        )
+        say("Building our image from the Dockerfile (buildah, cached) and loading it into the node")
+        run_step("build", env=env)
+        run_step("load", env=env)
+        say(f"Installing the operator with Helm (charts/model-rollout, {LOCAL_IMAGE})")
+        run_step("install", env=env)
+        story(Cluster(kubeconfig, None), prometheus=None, local=True, models=models)
+    finally:
+        if keep or not started:
+            why = "as asked (--keep)" if keep else "as it was before the demo"
+            print(
+                f"\nThe test bed {name!r} keeps running, {why}: `export KUBECONFIG={kubeconfig}`, then "
+                f"`kubectl model-rollout status iris -n {NAMESPACE}` or `kubectl get md,deploy,pods -n {NAMESPACE}`;"
+                f" stop it with `MODEL_ROLLOUT_TESTBED={name} .venv/bin/python -m testbed down`"
+                " (one real-node bed per machine: it holds the host's KUBE-* iptables chains)."
+            )
+        else:
+            say(f"Taking the test bed {name!r} down (`make demo ARGS=--keep` leaves it running)")
+            testbed_cli.down(name)
+    return 0
+
+
+def on_cluster(kubeconfig: Path, *, context: str | None, image: str, prometheus: str | None) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        # e2e-steps.sh reads KUBECONFIG's current context: give it the chosen one alone.
+        view = Cluster(kubeconfig, context).kubectl("config", "view", "--minify", "--flatten")
+        chosen = Path(tmp) / "kubeconfig"
+        chosen.write_text(view)
+        chosen.chmod(0o600)
+        # The image must be on the nodes already (`kind load docker-image`) or pullable.
+        env = steps_env(chosen, image=image, pull_policy="IfNotPresent", containerd=None)
+        say(f"Installing the operator with Helm (charts/model-rollout, {image})")
+        run_step("install", env=env)
+        story(Cluster(chosen, None), prometheus=prometheus, local=False, models=None)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--kubeconfig", type=Path, help="use this cluster instead of the local test bed"
+    )
+    parser.add_argument("--context")
+    parser.add_argument(
+        "--prometheus",
+        help="with --kubeconfig: the Prometheus address the operator reads "
+        "(default: the manifests' http://prometheus.monitoring:9090)",
+    )
+    parser.add_argument(
+        "--image",
+        default="model-rollout:dev",
+        help=f"with --kubeconfig: the operator image (repository:tag); the local bed uses {LOCAL_IMAGE}",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="leave the local test bed running at the end"
+    )
+    args = parser.parse_args(argv)
+    if args.kubeconfig is None:
+        if args.context or args.prometheus:
+            parser.error("--context and --prometheus go with --kubeconfig (an existing cluster)")
+        return on_local_bed(keep=args.keep)
+    return on_cluster(
+        args.kubeconfig.expanduser(),
+        context=args.context,
+        image=args.image,
+        prometheus=args.prometheus,
+    )
 
 
 if __name__ == "__main__":

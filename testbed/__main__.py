@@ -72,9 +72,14 @@ def up(name: str, *, build: bool = True, kwok_pods: bool = False) -> None:
         metrics_server.start(cluster_name=name, say=_say)
     if procs.pid_of(name="prometheus", state=state) is None:
         port = procs.free_port()
-        _say(f"starting Prometheus on 127.0.0.1:{port}")
-        prometheus.start(cluster_name=name, state=state, port=port)
+        where = f"127.0.0.1:{port}" + (f" and {node_ip}:{port}" if node_ip else "")
+        _say(f"starting Prometheus on {where}")
+        prometheus.start(cluster_name=name, state=state, port=port, node_ip=node_ip)
         saved["prometheus_url"] = f"http://127.0.0.1:{port}"
+    if node_ip is not None:
+        port = int(saved["prometheus_url"].rsplit(":", 1)[1])
+        prometheus.publish(cluster_name=name, node_ip=node_ip, port=port)
+        _say(f"Prometheus is {prometheus.IN_CLUSTER_URL} for pods")
     saved["cluster"] = name
     saved["pods"] = pods
     _state_file(name).write_text(json.dumps(saved, indent=2))

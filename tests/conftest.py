@@ -36,12 +36,6 @@ def testbed() -> Iterator[Testbed]:
         tb.down(name)
 
 
-@pytest.fixture(scope="session")
-def real_node_testbed(testbed: Testbed) -> Testbed:
-    """The same bed, under the name the tests written for the opt-in real node asked for."""
-    return testbed
-
-
 @pytest.fixture
 def namespace(testbed: Testbed) -> Iterator[str]:
     yield from testbed.fresh_namespace()

@@ -80,8 +80,7 @@ class Testbed:
         from testbed import procs, prometheus
 
         if procs.pid_of(name="prometheus", state=self.state_dir) is None:
-            port = int(self.prometheus_url.rsplit(":", 1)[1])
-            prometheus.start(cluster_name=self.name, state=self.state_dir, port=port)
+            prometheus.restart(cluster_name=self.name, state=self.state_dir)
 
     def pod_log(self, namespace: str, pod: str, container: str | None = None) -> str:
         which = ["-c", container] if container else ["--all-containers"]

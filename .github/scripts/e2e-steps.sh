@@ -13,6 +13,8 @@ cd "$(dirname "$0")/../.."
 IMAGE_REPOSITORY=${IMAGE_REPOSITORY:-model-rollout}
 IMAGE_TAG=${IMAGE_TAG:-dev}
 IMAGE="$IMAGE_REPOSITORY:$IMAGE_TAG"
+# Never: the chart uses the image loaded into the nodes, never one pulled from elsewhere.
+IMAGE_PULL_POLICY=${IMAGE_PULL_POLICY:-Never}
 OPERATOR_NAMESPACE=${OPERATOR_NAMESPACE:-model-rollout-system}
 APP_NAMESPACE=${APP_NAMESPACE:-ml}
 RELEASE=model-rollout
@@ -47,9 +49,10 @@ install() {
   helm lint --strict charts/model-rollout
   # The operator's pod must be admitted where only the restricted Pod Security profile is allowed.
   restricted_namespace "$OPERATOR_NAMESPACE"
-  helm install "$RELEASE" charts/model-rollout --namespace "$OPERATOR_NAMESPACE" \
+  # upgrade --install: the demo (examples/demo.py) may run it again on a cluster that has the release.
+  helm upgrade --install "$RELEASE" charts/model-rollout --namespace "$OPERATOR_NAMESPACE" \
     --set image.repository="$IMAGE_REPOSITORY" --set image.tag="$IMAGE_TAG" \
-    --set image.pullPolicy=Never --wait --timeout 5m
+    --set image.pullPolicy="$IMAGE_PULL_POLICY" --wait --timeout 5m
   kubectl -n "$OPERATOR_NAMESPACE" get pods -o wide
   say "inside the image: model-rollout $(kubectl -n "$OPERATOR_NAMESPACE" exec "deployment/$RELEASE" -- model-rollout --version)"
 }

@@ -1,5 +1,6 @@
-"""The Helm chart on the test bed: it lints, the API server accepts it in both RBAC modes, the operator
-it installs runs under its own ServiceAccount and rolls out and rolls back, and its rights stop there."""
+"""The Helm chart on the real node's bed: it lints, the API server accepts it in both RBAC modes, the
+operator it installs runs from our image in a container under its own ServiceAccount (restricted
+profile), rolls out and rolls back, and its rights stop there."""
 
 from __future__ import annotations
 
@@ -13,17 +14,22 @@ from typing import Any
 
 import pytest
 
-from testbed import paths
+from testbed import paths, prometheus
+from tests.e2e import support
 from tests.testbed_client import Testbed, eventually
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "model-rollout"
-# Outside /tmp: pods get an emptyDir at /tmp that hides the host's.
-MODELS = paths.CACHE / "test-models-chart"
-# The test bed's pod runner runs this image as a real process with the checkout's environment.
-IMAGE = ["--set", "image.repository=model-rollout", "--set", "image.tag=dev"]
+# Our image as build-image.sh made it and the node's containerd holds it (no registry to pull from).
+_REPOSITORY, _TAG = support.NODE_IMAGE.rsplit(":", 1)
+IMAGE = [
+    "--set", f"image.repository={_REPOSITORY}", "--set", f"image.tag={_TAG}",
+    "--set", "image.pullPolicy=Never",
+]  # fmt: skip
+# The restricted Pod Security profile, enforced where the operator runs and where it makes pods.
+RESTRICTED = "pod-security.kubernetes.io/enforce=restricted"
 
 
 def helm(testbed: Testbed, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -48,13 +54,6 @@ def scoped(namespaces: list[str]) -> list[str]:
     ]
 
 
-@pytest.fixture(scope="session")
-def testbed(pod_runner_testbed: Testbed) -> Testbed:
-    """The pod runner's bed, whatever MODEL_ROLLOUT_REAL_NODE says, until the chart's operator is
-    installed from the image on the real node (its Prometheus and models reachable from pods)."""
-    return pod_runner_testbed
-
-
 @pytest.fixture
 def extra_namespaces(testbed: Testbed) -> Iterator[list[str]]:
     """Two more fresh namespaces: one the operator watches, one it must leave alone."""
@@ -67,14 +66,16 @@ def extra_namespaces(testbed: Testbed) -> Iterator[list[str]]:
         testbed.kubectl("delete", "namespace", ns, "--wait=false", check=False)
 
 
-@pytest.fixture(scope="session")
-def demo_models() -> Path:
-    subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "examples" / "make_models.py"),
-         "--out", str(MODELS)],
-        check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
-    return MODELS
+@pytest.fixture
+def models_claim(testbed: Testbed, extra_namespaces: list[str]) -> Iterator[Path]:
+    """The demo models as the claim `models` of the watched namespace (pvc://models/...), where
+    the serving and validation pods mount it; the namespace enforces the restricted profile."""
+    watched = extra_namespaces[0]
+    models = support.demo_models()
+    testbed.kubectl("label", "namespace", watched, RESTRICTED)
+    volume = support.models_volume(testbed, watched, models)
+    yield models
+    testbed.kubectl("delete", "pv", volume, "--wait=false", check=False)
 
 
 def test_chart_lints_strictly_in_both_rbac_modes(testbed: Testbed) -> None:
@@ -260,26 +261,25 @@ def test_namespaced_mode_grants_nothing_outside_the_watched_namespaces(
 # --- the operator itself, installed by the chart, under its own account ---
 
 
-def model_deployment(
-    ns: str, models: Path, *, version: str, model_file: str, prometheus: str, check_max: float
-) -> str:
-    """iris at `version`; its canary analysis is one PromQL check, `vector(1)` <= check_max, so a
-    rollout's fate is set by the spec alone, with no traffic needed."""
+def model_deployment(ns: str, *, version: str, model_file: str, check_max: float) -> str:
+    """iris at `version`, read from the claim; its canary analysis is one PromQL check, `vector(1)`
+    <= check_max, which the operator's pod asks of prometheus.monitoring, so a rollout's fate is
+    set by the spec alone, with no traffic needed."""
     return json.dumps({
         "apiVersion": "modelrollout.io/v1alpha1",
         "kind": "ModelDeployment",
         "metadata": {"name": "iris", "namespace": ns, "labels": {"modelrollout.io/test": "chart"}},
         "spec": {
-            "model": {"name": "iris", "version": version, "uri": f"file://{models}/models/{model_file}", "format": "skops"},
+            "model": {"name": "iris", "version": version, "uri": f"pvc://{support.MODELS_CLAIM}/models/{model_file}", "format": "skops"},
             "serving": {"replicas": 1},
             "validation": {
-                "dataset": {"uri": f"file://{models}/data/iris-test.csv", "format": "csv", "target": "species"},
+                "dataset": {"uri": f"pvc://{support.MODELS_CLAIM}/data/iris-test.csv", "format": "csv", "target": "species"},
                 "thresholds": {"accuracy": {"min": 0.9}},
                 "timeout": "3m",
             },
             "rollout": {"steps": [{"setWeight": 50}, {"analysis": {}}]},
             "analysis": {
-                "prometheus": {"address": prometheus},
+                "prometheus": {"address": prometheus.IN_CLUSTER_URL},
                 "interval": "2s",
                 "count": 1,
                 "metrics": [{"name": "always-one", "query": "vector(1)", "max": check_max}],
@@ -310,9 +310,7 @@ def operator(testbed: Testbed, namespace: str, extra_namespaces: list[str]) -> I
     watched = extra_namespaces[0]
     release = "mr"
     # The operator's pod must be admitted where only the restricted Pod Security profile is allowed.
-    testbed.kubectl(
-        "label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted"
-    )
+    testbed.kubectl("label", "namespace", namespace, RESTRICTED)
     helm(testbed, "install", release, str(CHART), "-n", namespace, *IMAGE, *scoped([watched]))
     try:
         yield release
@@ -336,15 +334,12 @@ def test_operator_from_the_chart_rolls_out_and_rolls_back_under_its_own_account(
     namespace: str,
     extra_namespaces: list[str],
     operator: str,
-    demo_models: Path,
+    models_claim: Path,
 ) -> None:
     watched, unwatched = extra_namespaces
 
     def apply(ns: str, *, version: str, model_file: str, check_max: float = 2) -> None:
-        manifest = model_deployment(
-            ns, demo_models, version=version, model_file=model_file,
-            prometheus=testbed.prometheus_url, check_max=check_max,
-        )  # fmt: skip
+        manifest = model_deployment(ns, version=version, model_file=model_file, check_max=check_max)
         testbed.kubectl("apply", "-f", "-", input=manifest)
 
     def wait_for(
@@ -391,6 +386,18 @@ def test_operator_from_the_chart_rolls_out_and_rolls_back_under_its_own_account(
         what="the operator pod to be Ready",
     )
     assert pod["spec"]["serviceAccountName"] == f"{operator}-model-rollout"
+    # Our image, in a container held to the restricted profile: non-root, read-only root.
+    container = pod["spec"]["containers"][0]
+    assert container["image"] == support.NODE_IMAGE
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+    name = pod["metadata"]["name"]
+    uid = testbed.kubectl("exec", "-n", namespace, name, "--", "id", "-u").stdout.strip()
+    assert uid == "65532"
+    refused = testbed.kubectl("exec", "-n", namespace, name, "--", "touch", "/x", check=False)
+    assert refused.returncode != 0
+    assert "Read-only file system" in refused.stderr
+    # From the host to the pod's own address on the node's bridge.
     with urllib.request.urlopen(f"http://{pod['status']['podIP']}:8081/healthz", timeout=5) as r:
         assert r.read() == b"ok\n"
 

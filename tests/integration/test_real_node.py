@@ -196,6 +196,20 @@ def test_a_cluster_ip_balances_over_the_pods_from_the_host_and_from_a_pod_by_dns
     assert cluster_ip in out
 
 
+def test_a_pod_queries_the_beds_prometheus_as_prometheus_monitoring(bed: Testbed, ns: str) -> None:
+    """The address the example manifests name: a Service in front of the host's Prometheus, reached
+    from inside a pod by its DNS name through kube-proxy."""
+    from testbed import prometheus
+
+    _apply(bed, ns, *_web("web", replicas=1))
+    (pod,) = _ready_pods(bed, ns, "web", 1)
+    url = f"{prometheus.IN_CLUSTER_URL}/api/v1/query?query=vector(42)"
+    out = bed.kubectl("exec", "-n", ns, pod["metadata"]["name"], "--", "wget", "-q", "-O-", url)
+    answer = json.loads(out.stdout)
+    assert answer["status"] == "success", answer
+    assert answer["data"]["result"][0]["value"][1] == "42", answer
+
+
 def test_a_killed_container_is_restarted_by_the_kubelet(bed: Testbed, ns: str) -> None:
     _apply(bed, ns, *_web("web", replicas=1))
     (pod,) = _ready_pods(bed, ns, "web", 1)

@@ -49,13 +49,17 @@ def test_the_workflow_builds_the_image_and_loads_it_into_kind() -> None:
     assert any(u.startswith("helm/kind-action@") for u in uses)
     text = script()
     assert text.index("docker build") < text.index("kind load docker-image")
-    assert "image.pullPolicy=Never" in text, "the chart must use the loaded image, not pull one"
+    assert "IMAGE_PULL_POLICY=${IMAGE_PULL_POLICY:-Never}" in text
+    assert 'image.pullPolicy="$IMAGE_PULL_POLICY"' in text
+    assert "IMAGE_PULL_POLICY:" not in WORKFLOW.read_text(), (
+        "the chart must use the loaded image, not pull one"
+    )
 
 
 def test_the_workflow_installs_the_chart_and_prometheus_where_the_examples_look() -> None:
     text = script()
     assert "RELEASE=model-rollout" in text
-    assert 'helm install "$RELEASE" charts/model-rollout' in text
+    assert 'helm upgrade --install "$RELEASE" charts/model-rollout' in text
     assert "pod-security.kubernetes.io/enforce=restricted" in text
     examples = (ROOT / "examples" / "iris.yaml").read_text()
     assert "http://prometheus.monitoring:9090" in examples
