@@ -178,6 +178,12 @@ def kubectl(*args: str, cluster: str, check: bool = True, input: str | None = No
     return done.stdout
 
 
+def apply(objects: list[dict[str, Any]], *, cluster: str) -> None:
+    """`kubectl apply` of `objects` as one List."""
+    items = {"apiVersion": "v1", "kind": "List", "items": objects}
+    kubectl("apply", "-f", "-", cluster=cluster, input=json.dumps(items))
+
+
 def running(cluster: str) -> bool:
     if not paths.kubeconfig(cluster).exists():
         return False

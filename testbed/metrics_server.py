@@ -7,7 +7,6 @@ It scrapes the kubelet's /metrics/resource, so the HPA controller and `kubectl t
 from __future__ import annotations
 
 import base64
-import json
 import time
 from collections.abc import Callable
 
@@ -105,13 +104,7 @@ def _register(cluster_name: str, *, node_ip: str, port: int) -> None:
             },
         },
     ]
-    cluster.kubectl(
-        "apply",
-        "-f",
-        "-",
-        cluster=cluster_name,
-        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}),
-    )
+    cluster.apply(objects, cluster=cluster_name)
 
 
 def _wait_available(cluster_name: str, *, timeout: float, log: str) -> None:

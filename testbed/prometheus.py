@@ -154,13 +154,7 @@ def publish(*, cluster_name: str, node_ip: str, port: int) -> None:
             "ports": [{"name": "http", "port": port, "protocol": "TCP"}],
         },
     ]
-    cluster.kubectl(
-        "apply",
-        "-f",
-        "-",
-        cluster=cluster_name,
-        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}),
-    )
+    cluster.apply(objects, cluster=cluster_name)
 
 
 def stop(*, state: Path) -> bool:

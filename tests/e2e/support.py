@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from testbed import paths, procs
 from tests.e2e.traffic import TrafficGenerator
 
@@ -275,3 +277,21 @@ def events(testbed: Any, namespace: str, name: str) -> list[dict[str, Any]]:
         "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}"
     )["items"]
     return items
+
+
+def shadow_example(
+    example: Path, testbed: Any, *, version: str, artifact: str
+) -> list[dict[str, Any]]:
+    """The documents of a shadow example, its ModelDeployment pointed at this bed: version
+    `version` of `artifact` from the claim, this bed's Prometheus, a 40 s shadow step that mirrors
+    everything, 5 s intervals. The shadow step is the judge: the offline accuracy threshold goes,
+    so a worse version passes the gate's data checks and reaches the step."""
+    text = example.read_text().replace(EXAMPLES_PREFIX, uri(""))
+    docs = [d for d in yaml.safe_load_all(text) if d]
+    for spec in (d["spec"] for d in docs if d.get("kind") == "ModelDeployment"):
+        spec["model"].update(version=version, uri=uri(f"models/{artifact}"))
+        spec["validation"].pop("thresholds", None)
+        spec["rollout"]["steps"] = [{"shadow": {"duration": "40s", "mirror": 100}}]
+        spec["rollout"]["progressDeadline"] = "3m"
+        spec["analysis"].update(prometheus={"address": testbed.prometheus_url}, interval="5s")
+    return docs

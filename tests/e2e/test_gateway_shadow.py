@@ -11,13 +11,11 @@ Prometheus and shorter intervals.
 
 from __future__ import annotations
 
-import copy
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.e2e import support
 from tests.e2e.gateway_player import GatewayPlayer, Look
@@ -33,16 +31,8 @@ def manifests(
     testbed: Testbed, models: Path, *, version: str, artifact: str
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The example's HTTPRoute and ModelDeployment, pointed at this bed."""
-    text = EXAMPLE.read_text().replace(support.EXAMPLES_PREFIX, support.uri(""))
-    route, md = (d for d in yaml.safe_load_all(text) if d)
-    spec = copy.deepcopy(md["spec"])
-    spec["model"].update(version=version, uri=support.uri(f"models/{artifact}"))
-    # The shadow step is the judge: the worse version must pass the offline gate to reach it.
-    spec["validation"].pop("thresholds", None)
-    spec["rollout"]["steps"] = [{"shadow": {"duration": "40s", "mirror": 100}}]
-    spec["rollout"]["progressDeadline"] = "3m"
-    spec["analysis"].update(prometheus={"address": testbed.prometheus_url}, interval="5s")
-    return route, {**md, "spec": spec}
+    route, md = support.shadow_example(EXAMPLE, testbed, version=version, artifact=artifact)
+    return route, md
 
 
 def shadow_series(testbed: Testbed, namespace: str, expr: str) -> float:

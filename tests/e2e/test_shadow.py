@@ -8,12 +8,10 @@ this bed's models, Prometheus and shorter intervals.
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.e2e import support
 from tests.testbed_client import Testbed, eventually
@@ -24,17 +22,8 @@ EXAMPLE = support.REPO / "examples" / "iris-shadow.yaml"
 
 
 def manifest(testbed: Testbed, *, version: str, artifact: str) -> dict[str, Any]:
-    text = EXAMPLE.read_text().replace(support.EXAMPLES_PREFIX, support.uri(""))
-    doc = yaml.safe_load(text)
-    spec = copy.deepcopy(doc["spec"])
-    spec["model"].update(version=version, uri=support.uri(f"models/{artifact}"))
-    # The shadow step is the judge here: the worse version passes the offline gate's data checks
-    # and only the accuracy threshold would stop it before any copy reached it.
-    spec["validation"].pop("thresholds", None)
-    spec["rollout"]["steps"] = [{"shadow": {"duration": "40s", "mirror": 100}}]
-    spec["rollout"]["progressDeadline"] = "3m"
-    spec["analysis"].update(prometheus={"address": testbed.prometheus_url}, interval="5s")
-    return {**doc, "spec": spec}
+    (md,) = support.shadow_example(EXAMPLE, testbed, version=version, artifact=artifact)
+    return md
 
 
 def shadow_rollout(
