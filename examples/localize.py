@@ -2,8 +2,8 @@
 
     python examples/localize.py --root "$PWD/examples" examples/iris.yaml | kubectl apply -f -
 
-The manifests name /opt/model-rollout/examples, where the image keeps the demo models; a cluster
-whose pods run on this machine (the local test bed) reads them from the checkout instead.
+The manifests name /opt/model-rollout/examples, where the image keeps the demo models; a process on
+this machine (a validation run, an operator outside the cluster) reads them from the checkout instead.
 """
 
 from __future__ import annotations
