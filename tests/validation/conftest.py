@@ -62,7 +62,9 @@ def _localize() -> Any:
 def section(manifest: str, root: Path, key: str) -> Any:
     text = _localize()((EXAMPLES / manifest).read_text(), root)
     assert f"file://{PLACEHOLDER}" not in text
-    return yaml.safe_load(text)["spec"][key]
+    # An example may hold other objects beside its ModelDeployment (a Gateway's HTTPRoute).
+    (doc,) = [d for d in yaml.safe_load_all(text) if d and d.get("kind") == "ModelDeployment"]
+    return doc["spec"][key]
 
 
 def spec_for(manifest: str, root: Path, *, stable: str | None = None) -> dict[str, Any]:
