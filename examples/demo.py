@@ -176,8 +176,6 @@ def start_traffic(kubeconfig: Path, models: Path) -> Any:
         truth=truth,
         rate_per_s=TRAFFIC_PER_S,
         max_duration_s=1800,
-        # As a client in the cluster: kube-proxy picks a pod per connection.
-        cluster_ip=True,
     )
     return gen.start()
 

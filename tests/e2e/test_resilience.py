@@ -50,13 +50,12 @@ def test_a_canary_with_an_error_rate_regression_is_rolled_back_automatically(
 def test_without_prometheus_the_rollout_halts_and_resumes_when_it_is_back(
     testbed: Testbed, namespace: str, models: Path, operator: support.Operator
 ) -> None:
-    _deploy_v1(testbed, namespace, models)
+    _deploy_v1(testbed, namespace)
     with _traffic(testbed, namespace, models):
         support.apply(
             testbed,
             namespace,
             _md(
-                models,
                 testbed,
                 version="2",
                 artifact="iris-v2.skops",
@@ -100,12 +99,11 @@ def test_without_prometheus_the_rollout_halts_and_resumes_when_it_is_back(
 def test_a_killed_operator_resumes_from_status_and_ends_where_it_would_have(
     testbed: Testbed, namespace: str, models: Path, operator: support.Operator
 ) -> None:
-    _deploy_v1(testbed, namespace, models)
+    _deploy_v1(testbed, namespace)
     support.apply(
         testbed,
         namespace,
         _md(
-            models,
             testbed,
             version="2",
             artifact="iris-v2.skops",
@@ -147,7 +145,6 @@ def _paused_at_50(testbed: Testbed, namespace: str, models: Path, version: str =
         testbed,
         namespace,
         _md(
-            models,
             testbed,
             version=version,
             artifact="iris-v2.skops",
@@ -165,14 +162,13 @@ def _paused_at_50(testbed: Testbed, namespace: str, models: Path, version: str =
 def test_a_new_version_during_a_canary_replaces_it_cleanly(
     testbed: Testbed, namespace: str, models: Path, operator: support.Operator
 ) -> None:
-    _deploy_v1(testbed, namespace, models)
+    _deploy_v1(testbed, namespace)
     with _traffic(testbed, namespace, models, rate=10) as gen:
         _paused_at_50(testbed, namespace, models)
         support.apply(
             testbed,
             namespace,
             _md(
-                models,
                 testbed,
                 version="4",
                 artifact="iris-v2.skops",
@@ -196,13 +192,11 @@ def test_a_new_version_during_a_canary_replaces_it_cleanly(
 def test_reapplying_the_stable_version_aborts_the_canary_at_once(
     testbed: Testbed, namespace: str, models: Path, operator: support.Operator
 ) -> None:
-    _deploy_v1(testbed, namespace, models)
+    _deploy_v1(testbed, namespace)
     with _traffic(testbed, namespace, models, rate=10) as gen:
         _paused_at_50(testbed, namespace, models)
         t0 = time.time()
-        support.apply(
-            testbed, namespace, _md(models, testbed, version="1", artifact="iris-v1.skops")
-        )
+        support.apply(testbed, namespace, _md(testbed, version="1", artifact="iris-v1.skops"))
         st = support.wait_phase(testbed, namespace, "iris", {"Healthy"}, timeout=30)
         took = time.time() - t0
         eventually(
@@ -234,7 +228,7 @@ def _plugin(testbed: Testbed, namespace: str, *args: str) -> subprocess.Complete
 def test_manual_promote_abort_and_retry_through_the_kubectl_plugin(
     testbed: Testbed, namespace: str, models: Path, operator: support.Operator
 ) -> None:
-    _deploy_v1(testbed, namespace, models)
+    _deploy_v1(testbed, namespace)
     _paused_at_50(testbed, namespace, models)
     shown = _plugin(testbed, namespace, "status", "iris").stdout
     assert "Paused" in shown
