@@ -113,6 +113,12 @@ def install_crd(testbed: Any) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("the ModelDeployment CRD was not Established within 60 s")
         time.sleep(0.5)
+    # Established comes before the resource's storage is ready: until then a request is answered
+    # 429 "storage is (re)initializing" (seen once on a fresh bed, failing the first test's apply).
+    while testbed.kubectl("get", "modeldeployments", "-A", check=False).returncode:
+        if time.monotonic() > deadline:
+            raise AssertionError("ModelDeployments could not be listed within 60 s of the CRD")
+        time.sleep(0.5)
 
 
 def read_rows(path: Path, *, target: str) -> tuple[list[list[float]], list[str]]:
